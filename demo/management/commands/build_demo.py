@@ -1,0 +1,73 @@
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from demo.users import ensure_demo_users
+from households.feeds.pipeline import import_department_file
+from households.models import Household, ImportBatch
+from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
+from povertycloud.regions.models import Region
+from povertycloud.regions.selectors import full_name
+from povertycloud.regions.services import load_regions_csv
+
+REGIONS_FILE = Path(settings.BASE_DIR) / "fixtures" / "regions_leishan.csv"
+COUNTY = "522634000000"
+DEPARTMENT_FILES = (
+    ("civil_affairs", "civil_affairs_2025-12.csv"),
+    ("health", "health_2025-12.csv"),
+    ("education", "education_2025-12.xlsx"),
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Build the demo county (雷山县) and run every capability the system has on it: migrate, load the "
+        "region tree and monitoring thresholds, generate households and department files, import the "
+        "department files, create demo users. Re-running keeps an existing county unless --rebuild is given."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--persons", type=int, default=20000, help="people in the generated county")
+        parser.add_argument("--seed", type=int, default=2026, help="random seed of the generator")
+        parser.add_argument("--rebuild", action="store_true", help="replace an existing demo county")
+
+    def handle(self, *args, persons: int, seed: int, rebuild: bool, **options):
+        started = time.monotonic()
+        call_command("migrate", verbosity=0)
+        load_regions_csv(REGIONS_FILE)
+        load_thresholds_csv(DEMO_THRESHOLDS)
+        out = Path(settings.VAR_DIR) / "demo" / "department_files"
+        fresh = rebuild or not Household.objects.exists()
+        if fresh:
+            call_command("generate_county", persons=persons, seed=seed, replace=True, out=str(out))
+        else:
+            self.stdout.write(f"已有 {Household.objects.count()} 户，沿用现有演示数据（--rebuild 重新生成）。")
+        self._import_department_files(out)
+        users = ensure_demo_users()
+        self.stdout.write(self.style.SUCCESS(f"演示县已就绪，用时 {time.monotonic() - started:.0f} 秒。"))
+        self.stdout.write("\n演示用户（用户名 / 密码 / 角色 / 辖区）：")
+        for spec, user in users:
+            region = Region.objects.filter(code=spec.region_code).first() if spec.region_code else None
+            where = full_name(region) if region else "全部"
+            self.stdout.write(f"  {spec.username:<10} {spec.password:<20} {user.get_role_display():<8} {where}")
+        self.stdout.write("\n打开 http://127.0.0.1:8000/ 登录。\n")
+
+    def _import_department_files(self, folder: Path) -> None:
+        for department, name in DEPARTMENT_FILES:
+            path = folder / name
+            if not path.exists():
+                self.stdout.write(f"没有找到 {path}，跳过 {department} 的导入。")
+                continue
+            batch = import_department_file(department=department, path=path, by=None, region_code=COUNTY)
+            if getattr(batch, "already_imported", False):
+                self.stdout.write(f"{name}：此前已导入（批次 {batch.pk}）。")
+                continue
+            self.stdout.write(
+                f"导入 {name}：共 {batch.total_rows} 行，接收 {batch.accepted_rows}，拒收 {batch.rejected_rows}，"
+                f"关联到人 {batch.linked_rows}，未关联 {batch.unlinked_rows}。"
+            )
+        if ImportBatch.objects.filter(status=ImportBatch.Status.FAILED).exists():
+            self.stdout.write(self.style.WARNING("有导入批次失败，请在“部门数据”页面查看原因。"))

@@ -1,0 +1,595 @@
+"""Excel export and import of household files (one row per member, household columns repeated).
+
+Export: the households in the user's scope, sensitive values masked unless the role may reveal them and
+asked to, spreadsheet formulas neutralised. Import: a dry run first (every row goes through the services
+inside a transaction that is rolled back, so the preview shows exactly what saving would say), then, on
+confirmation, the same run for real: all rows or none.
+"""
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
+from typing import Any
+
+import tablib
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from import_export import fields, resources, widgets
+from import_export.formats.base_formats import XLSX
+from import_export.instance_loaders import BaseInstanceLoader
+from import_export.results import Result, RowResult
+
+from households import services
+from households.codes import codebook
+from households.models import Household, Person
+from households.sensitive import mask_id_number, shown
+from households.validation import join_codes, parse_resident_id, split_codes
+from povertycloud.accounts.permissions import can_reveal_sensitive
+from povertycloud.audit.services import record_event
+from povertycloud.regions.models import Region
+from povertycloud.regions.scoping import scope_for_user, user_may_see_code
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+MAX_IMPORT_ROWS = 2000
+ROW_NUMBER_COLUMN = "行号"
+
+
+def neutralise_formula(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _unquote(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+
+
+# --- Cell widgets with Chinese messages ----------------------------------------------------------------
+
+
+class TextWidget(widgets.Widget):
+    def clean(self, value, row=None, **kwargs):
+        if value is None:
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return _unquote(str(value).strip())
+
+    def render(self, value, obj=None, **kwargs):
+        return "" if value is None else str(value)
+
+
+class CodeWidget(TextWidget):
+    """A coded value: written as its label, read as a label or a code; unknown ones reach the validators."""
+
+    def __init__(self, codeset: str, *, multi: bool = False):
+        super().__init__()
+        self.codeset, self.multi = codeset, multi
+
+    def _code(self, text: str) -> str:
+        labels = codebook().labels.get(self.codeset, {})
+        if text in labels:
+            return text
+        by_label = {label: code for code, label in labels.items()}
+        return by_label.get(text, text)
+
+    def clean(self, value, row=None, **kwargs):
+        text = super().clean(value, row, **kwargs)
+        if not self.multi:
+            return self._code(text)
+        parts = split_codes(text.replace("、", ",").replace("；", ",").replace(";", ","))
+        return join_codes(self._code(part) for part in parts)
+
+    def render(self, value, obj=None, **kwargs):
+        book = codebook()
+        return "、".join(book.label(self.codeset, code) for code in split_codes(value or ""))
+
+
+class YesNoWidget(widgets.Widget):
+    TRUE = {"是", "1", "true", "y", "yes", "√", "有"}
+    FALSE = {"否", "0", "false", "n", "no", "×", "无", ""}
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, bool):
+            return value
+        text = "" if value is None else str(value).strip().lower()
+        if text.endswith(".0"):
+            text = text[:-2]
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValueError(_("“%(value)s”不是“是”或“否”。") % {"value": value})
+
+    def render(self, value, obj=None, **kwargs):
+        if value is None:
+            return ""
+        return _("是") if value else _("否")
+
+
+class WholeNumberWidget(widgets.Widget):
+    def __init__(self, *, default: int | None = None):
+        super().__init__()
+        self.default = default
+
+    def clean(self, value, row=None, **kwargs):
+        if value is None or str(value).strip() == "":
+            return self.default
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise ValueError(_("“%(value)s”不是整数。") % {"value": value}) from exc
+        if number != number.to_integral_value():
+            raise ValueError(_("“%(value)s”不是整数。") % {"value": value})
+        return int(number)
+
+    def render(self, value, obj=None, **kwargs):
+        return value
+
+
+class AmountWidget(widgets.Widget):
+    def clean(self, value, row=None, **kwargs):
+        if value is None or str(value).strip() == "":
+            return Decimal("0")
+        try:
+            return Decimal(str(value).strip().replace(",", ""))
+        except InvalidOperation as exc:
+            raise ValueError(_("“%(value)s”不是有效数字。") % {"value": value}) from exc
+
+    def render(self, value, obj=None, **kwargs):
+        return value
+
+
+class DayWidget(widgets.Widget):
+    FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d")
+
+    def clean(self, value, row=None, **kwargs):
+        if value is None or str(value).strip() == "":
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        for pattern in self.FORMATS:
+            try:
+                return dt.datetime.strptime(text, pattern).date()
+            except ValueError:
+                continue
+        raise ValueError(_("“%(value)s”不是有效日期（应为 2024-05-17 这样的格式）。") % {"value": value})
+
+    def render(self, value, obj=None, **kwargs):
+        return value
+
+
+# --- The sheet -----------------------------------------------------------------------------------------
+
+
+def _h(name: str, column: str, widget: widgets.Widget | None = None, **kwargs: Any) -> fields.Field:
+    return fields.Field(
+        attribute=f"household__{name}", column_name=column, widget=widget or TextWidget(), **kwargs
+    )
+
+
+def _p(name: str, column: str, widget: widgets.Widget | None = None) -> fields.Field:
+    return fields.Field(attribute=f"person__{name}", column_name=column, widget=widget or TextWidget())
+
+
+@dataclass
+class SheetRow:
+    """One member of one household (person is None for a household without members)."""
+
+    household: Any
+    person: Any
+
+
+# Column headers are the file format, the same in every UI language, so they are not translated.
+class HouseholdMemberResource(resources.Resource):
+    number = _h("number", "户编号")
+    village_id = _h("village_id", "村代码")
+    village_name = _h("village__name", "村", readonly=True)
+    group_name = _h("group_name", "村民小组")
+    phone = _h("phone", "联系电话")
+    bank_account = _h("bank_account", "银行账号")
+    household_type = _h("household_type", "户类型", CodeWidget("household_type"))
+    poverty_attribute = _h("poverty_attribute", "贫困户属性", CodeWidget("poverty_attribute"))
+    lifted_year = _h("lifted_year", "脱贫年度", WholeNumberWidget())
+    monitoring_type = _h("monitoring_type", "监测对象类别", CodeWidget("monitoring_type"))
+    whole_household_unable_to_work = _h("whole_household_unable_to_work", "整户无劳动能力", YesNoWidget())
+    risk_types = _h("risk_types", "风险类型", CodeWidget("risk_type", multi=True))
+    disaster_subtype = _h("disaster_subtype", "自然灾害类型", CodeWidget("disaster_subtype"))
+    main_poverty_cause = _h("main_poverty_cause", "主要致贫原因", CodeWidget("poverty_cause"))
+    other_poverty_causes = _h("other_poverty_causes", "其他致贫原因", CodeWidget("poverty_cause", multi=True))
+    housing_grade = _h("housing_grade", "危房等级", CodeWidget("housing_grade"))
+    safe_drinking_water = _h("safe_drinking_water", "饮水安全", YesNoWidget())
+    sanitary_toilet = _h("sanitary_toilet", "卫生厕所", YesNoWidget())
+    road_to_door = _h("road_to_door", "通入户路", YesNoWidget())
+    fuel = _h("fuel", "主要燃料", CodeWidget("fuel"))
+    cultivated_land_mu = _h("cultivated_land_mu", "耕地面积（亩）", AmountWidget())
+    forest_land_mu = _h("forest_land_mu", "林地面积（亩）", AmountWidget())
+
+    id_number = _p("id_number", "证件号码")
+    name = _p("name", "姓名")
+    sex = _p("sex", "性别", CodeWidget("sex"))
+    birth_date = _p("birth_date", "出生日期", DayWidget())
+    ethnicity = _p("ethnicity", "民族", CodeWidget("ethnicity"))
+    relation = _p("relation", "与户主关系", CodeWidget("relation"))
+    health = _p("health", "健康状况", CodeWidget("health", multi=True))
+    disability_category = _p("disability_category", "残疾类别", CodeWidget("disability_category"))
+    disability_grade = _p("disability_grade", "残疾等级", CodeWidget("disability_grade"))
+    disability_certificate = _p("disability_certificate", "残疾证号")
+    labour_skill = _p("labour_skill", "劳动技能", CodeWidget("labour_skill"))
+    education = _p("education", "文化程度", CodeWidget("education"))
+    school_status = _p("school_status", "在校生状况", CodeWidget("school_status"))
+    months_worked_away = _p("months_worked_away", "务工时间（月）", WholeNumberWidget(default=0))
+    work_place = _p("work_place", "务工地点")
+    employer = _p("employer", "务工单位")
+    public_welfare_job = _p("public_welfare_job", "公益性岗位", YesNoWidget())
+    public_welfare_months = _p("public_welfare_months", "公益性岗位（月）", WholeNumberWidget(default=0))
+    resident_medical_insurance = _p("resident_medical_insurance", "城乡居民基本医疗保险", YesNoWidget())
+    employee_medical_insurance = _p("employee_medical_insurance", "城镇职工基本医疗保险", YesNoWidget())
+    critical_illness_insurance = _p("critical_illness_insurance", "大病保险", YesNoWidget())
+    pension_insurance = _p("pension_insurance", "养老保险", YesNoWidget())
+    dibao = _p("dibao", "低保", CodeWidget("dibao_type"))
+    tekun = _p("tekun", "特困供养", YesNoWidget())
+
+    REQUIRED_COLUMNS = ("户编号", "村代码", "户类型", "证件号码", "姓名", "与户主关系")
+
+    class Meta:
+        # Rows are matched to households and members in save_instance (by 户编号, 证件号码), no loader.
+        instance_loader_class = BaseInstanceLoader
+        import_id_fields = ()
+        skip_diff = True
+        store_row_values = True
+        use_transactions = True
+
+    def __init__(self, *, user: Any, include_sensitive: bool = False):
+        super().__init__()
+        self.user = user
+        self.include_sensitive = include_sensitive and can_reveal_sensitive(user)
+        self._households: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._villages: dict[str, Region | None] = {}
+        self._outcome = ""
+
+    @classmethod
+    def column_of(cls, name: str) -> str:
+        """The column header of a model field name, for showing errors against their column."""
+        name = "village_id" if name == "village" else name
+        for resource_field in cls.fields.values():
+            if name in (resource_field.attribute, resource_field.attribute.split("__")[-1]):
+                return resource_field.column_name
+        return "" if name == NON_FIELD_ERRORS else name
+
+    # --- Export
+
+    def export_field(self, field, instance, **kwargs):
+        value = super().export_field(field, instance, **kwargs)
+        name = field.attribute.split("__")[-1]
+        value = shown(self.user, name, value, revealed=self.include_sensitive)
+        return neutralise_formula(str(value) if isinstance(value, Promise) else value)
+
+    # --- Import
+
+    def before_import(self, dataset, **kwargs):
+        self._households.clear()
+        self._villages.clear()
+
+    def get_or_init_instance(self, instance_loader, row):
+        return SheetRow(household=SimpleNamespace(), person=SimpleNamespace()), True
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        line = row.get(ROW_NUMBER_COLUMN) or kwargs.get("row_number")
+        with transaction.atomic():
+            household, household_outcome = self._save_household(vars(instance.household), line)
+            person_outcome = self._save_person(household, vars(instance.person))
+        self._outcome = max(household_outcome, person_outcome, key=OUTCOME_ORDER.index)
+
+    def after_import_row(self, row, row_result, **kwargs):
+        row_result.import_type = self._outcome
+
+    def _village(self, code: str) -> Region:
+        if code not in self._villages:
+            self._villages[code] = Region.objects.filter(code=code).first()
+        village = self._villages[code]
+        if not code:
+            raise ValidationError({"village": _("村代码不能为空。")})
+        if village is None or not village.is_village:
+            raise ValidationError({"village": _("村代码 %(code)s 不是村一级的区划代码。") % {"code": code}})
+        if not user_may_see_code(self.user, code):
+            message = _("村代码 %(code)s 不在您的辖区内，不能导入。") % {"code": code}
+            raise ValidationError({"village": message})
+        return village
+
+    def _save_household(self, values: dict[str, Any], line: Any) -> tuple[Household, str]:
+        number = values.pop("number", "")
+        code = values.pop("village_id", "")
+        if not number:
+            raise ValidationError({"number": _("户编号不能为空。")})
+        village = self._village(code)
+        seen = self._households.get(number)
+        if seen is not None and seen[1] != {**values, "village_id": code}:
+            message = _("户编号 %(number)s 的户信息与第 %(line)s 行不一致，同一户各行的户信息应相同。")
+            raise ValidationError({NON_FIELD_ERRORS: message % {"number": number, "line": seen[0]}})
+        self._households.setdefault(number, (line, {**values, "village_id": code}))
+        existing = Household.objects.filter(number=number).first()
+        if existing is None:
+            created = services.create_household(
+                by=self.user,
+                data={**values, "number": number, "village": village},
+                reason=_("Excel 导入新建"),
+            )
+            return created, RowResult.IMPORT_TYPE_NEW
+        if not user_may_see_code(self.user, existing.village_id):
+            message = _("户编号 %(number)s 已被使用，不能导入到本辖区。") % {"number": number}
+            raise ValidationError({"number": message})
+        if existing.village_id != code:
+            raise ValidationError(
+                {"village": _("户编号 %(number)s 登记在村代码 %(old)s，导入不能把户迁到 %(new)s。")
+                 % {"number": number, "old": existing.village_id, "new": code}}
+            )
+        changed = {name: value for name, value in values.items() if getattr(existing, name) != value}
+        if not changed:
+            return existing, RowResult.IMPORT_TYPE_SKIP
+        updated = services.update_household(
+            by=self.user, household=existing, data=changed, expected_version=existing.version,
+            reason=_("Excel 导入修改"),
+        )
+        return updated, RowResult.IMPORT_TYPE_UPDATE
+
+    def _save_person(self, household: Household, values: dict[str, Any]) -> str:
+        if not any(value not in ("", None, False, 0) for value in values.values()):
+            return RowResult.IMPORT_TYPE_SKIP  # a household without members: its row has no member columns
+        number = (values.get("id_number") or "").upper()
+        values["id_number"] = number
+        try:
+            resident = parse_resident_id(number)
+        except ValidationError:
+            resident = None
+        if resident is not None:
+            values["birth_date"] = values.get("birth_date") or resident.birth_date
+            values["sex"] = values.get("sex") or resident.sex
+        existing = Person.objects.filter(id_number=number, household=household).first() if number else None
+        if existing is None:
+            services.add_person(by=self.user, household=household, data=values)
+            return RowResult.IMPORT_TYPE_NEW
+        changed = {name: value for name, value in values.items() if getattr(existing, name) != value}
+        if not changed:
+            return RowResult.IMPORT_TYPE_SKIP
+        services.update_person(by=self.user, person=existing, data=changed, expected_version=existing.version)
+        return RowResult.IMPORT_TYPE_UPDATE
+
+
+OUTCOME_ORDER = [RowResult.IMPORT_TYPE_SKIP, RowResult.IMPORT_TYPE_UPDATE, RowResult.IMPORT_TYPE_NEW]
+
+
+def _region_code(user: Any) -> str:
+    region = getattr(user, "region", None)
+    return region.code if region is not None else ""
+
+
+def sheet_rows(households: QuerySet[Household], user: Any):
+    """The export's rows: each member of each household in (village, number) order, read in chunks."""
+    members = scope_for_user(Person.objects.order_by("relation", "birth_date"), user)
+    queryset = (
+        households.select_related("village")
+        .prefetch_related(Prefetch("members", queryset=members))
+        .order_by("village_id", "number")
+    )
+    for household in queryset.iterator(chunk_size=500):
+        people = list(household.members.all())
+        if not people:
+            yield SheetRow(household=household, person=None)
+        for person in people:
+            yield SheetRow(household=household, person=person)
+
+
+def export_workbook(*, user: Any, households: QuerySet[Household], include_sensitive: bool = False) -> bytes:
+    """The households (already filtered) as an XLSX file. The export is recorded in the audit trail."""
+    resource = HouseholdMemberResource(user=user, include_sensitive=include_sensitive)
+    kind = _("含完整敏感信息") if resource.include_sensitive else _("敏感信息已脱敏")
+    dataset = resource.export(queryset=sheet_rows(scope_for_user(households, user), user))
+    content = XLSX().export_data(dataset)
+    record_event(
+        actor=user,
+        action="export",
+        entity="households.household",
+        object_repr=_("户档案 Excel 导出"),
+        region_code=_region_code(user),
+        note=_("导出 %(rows)s 行（%(kind)s）") % {"rows": len(dataset), "kind": kind},
+    )
+    return content
+
+
+# --- Import --------------------------------------------------------------------------------------------
+
+
+def _cell_text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def read_sheet(content: bytes, filename: str) -> tablib.Dataset:
+    """The uploaded file as a dataset: each household's 户主 first, every row numbered as in the file.
+
+    Raises ValidationError (in the user's language) for a file that cannot be read or lacks columns.
+    """
+    suffix = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
+    try:
+        if suffix == "xlsx":
+            source = XLSX().create_dataset(content)
+        elif suffix == "csv":
+            try:
+                text = content.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = content.decode("gb18030")
+            source = tablib.Dataset()
+            rows = list(csv.reader(io.StringIO(text)))
+            if rows:
+                width = len(rows[0])
+                source.headers = rows[0]
+                for row in rows[1:]:
+                    source.append((row + [""] * width)[:width])
+        else:
+            raise ValidationError(_("只能导入 .xlsx 或 .csv 文件。"))
+    except ValidationError:
+        raise
+    except (zipfile.BadZipFile, StopIteration, KeyError, OSError, ValueError, tablib.InvalidDimensions) as e:
+        raise ValidationError(_("无法读取文件：请上传由本系统导出的 Excel (.xlsx) 或 CSV 文件。")) from e
+    headers = [_cell_text(h) for h in (source.headers or [])]
+    missing = [column for column in HouseholdMemberResource.REQUIRED_COLUMNS if column not in headers]
+    if missing:
+        raise ValidationError(_("文件缺少必需的列：%(columns)s。") % {"columns": "、".join(missing)})
+    numbered = []
+    for index, row in enumerate(source, start=2):
+        if any(_cell_text(cell) for cell in row):
+            numbered.append((index, list(row)))
+    if not numbered:
+        raise ValidationError(_("文件中没有数据行。"))
+    if len(numbered) > MAX_IMPORT_ROWS:
+        message = _("一次最多导入 %(max)s 行，文件有 %(rows)s 行，请分批导入。")
+        raise ValidationError(message % {"max": MAX_IMPORT_ROWS, "rows": len(numbered)})
+    number_at, relation_at = headers.index("户编号"), headers.index("与户主关系")
+    heads = {"01", codebook().label("relation", "01")}
+    first_seen: dict[str, int] = {}
+    for position, (_line, row) in enumerate(numbered):
+        first_seen.setdefault(_cell_text(row[number_at]), position)
+
+    def order(item: tuple[int, tuple[int, list]]) -> tuple[int, int, int]:
+        position, (_line, row) = item
+        is_head = _cell_text(row[relation_at]) in heads
+        return first_seen[_cell_text(row[number_at])], 0 if is_head else 1, position
+
+    dataset = tablib.Dataset(headers=[*headers, ROW_NUMBER_COLUMN])
+    for _position, (line, row) in sorted(enumerate(numbered), key=order):
+        dataset.append([*row, line])
+    return dataset
+
+
+@dataclass
+class RowReport:
+    line: Any
+    number: str
+    name: str
+    id_number: str
+    village: str
+    outcome: str
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def outcome_label(self) -> str:
+        return str(OUTCOME_LABELS.get(self.outcome, self.outcome))
+
+
+@dataclass
+class ImportReport:
+    rows: list[RowReport]
+    file_errors: list[str]
+    saved: bool
+
+    @property
+    def error_rows(self) -> list[RowReport]:
+        return [row for row in self.rows if row.errors]
+
+    @property
+    def ok(self) -> bool:
+        return not self.file_errors and not self.error_rows
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for row in self.rows if row.outcome == outcome and not row.errors)
+
+    @property
+    def count_new(self) -> int:
+        return self.count(RowResult.IMPORT_TYPE_NEW)
+
+    @property
+    def count_update(self) -> int:
+        return self.count(RowResult.IMPORT_TYPE_UPDATE)
+
+    @property
+    def count_skip(self) -> int:
+        return self.count(RowResult.IMPORT_TYPE_SKIP)
+
+
+OUTCOME_LABELS = {
+    RowResult.IMPORT_TYPE_NEW: gettext_lazy("新增"),
+    RowResult.IMPORT_TYPE_UPDATE: gettext_lazy("修改"),
+    RowResult.IMPORT_TYPE_SKIP: gettext_lazy("无变化"),
+    RowResult.IMPORT_TYPE_INVALID: gettext_lazy("有错误"),
+    RowResult.IMPORT_TYPE_ERROR: gettext_lazy("有错误"),
+}
+
+
+def _row_errors(row_result: RowResult) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    if row_result.validation_error is not None:
+        error = row_result.validation_error
+        by_field = error.message_dict if hasattr(error, "error_dict") else {NON_FIELD_ERRORS: error.messages}
+        for name, messages in by_field.items():
+            column = HouseholdMemberResource.column_of(name)
+            errors.extend((column, str(message)) for message in messages)
+    for failure in row_result.errors:
+        message = _("这一行无法保存（%(kind)s），请检查数据。") % {"kind": type(failure.error).__name__}
+        errors.append(("", message))
+    return errors
+
+
+def _report(result: Result, *, saved: bool) -> ImportReport:
+    rows = []
+    for row_result in result.rows:
+        values = row_result.row_values or {}
+        rows.append(
+            RowReport(
+                line=values.get(ROW_NUMBER_COLUMN, ""),
+                number=_cell_text(values.get("户编号")),
+                name=_cell_text(values.get("姓名")),
+                id_number=mask_id_number(_cell_text(values.get("证件号码"))),
+                village=_cell_text(values.get("村代码")),
+                outcome=row_result.import_type,
+                errors=_row_errors(row_result),
+            )
+        )
+    file_errors = [str(error.error) for error in result.base_errors]
+    return ImportReport(rows=rows, file_errors=file_errors, saved=saved)
+
+
+def preview_import(*, user: Any, dataset: tablib.Dataset) -> ImportReport:
+    """Run every row through the services and roll everything back: what saving would do, saving nothing."""
+    resource = HouseholdMemberResource(user=user)
+    result = resource.import_data(dataset, dry_run=True, use_transactions=True)
+    return _report(result, saved=False)
+
+
+def confirm_import(*, user: Any, dataset: tablib.Dataset, filename: str, sha256: str) -> ImportReport:
+    """Save every row through the services, or nothing if any row fails."""
+    resource = HouseholdMemberResource(user=user)
+    with transaction.atomic():
+        result = resource.import_data(
+            dataset, dry_run=False, use_transactions=True, rollback_on_validation_errors=True
+        )
+        report = _report(result, saved=False)
+        if report.ok:
+            report.saved = True
+            record_event(
+                actor=user,
+                action="import",
+                entity="households.household",
+                object_repr=filename,
+                region_code=_region_code(user),
+                note=_("导入 %(rows)s 行：新增 %(new)s，修改 %(updated)s，无变化 %(same)s。SHA-256 %(sha)s")
+                % {
+                    "rows": len(report.rows),
+                    "new": report.count(RowResult.IMPORT_TYPE_NEW),
+                    "updated": report.count(RowResult.IMPORT_TYPE_UPDATE),
+                    "same": report.count(RowResult.IMPORT_TYPE_SKIP),
+                    "sha": sha256,
+                },
+            )
+    return report

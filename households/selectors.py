@@ -1,0 +1,526 @@
+"""Reads of the household file for pages and exports. Every queryset is narrowed to the user's region."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from households.codes import codebook, labels_of
+from households.models import Household, IncomeRecord, Person, StatusChange
+from households.sensitive import HEALTH_FIELDS, HIDDEN, SENSITIVE_FIELDS, can_see_health, mask, shown
+from households.validation import RELATION_HEAD, age_on
+from povertycloud.accounts.permissions import can_reveal_sensitive
+from povertycloud.audit.models import AuditEvent
+from povertycloud.regions.models import Region
+from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything
+from povertycloud.regions.selectors import villages_of
+
+PAGE_SIZE = 50
+
+# Placeholder until the monitoring threshold table (per region and year, edited by administrators) lands:
+# per-capita net income in yuan below which a household is within the monitoring range (domain.md §4).
+MONITORING_THRESHOLDS = {2021: 6000, 2022: 6500, 2023: 7300, 2024: 7600, 2025: 8000}
+
+
+def monitoring_threshold(year: int, region_code: str | None = None) -> Decimal | None:
+    """The monitoring income threshold of a year; region_code is accepted for the coming per-region table."""
+    value = MONITORING_THRESHOLDS.get(int(year))
+    return Decimal(value) if value is not None else None
+
+
+def villages_for_user(user: Any) -> QuerySet[Region]:
+    if sees_everything(user):
+        return Region.objects.filter(level=Region.Level.VILLAGE)
+    region = getattr(user, "region", None)
+    if region is None:
+        return Region.objects.none()
+    return villages_of(region)
+
+
+# --- The household list ------------------------------------------------------------------------------
+
+
+def households_for(user: Any) -> QuerySet[Household]:
+    queryset = scope_for_user(Household.objects.all(), user)
+    prefix = None if sees_everything(user) else region_prefix_of(user)
+    if prefix:
+        # The same rows as the scope's LIKE 'prefix%', said as a range that the plain village index can seek
+        # (a LIKE is only an index condition under the C collation or with a pattern index).
+        first, last = prefix.ljust(12, "0"), prefix.ljust(12, "9")
+        queryset = queryset.filter(village_id__gte=first, village_id__lte=last)
+    return queryset
+
+
+def _search(text: str) -> Q:
+    """Digits find household numbers and ID numbers by prefix (their indexes serve it); words find member
+    names and village names anywhere in the name."""
+    if text.upper().rstrip("X").isdigit():
+        people = Person.objects.filter(id_number__startswith=text.upper())
+        return Q(number__startswith=text) | Q(pk__in=people.values("household_id"))
+    people = Person.objects.filter(name__contains=text)
+    villages = Region.objects.filter(level=Region.Level.VILLAGE, name__contains=text)
+    return Q(number__startswith=text) | Q(pk__in=people.values("household_id")) | Q(village__in=villages)
+
+
+def filter_households(queryset: QuerySet[Household], filters: Mapping[str, Any]) -> QuerySet[Household]:
+    """Search text (name, ID number, household number, village name) and the list's filters."""
+    text = (filters.get("q") or "").strip()
+    if text:
+        queryset = queryset.filter(_search(text))
+    if filters.get("village"):
+        queryset = queryset.filter(village_id=filters["village"])
+    if filters.get("household_type"):
+        queryset = queryset.filter(household_type=filters["household_type"])
+    monitoring = filters.get("monitoring_type")
+    if monitoring == "any":
+        queryset = queryset.exclude(monitoring_type="")
+    elif monitoring == "none":
+        queryset = queryset.filter(monitoring_type="")
+    elif monitoring:
+        queryset = queryset.filter(monitoring_type=monitoring)
+    if filters.get("risk_type"):
+        queryset = queryset.filter(risk_types__contains=f",{filters['risk_type']},")
+    return queryset
+
+
+@dataclass
+class HouseholdRow:
+    household: Household
+    head_name: str
+    type_label: str
+    monitoring_label: str
+    risk_labels: list[str]
+
+
+@dataclass
+class KeysetPage:
+    rows: list[HouseholdRow]
+    next_key: str | None = None
+    previous_key: str | None = None
+    is_first: bool = True
+
+
+def page_key(household: Household) -> str:
+    return f"{household.village_id}:{household.number}"
+
+
+def _parse_key(key: str | None) -> tuple[str, str] | None:
+    if not key or ":" not in key:
+        return None
+    village, number = key.split(":", 1)
+    return (village, number) if village and number else None
+
+
+def _key_compare(operator: str, village: str, number: str) -> RawSQL:
+    """(village_id, number) > (key): a row comparison, which an index on (village_id, number) can seek to,
+    unlike the equivalent OR of two conditions. SQLite and PostgreSQL both understand it."""
+    table = connection.ops.quote_name(Household._meta.db_table)
+    columns = ", ".join(f"{table}.{connection.ops.quote_name(name)}" for name in ("village_id", "number"))
+    return RawSQL(f"({columns}) {operator} (%s, %s)", (village, number), output_field=BooleanField())
+
+
+def household_page(
+    queryset: QuerySet[Household],
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> KeysetPage:
+    """One page ordered by (village, number), found by key rather than by offset: no COUNT(*).
+
+    Reads size + 1 rows; the extra row only says whether another page follows.
+    """
+    queryset = queryset.select_related("village")
+    after_key, before_key = _parse_key(after), _parse_key(before)
+    if before_key is not None:
+        village, number = before_key
+        earlier = queryset.filter(_key_compare("<", village, number))
+        found = list(earlier.order_by("-village_id", "-number")[: size + 1])
+        has_more = len(found) > size
+        households = list(reversed(found[:size]))
+        page = KeysetPage(rows=[], is_first=not has_more)
+        page.previous_key = page_key(households[0]) if has_more and households else None
+        page.next_key = page_key(households[-1]) if households else None
+    else:
+        if after_key is not None:
+            village, number = after_key
+            queryset = queryset.filter(_key_compare(">", village, number))
+        found = list(queryset.order_by("village_id", "number")[: size + 1])
+        households = found[:size]
+        page = KeysetPage(rows=[], is_first=after_key is None)
+        page.next_key = page_key(households[-1]) if len(found) > size else None
+        page.previous_key = page_key(households[0]) if after_key is not None and households else None
+    page.rows = household_rows(households)
+    return page
+
+
+def head_names(household_ids: list[int]) -> dict[int, str]:
+    """The 户主's name of each household, in one query."""
+    return dict(
+        Person.objects.filter(household_id__in=household_ids, relation=RELATION_HEAD).values_list(
+            "household_id", "name"
+        )
+    )
+
+
+def household_rows(households: list[Household]) -> list[HouseholdRow]:
+    book = codebook()
+    heads = head_names([h.pk for h in households]) if households else {}
+    return [
+        HouseholdRow(
+            household=h,
+            head_name=heads.get(h.pk, ""),
+            type_label=book.label("household_type", h.household_type),
+            monitoring_label=book.label("monitoring_type", h.monitoring_type) if h.monitoring_type else "",
+            risk_labels=[book.label("risk_type", code) for code in h.risk_type_codes],
+        )
+        for h in households
+    ]
+
+
+# --- The household file ------------------------------------------------------------------------------
+
+
+def members_of(household: Household, user: Any) -> list[Person]:
+    people = scope_for_user(Person.objects.filter(household=household), user)
+    return list(people.order_by("relation", "birth_date"))
+
+
+def incomes_of(household: Household, user: Any) -> list[IncomeRecord]:
+    return list(scope_for_user(IncomeRecord.objects.filter(household=household), user).order_by("year"))
+
+
+def status_history_of(household: Household, user: Any) -> list[StatusChange]:
+    return list(
+        scope_for_user(StatusChange.objects.filter(household=household), user)
+        .select_related("recorded_by")
+        .order_by("-effective_date", "-id")
+    )
+
+
+@dataclass
+class Fact:
+    label: str
+    value: Any
+    name: str = ""  # set for masked values, which carry an element id and maybe a reveal button
+    reveal_field: str = ""
+
+
+def _yes_no(value: bool) -> str:
+    return _("是") if value else _("否")
+
+
+def household_facts(household: Household, user: Any, *, revealed: set[str] = frozenset()) -> list[Fact]:
+    """Facts as (label, value): codes as labels, phone and bank account masked unless revealed."""
+    book = codebook()
+
+    def label(codeset: str, value: str) -> str:
+        return "、".join(book.label(codeset, code) for code in value.split(",") if code) or "—"
+
+    def secret(name: str) -> Fact:
+        value = getattr(household, name)
+        is_revealed = f"household:{name}" in revealed
+        return Fact(
+            label=str(Household._meta.get_field(name).verbose_name),
+            value=shown(user, name, value, revealed=is_revealed) or "—",
+            name=name,
+            reveal_field=name if value and not is_revealed and can_reveal_sensitive(user) else "",
+        )
+
+    verbose = {f.name: str(f.verbose_name) for f in Household._meta.fields}
+    return [
+        Fact(verbose["number"], household.number),
+        Fact(verbose["group_name"], household.group_name or "—"),
+        secret("phone"),
+        secret("bank_account"),
+        Fact(verbose["household_type"], label("household_type", household.household_type)),
+        Fact(verbose["poverty_attribute"], label("poverty_attribute", household.poverty_attribute)),
+        Fact(verbose["lifted_year"], household.lifted_year or "—"),
+        Fact(verbose["monitoring_type"], label("monitoring_type", household.monitoring_type)),
+        Fact(verbose["whole_household_unable_to_work"], _yes_no(household.whole_household_unable_to_work)),
+        Fact(verbose["risk_types"], label("risk_type", household.risk_types)),
+        Fact(verbose["disaster_subtype"], label("disaster_subtype", household.disaster_subtype)),
+        Fact(verbose["main_poverty_cause"], label("poverty_cause", household.main_poverty_cause)),
+        Fact(verbose["other_poverty_causes"], label("poverty_cause", household.other_poverty_causes)),
+        Fact(verbose["housing_grade"], label("housing_grade", household.housing_grade)),
+        Fact(verbose["safe_drinking_water"], _yes_no(household.safe_drinking_water)),
+        Fact(verbose["sanitary_toilet"], _yes_no(household.sanitary_toilet)),
+        Fact(verbose["road_to_door"], _yes_no(household.road_to_door)),
+        Fact(verbose["fuel"], label("fuel", household.fuel)),
+        Fact(verbose["cultivated_land_mu"], household.cultivated_land_mu),
+        Fact(verbose["forest_land_mu"], household.forest_land_mu),
+    ]
+
+
+INSURANCE_FIELDS = (
+    "resident_medical_insurance",
+    "employee_medical_insurance",
+    "critical_illness_insurance",
+    "pension_insurance",
+)
+
+
+@dataclass
+class MemberRow:
+    person: Person
+    id_number: str
+    id_revealable: bool
+    certificate: str
+    certificate_revealable: bool
+    relation: str
+    sex: str
+    age: int
+    ethnicity: str
+    health: str
+    disability: str
+    labour: str
+    schooling: str
+    work: str
+    insurance: str
+    protection: str
+
+
+def member_rows(members: list[Person], user: Any, *, revealed: set[str] = frozenset()) -> list[MemberRow]:
+    book = codebook()
+    today = timezone.localdate()
+    may_reveal = can_reveal_sensitive(user)
+    sees_health = can_see_health(user)
+    rows = []
+    for person in members:
+        id_key = f"person:{person.pk}:id_number"
+        certificate_key = f"person:{person.pk}:disability_certificate"
+        disability = ""
+        if person.disability_category or person.disability_grade:
+            disability = f"{book.label('disability_category', person.disability_category)}"
+            disability += f" {book.label('disability_grade', person.disability_grade)}".rstrip()
+        insurance = [
+            str(Person._meta.get_field(name).verbose_name)
+            for name in INSURANCE_FIELDS
+            if getattr(person, name)
+        ]
+        protection = []
+        if person.dibao:
+            protection.append(f"{book.label('dibao_type', person.dibao)}")
+        if person.tekun:
+            protection.append(_("特困供养"))
+        work = []
+        if person.months_worked_away:
+            work.append(_("务工 %(months)s 个月") % {"months": person.months_worked_away})
+            if person.work_place:
+                work.append(person.work_place)
+        if person.public_welfare_job:
+            work.append(_("公益性岗位 %(months)s 个月") % {"months": person.public_welfare_months})
+        rows.append(
+            MemberRow(
+                person=person,
+                id_number=shown(user, "id_number", person.id_number, revealed=id_key in revealed),
+                id_revealable=may_reveal and id_key not in revealed,
+                certificate=shown(
+                    user, "disability_certificate", person.disability_certificate,
+                    revealed=certificate_key in revealed,
+                ),
+                certificate_revealable=bool(person.disability_certificate) and may_reveal and sees_health
+                and certificate_key not in revealed,
+                relation=book.label("relation", person.relation),
+                sex=book.label("sex", person.sex),
+                age=age_on(person.birth_date, today),
+                ethnicity=book.label("ethnicity", person.ethnicity),
+                health=labels_of("health", person.health) if sees_health else HIDDEN,
+                disability=(disability or "—") if sees_health else HIDDEN,
+                labour=book.label("labour_skill", person.labour_skill),
+                schooling=(
+                    book.label("education", person.education) if person.education
+                    else book.label("school_status", person.school_status) if person.school_status else "—"
+                ),
+                work="，".join(str(w) for w in work) or "—",
+                insurance="、".join(insurance) or "—",
+                protection="、".join(str(p) for p in protection) or "—",
+            )
+        )
+    return rows
+
+
+@dataclass
+class IncomeRow:
+    record: IncomeRecord
+    wages: Decimal
+    business: Decimal
+    property: Decimal
+    transfers: Decimal
+    cost: Decimal
+    net: Decimal
+    per_capita: Decimal
+    threshold: Decimal | None
+    below_threshold: bool
+    not_counted: Decimal
+
+
+BUSINESS_FIELDS = ("farming_income", "livestock_income", "forestry_income", "other_business_income")
+TRANSFER_FIELDS = (
+    "dibao_income", "tekun_income", "pension_income", "eco_compensation_income",
+    "disability_allowance_income", "other_transfer_income",
+)
+
+
+def income_rows(incomes: list[IncomeRecord]) -> list[IncomeRow]:
+    rows = []
+    for record in incomes:
+        threshold = monitoring_threshold(record.year)
+        per_capita = record.per_capita_net_income
+        rows.append(
+            IncomeRow(
+                record=record,
+                wages=record.wage_income,
+                business=sum((getattr(record, name) for name in BUSINESS_FIELDS), Decimal(0)),
+                property=record.property_income,
+                transfers=sum((getattr(record, name) for name in TRANSFER_FIELDS), Decimal(0)),
+                cost=record.production_cost,
+                net=record.net_income,
+                per_capita=per_capita,
+                threshold=threshold,
+                below_threshold=threshold is not None and per_capita is not None and per_capita < threshold,
+                not_counted=sum((getattr(record, n) for n in IncomeRecord.NON_INCOME_FIELDS), Decimal(0)),
+            )
+        )
+    return rows
+
+
+@dataclass
+class StatusRow:
+    entry: StatusChange
+    event: str
+    household_type: str
+    monitoring_type: str
+    risk_types: str
+
+
+def status_rows(entries: list[StatusChange]) -> list[StatusRow]:
+    book = codebook()
+    return [
+        StatusRow(
+            entry=entry,
+            event=book.label("status_event", entry.event),
+            household_type=book.label("household_type", entry.household_type),
+            monitoring_type=labels_of("monitoring_type", entry.monitoring_type) or "—",
+            risk_types=labels_of("risk_type", entry.risk_types) or "—",
+        )
+        for entry in entries
+    ]
+
+
+ENTITY_MODELS = {
+    "households.household": Household,
+    "households.person": Person,
+    "households.incomerecord": IncomeRecord,
+}
+CODED_FIELDS = {
+    "household_type": "household_type",
+    "poverty_attribute": "poverty_attribute",
+    "monitoring_type": "monitoring_type",
+    "risk_types": "risk_type",
+    "disaster_subtype": "disaster_subtype",
+    "main_poverty_cause": "poverty_cause",
+    "other_poverty_causes": "poverty_cause",
+    "housing_grade": "housing_grade",
+    "fuel": "fuel",
+    "sex": "sex",
+    "ethnicity": "ethnicity",
+    "relation": "relation",
+    "health": "health",
+    "disability_category": "disability_category",
+    "disability_grade": "disability_grade",
+    "labour_skill": "labour_skill",
+    "education": "education",
+    "school_status": "school_status",
+    "dibao": "dibao_type",
+}
+
+
+@dataclass
+class Change:
+    label: str
+    before: Any
+    after: Any
+
+
+@dataclass
+class AuditEntry:
+    event: AuditEvent
+    changes: list[Change]
+    revealed_field: str = ""
+
+
+BOOKKEEPING = {"created_at", "updated_at", "version", "household", "id"}
+EMPTY = (None, "", False, 0, "0", "0.00")
+
+
+def _field_order(entity: str, name: str) -> int:
+    model = ENTITY_MODELS.get(entity)
+    names = [field.name for field in model._meta.concrete_fields] if model is not None else []
+    return names.index(name) if name in names else len(names)
+
+
+def _field_label(entity: str, name: str) -> str:
+    model = ENTITY_MODELS.get(entity)
+    if model is not None:
+        try:
+            return str(model._meta.get_field(name).verbose_name)
+        except Exception:
+            return name
+    return name
+
+
+def _display(user: Any, name: str, value: Any) -> Any:
+    """A value from the audit trail as a page shows it: coded values as labels, sensitive values masked."""
+    if value in (None, ""):
+        return "—"
+    if name in HEALTH_FIELDS and not can_see_health(user):
+        return _("（已隐藏）")
+    if name in SENSITIVE_FIELDS:
+        return mask(name, value)
+    if isinstance(value, bool):
+        return _("是") if value else _("否")
+    if name in CODED_FIELDS and isinstance(value, str):
+        book = codebook()
+        return "、".join(book.label(CODED_FIELDS[name], code) for code in value.split(",") if code) or "—"
+    return value
+
+
+def audit_trail(household: Household, user: Any, *, limit: int | None = 50) -> list[AuditEntry]:
+    """Who did what to this household file and when, newest first, with changed fields before → after."""
+    events = scope_for_user(AuditEvent.objects.filter(household_id=household.pk), user).order_by("-at", "-id")
+    if limit is not None:
+        events = events[:limit]
+    entries = []
+    for event in events:
+        if event.action == AuditEvent.Action.REVEAL:
+            name = (event.changes or {}).get("field", "")
+            label = _field_label(event.entity, name)
+            entries.append(AuditEntry(event=event, changes=[], revealed_field=label))
+            continue
+        changes = []
+        ordered = sorted((event.changes or {}).items(), key=lambda item: _field_order(event.entity, item[0]))
+        for name, change in ordered:
+            if name in BOOKKEEPING or not isinstance(change, dict):
+                continue
+            before, after = change.get("before"), change.get("after")
+            # A new record lists its filled-in values only; a removed one, the values it had.
+            if event.action == AuditEvent.Action.CREATE and after in EMPTY:
+                continue
+            if event.action == AuditEvent.Action.DELETE and before in EMPTY:
+                continue
+            changes.append(
+                Change(
+                    label=_field_label(event.entity, name),
+                    before=None if event.action == AuditEvent.Action.CREATE else _display(user, name, before),
+                    after=None if event.action == AuditEvent.Action.DELETE else _display(user, name, after),
+                )
+            )
+        entries.append(AuditEntry(event=event, changes=changes))
+    return entries

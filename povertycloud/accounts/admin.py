@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from povertycloud.accounts.models import User
+from povertycloud.regions.admin_mixins import RegionScopedAdmin
+
+
+@admin.register(User)
+class UserAdmin(RegionScopedAdmin, BaseUserAdmin):
+    list_display = ("username", "last_name", "first_name", "role", "region", "is_active")
+    list_filter = ("role", "is_active")
+    search_fields = ("username", "first_name", "last_name", "region__name")
+    raw_id_fields = ("region",)
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        (_("角色与辖区"), {"fields": ("role", "region", "unit", "sensitive_data_access")}),
+    )
+    add_fieldsets = (
+        *BaseUserAdmin.add_fieldsets,
+        (_("角色与辖区"), {"fields": ("role", "region", "unit")}),
+    )

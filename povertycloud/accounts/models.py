@@ -1,0 +1,47 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    TOWNSHIP_OFFICIAL = "township_official", _("乡镇干部")
+    COUNTY_STAFF = "county_staff", _("县级工作人员")
+    AUDITOR = "auditor", _("审计人员")
+    ADMIN = "admin", _("系统管理员")
+
+
+class User(AbstractUser):
+    role = models.CharField(_("角色"), max_length=32, choices=Role.choices, default=Role.TOWNSHIP_OFFICIAL)
+    region = models.ForeignKey(
+        "regions.Region",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+        verbose_name=_("所属区划"),
+        help_text=_("用户只能看到本区划及其下级的数据。"),
+    )
+    unit = models.CharField(_("单位"), max_length=100, blank=True)
+    sensitive_data_access = models.BooleanField(
+        _("可查看敏感信息"),
+        default=False,
+        help_text=_("审计人员默认看不到证件号码、电话、银行账号和健康信息；勾选后可以查看（每次查看都记入审计日志）。"),
+    )
+
+    region_lookup = "region_id"
+
+    class Meta:
+        verbose_name = _("用户")
+        verbose_name_plural = _("用户")
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(role="admin") | models.Q(region__isnull=False) | models.Q(is_superuser=True)
+                ),
+                name="user_bound_to_region_unless_admin",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        full = self.get_full_name()
+        return f"{full}（{self.username}）" if full else self.username

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from povertycloud import views
+
+admin.site.site_header = "扶贫云 管理后台"
+admin.site.site_title = "扶贫云"
+admin.site.index_title = "系统管理"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include("povertycloud.accounts.urls")),
+    path("households/", include("households.urls")),
+    path("risk/", include("risk.urls")),
+    path("departments/", include("households.feeds.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,208 @@
+"""The admin of the modelling side: monitoring thresholds, warning rules and their regional thresholds, review
+capacities, stored models (activated through the registry), and read-only warnings, runs and scores.
+
+Every queryset that carries a region goes through RegionScopedAdmin. Thresholds, rules, capacities and
+models are administrators' data (domain.md §1): others may look, only administrators write, and each
+write is audited.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from households.monitoring import MonitoringThreshold
+from povertycloud.audit.services import diff, record_event, snapshot
+from povertycloud.regions.admin_mixins import RegionScopedAdmin
+from povertycloud.regions.scoping import sees_everything
+from risk.models import (
+    ReviewCapacity,
+    RiskModel,
+    RiskScore,
+    ScoringRun,
+    Warning,
+    WarningRule,
+    WarningThreshold,
+)
+from risk.registry import activate_model
+
+
+class AdministratorsWrite:
+    """Everyone with admin access may look; only administrators add, change or delete. Writes are audited."""
+
+    def has_add_permission(self, request, *args):
+        return sees_everything(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return sees_everything(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return sees_everything(request.user) and super().has_delete_permission(request, obj)
+
+    def _region_of(self, obj) -> str:
+        return getattr(obj, "region_id", "") or ""
+
+    def save_model(self, request, obj, form, change):
+        before = snapshot(type(obj).objects.get(pk=obj.pk)) if change and obj.pk else {}
+        super().save_model(request, obj, form, change)
+        record_event(
+            actor=request.user,
+            action="update" if change else "create",
+            entity=obj._meta.label_lower,
+            object_pk=obj.pk,
+            object_repr=str(obj),
+            region_code=self._region_of(obj),
+            changes=diff(before, snapshot(obj)),
+            note="管理后台",
+        )
+
+    def delete_model(self, request, obj):
+        before, pk = snapshot(obj), obj.pk
+        super().delete_model(request, obj)
+        record_event(
+            actor=request.user,
+            action="delete",
+            entity=obj._meta.label_lower,
+            object_pk=pk,
+            object_repr=str(obj),
+            region_code=self._region_of(obj),
+            changes=diff(before, {}),
+            note="管理后台",
+        )
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class ReadOnly:
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MonitoringThreshold)
+class MonitoringThresholdAdmin(AdministratorsWrite, RegionScopedAdmin):
+    list_display = ("region", "year", "amount", "source")
+    list_filter = ("year",)
+    search_fields = ("region__code", "region__name", "source")
+    raw_id_fields = ("region",)
+    ordering = ("region_id", "year")
+
+
+class WarningThresholdInline(admin.TabularInline):
+    model = WarningThreshold
+    extra = 0
+    raw_id_fields = ("region",)
+
+    def has_add_permission(self, request, obj=None):
+        return sees_everything(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return sees_everything(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return sees_everything(request.user)
+
+
+@admin.register(WarningRule)
+class WarningRuleAdmin(AdministratorsWrite, admin.ModelAdmin):
+    list_display = (
+        "code",
+        "name",
+        "department",
+        "field",
+        "operator",
+        "population",
+        "default_threshold",
+        "active",
+    )
+    list_filter = ("department", "active")
+    search_fields = ("code", "name")
+    inlines = [WarningThresholdInline]
+
+
+@admin.register(WarningThreshold)
+class WarningThresholdAdmin(AdministratorsWrite, RegionScopedAdmin):
+    list_display = ("rule", "region", "value")
+    list_filter = ("rule",)
+    raw_id_fields = ("region",)
+
+
+@admin.register(ReviewCapacity)
+class ReviewCapacityAdmin(AdministratorsWrite, RegionScopedAdmin):
+    list_display = ("region", "households")
+    raw_id_fields = ("region",)
+
+
+@admin.register(Warning)
+class WarningAdmin(ReadOnly, RegionScopedAdmin):
+    list_display = ("as_of", "rule", "household", "value", "threshold", "department", "batch")
+    list_filter = ("as_of", "rule")
+    raw_id_fields = ("household", "person", "batch")
+    show_full_result_count = False
+
+
+@admin.register(RiskModel)
+class RiskModelAdmin(admin.ModelAdmin):
+    list_display = ("version", "target", "kind", "test_year", "roc_auc", "pr_auc", "active", "trained_at")
+    list_filter = ("target", "kind", "active")
+    exclude = ("artifact",)
+    actions = ["activate"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in RiskModel._meta.fields if f.name != "artifact"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="ROC-AUC")
+    def roc_auc(self, obj):
+        value = (obj.metrics or {}).get("roc_auc")
+        return "—" if value is None else f"{value:.3f}"
+
+    @admin.display(description="PR-AUC")
+    def pr_auc(self, obj):
+        value = (obj.metrics or {}).get("pr_auc")
+        return "—" if value is None else f"{value:.3f}"
+
+    @admin.action(description="启用所选模型（每个预测目标一个）")
+    def activate(self, request, queryset):
+        for model in queryset.order_by("target", "-trained_at"):
+            try:
+                activate_model(by=request.user, model=model)
+            except (PermissionDenied, ValidationError) as exc:
+                self.message_user(request, f"{model.version}：{exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"已启用 {model.version}", messages.SUCCESS)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("artifact")
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(ReadOnly, RegionScopedAdmin):
+    list_display = (
+        "id",
+        "as_of",
+        "region_code",
+        "poor_model",
+        "return_model",
+        "households_scored",
+        "explained",
+        "finished_at",
+    )
+
+
+@admin.register(RiskScore)
+class RiskScoreAdmin(ReadOnly, RegionScopedAdmin):
+    list_display = ("run", "household", "p_poor", "p_return", "level")
+    list_filter = ("level",)
+    raw_id_fields = ("run", "household")
+    show_full_result_count = False

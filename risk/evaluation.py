@@ -1,0 +1,104 @@
+"""How well a model's probabilities rank, calibrate and target on held-out data (domain.md §6).
+
+- ROC-AUC and PR-AUC (average precision) of the probabilities; Brier score.
+- Targeting at the review capacity: in each township the top N households by probability are flagged, N
+  from ReviewCapacity (per township) or 10% of the township's households scored when none is set.
+  Exclusion error EE = positives not flagged / positives; inclusion error IE = flagged not positive /
+  flagged. Ties are broken by the order of the rows (household id), so the flagged set is reproducible.
+- Calibration curve: observed rate against mean probability in ten equal-count bins.
+"""
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from risk.models import ReviewCapacity
+
+DEFAULT_REVIEW_SHARE = 0.10
+CALIBRATION_BINS = 10
+
+
+def review_capacity(townships: Iterable[str]) -> dict[str, int]:
+    return dict(
+        ReviewCapacity.objects.filter(region_id__in=set(townships)).values_list("region_id", "households")
+    )
+
+
+def capacity_per_township(
+    townships: pd.Series, capacity: dict[str, int], default_share: float = DEFAULT_REVIEW_SHARE
+) -> pd.Series:
+    sizes = townships.value_counts()
+    return pd.Series(
+        {t: capacity.get(t, math.ceil(default_share * n)) for t, n in sizes.items()}, dtype=np.int64
+    )
+
+
+def flag_top(
+    scores: np.ndarray,
+    townships: pd.Series,
+    capacity: dict[str, int],
+    default_share: float = DEFAULT_REVIEW_SHARE,
+) -> np.ndarray:
+    """True for the top N rows by score within each township (N per capacity_per_township)."""
+    frame = pd.DataFrame(
+        {
+            "township": townships.to_numpy(),
+            "score": -np.asarray(scores, dtype=float),
+            "order": np.arange(len(scores)),
+        }
+    )
+    frame = frame.sort_values(["township", "score", "order"], kind="mergesort")
+    rank = frame.groupby("township", sort=False).cumcount().to_numpy()
+    limit = capacity_per_township(townships, capacity, default_share)
+    flagged = np.zeros(len(scores), dtype=bool)
+    flagged[frame["order"].to_numpy()] = rank < frame["township"].map(limit).to_numpy()
+    return flagged
+
+
+def _safe(metric, y, p) -> float | None:
+    return float(metric(y, p)) if 0 < y.sum() < len(y) else None
+
+
+def targeting_metrics(y: np.ndarray, p: np.ndarray, flagged: np.ndarray) -> dict:
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(p, dtype=float)
+    positives, flagged_count = int(y.sum()), int(flagged.sum())
+    return {
+        "n": len(y),
+        "positives": positives,
+        "base_rate": float(y.mean()) if len(y) else None,
+        "roc_auc": _safe(roc_auc_score, y, p),
+        "pr_auc": _safe(average_precision_score, y, p),
+        "brier": float(brier_score_loss(y, p)) if len(y) else None,
+        "flagged": flagged_count,
+        "ee": float(((y == 1) & ~flagged).sum() / positives) if positives else None,
+        "ie": float(((y == 0) & flagged).sum() / flagged_count) if flagged_count else None,
+    }
+
+
+def calibration_points(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
+    if len(np.unique(y)) < 2:
+        return []
+    observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile")
+    return [{"predicted": float(a), "observed": float(b)} for a, b in zip(predicted, observed, strict=True)]
+
+
+def evaluate(
+    y: np.ndarray, p: np.ndarray, townships: pd.Series, capacity: dict[str, int]
+) -> tuple[dict, dict]:
+    """(metrics, evaluation): overall metrics; the calibration curve and the same metrics per township."""
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(p, dtype=float)
+    flagged = flag_top(p, townships, capacity)
+    metrics = targeting_metrics(y, p, flagged)
+    metrics["capacity"] = "ReviewCapacity" if capacity else f"{DEFAULT_REVIEW_SHARE:.0%} per township"
+    per_township = {}
+    codes = townships.to_numpy()
+    for township in sorted(set(codes)):
+        mask = codes == township
+        per_township[township] = targeting_metrics(y[mask], p[mask], flagged[mask])
+    return metrics, {"calibration": calibration_points(y, p), "townships": per_township}

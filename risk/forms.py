@@ -1,0 +1,160 @@
+"""Forms of the risk pages. They parse input; the services in risk.services check roles, states and codes."""
+
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from households.codes import choices
+from households.models import Household
+from risk import selectors
+from risk.models import RiskCase, RiskScore, WarningRule
+from risk.services import MONITORING_TYPE_FOR_HOUSEHOLD_TYPE as FITS
+
+EVERYTHING = [("", _("全部"))]
+
+CASE_STATUS_CHOICES = [
+    ("", _("全部")),
+    (selectors.OPEN, _("未办结（预警或核实中）")),
+    (selectors.OVERDUE, _("已超期")),
+    *RiskCase.Status.choices,
+    (selectors.NO_CASE, _("未立核实")),
+]
+
+
+class RiskFilterForm(forms.Form):
+    township = forms.ChoiceField(label=_("乡镇"), required=False)
+    level = forms.ChoiceField(label=_("风险等级"), required=False)
+    risk_type = forms.ChoiceField(label=_("风险类型"), required=False)
+    rule = forms.ChoiceField(label=_("预警规则"), required=False)
+    status = forms.ChoiceField(label=_("核实状态"), required=False, choices=CASE_STATUS_CHOICES)
+    sort = forms.ChoiceField(
+        label=_("排序"),
+        required=False,
+        choices=[("p_return", _("返贫概率从高到低")), ("p_poor", _("当前致贫概率从高到低"))],
+    )
+
+    def __init__(self, *args: Any, townships: list, rules: dict[str, str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["township"].choices = EVERYTHING + [(t.code, t.name) for t in townships]
+        self.fields["level"].choices = EVERYTHING + list(RiskScore.Level.choices)
+        self.fields["risk_type"].choices = EVERYTHING + choices("risk_type")
+        self.fields["rule"].choices = EVERYTHING + sorted(rules.items(), key=lambda item: item[1])
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("data-testid", f"filter-{name}")
+
+    def filters(self) -> dict[str, Any]:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {name: value for name, value in self.cleaned_data.items() if value and name != "sort"}
+
+    def sort_key(self) -> str:
+        if not self.is_bound or not self.is_valid():
+            return "p_return"
+        return self.cleaned_data.get("sort") or "p_return"
+
+
+class CaseFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label=_("状态"), required=False, choices=[c for c in CASE_STATUS_CHOICES if c[0] != selectors.NO_CASE]
+    )
+    township = forms.ChoiceField(label=_("乡镇"), required=False)
+    mine = forms.BooleanField(label=_("只看我的"), required=False)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [
+            (selectors.OPEN, _("未办结（预警或核实中）")),
+            *[c for c in self.fields["status"].choices if c[0] not in ("", selectors.OPEN)],
+            ("all", _("全部")),
+        ]
+        self.fields["township"].choices = EVERYTHING + [
+            (t.code, t.name) for t in selectors.townships_for(user)
+        ]
+
+    def filters(self) -> dict[str, Any]:
+        if not self.is_bound:
+            return {"status": selectors.OPEN}
+        self.is_valid()
+        values = {name: value for name, value in self.cleaned_data.items() if value}
+        values.setdefault("status", selectors.OPEN)
+        return values
+
+
+class AssignForm(forms.Form):
+    official = forms.ModelChoiceField(
+        label=_("核实人（乡镇干部）"), queryset=None, empty_label=_("请选择"), required=True
+    )
+
+    def __init__(self, *args: Any, case: RiskCase, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["official"].queryset = selectors.officials_for(case)
+        self.fields["official"].label_from_instance = lambda user: (
+            f"{user.get_full_name() or user.username}（{user.region.name if user.region_id else ''}）"
+        )
+
+
+class VisitForm(forms.Form):
+    visit_date = forms.DateField(
+        label=_("入户核实日期"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    notes = forms.CharField(
+        label=_("入户核实情况"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("家庭人口、收入、支出、住房、饮水和风险情况，以及信息比对结果。"),
+    )
+    consent_signed = forms.BooleanField(label=_("农户已签署授权承诺书"), required=False)
+
+    def __init__(self, *args: Any, case: RiskCase, **kwargs: Any):
+        kwargs.setdefault(
+            "initial",
+            {
+                "visit_date": case.visit_date or timezone.localdate(),
+                "notes": case.visit_notes,
+                "consent_signed": case.consent_signed,
+            },
+        )
+        super().__init__(*args, **kwargs)
+
+
+class DecisionForm(forms.Form):
+    monitoring_type = forms.ChoiceField(label=_("监测对象类别"))
+    risk_types = forms.MultipleChoiceField(
+        label=_("风险类型"), widget=forms.CheckboxSelectMultiple, help_text=_("最多 5 项。")
+    )
+    reason = forms.CharField(label=_("决定理由"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, case: RiskCase, household: Household, suggested: list[str], **kwargs: Any):
+        initial = kwargs.setdefault("initial", {})
+        initial.setdefault("risk_types", [*household.risk_type_codes, *suggested])
+        super().__init__(*args, **kwargs)
+        self.fields["monitoring_type"].choices = [("", _("请选择"))] + [
+            (code, label)
+            for code, label in choices("monitoring_type")
+            if household.household_type in FITS.get(code, {household.household_type})
+        ]
+        self.fields["risk_types"].choices = choices("risk_type")
+
+
+class ExcludeForm(forms.Form):
+    reason = forms.CharField(
+        label=_("排除理由"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("例如：入户核实收入稳定高于监测线、无返贫风险。"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("auto_id", "id_exclude_%s")  # the decision form on the same page has a reason too
+        super().__init__(*args, **kwargs)
+
+
+def suggested_risk_types(case: RiskCase) -> list[str]:
+    """Risk types of the rules that raised the case's warnings: a starting point for the decision."""
+    if not case.warning_rules:
+        return []
+    rules = WarningRule.objects.filter(code__in=case.warning_rules)
+    return [code for code in rules.values_list("risk_type", flat=True) if code]

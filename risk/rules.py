@@ -1,0 +1,432 @@
+"""The department warning-rule engine (部门筛查预警, domain.md §3): rules are data (WarningRule),
+thresholds per region (WarningThreshold, the nearest ancestor's value wins, else the rule's default).
+
+``run_warning_rules(*, as_of, region_code=None, by=None)`` evaluates every active rule at once over the
+department records valid on that date (one query per department, joined to persons and households), with
+pandas, and writes a Warning per rule and source record: rule, person, household, value, threshold, source
+record and batch. Running it again on the same day adds nothing (one warning per rule, record and day).
+
+How each operator reads a record (thresholds for the day-based ones are a number of days):
+
+- ``gte``/``gt``/``at_least_count``: the field's number against the threshold;
+- ``is_true``/``is_false``: the field's flag;
+- ``within_days``: the field's date in the last *threshold* days up to the date of the run;
+- ``stopped``: a stop date (低保停止日期) in the last *threshold* days, or a flag (特困供养) that an earlier
+  version had and the current one has not, the change made in the last *threshold* days — and in both cases
+  the household still below the monitoring threshold (its last surveyed per-capita net income under the
+  threshold of that year): 低保 or 特困 stopped for a household still in difficulty.
+
+Populations are judged on the date of the run: 脱贫人口 by the household type, 监测对象 by the monitoring
+type (both from the status history, else the household file), compulsory age 6–15 by the birth date.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from households.feeds.declarations import get_department
+from households.models import Household, IncomeRecord, StatusChange
+from povertycloud.audit.services import record_event
+from povertycloud.regions.models import PREFIX_LENGTH
+from risk.features import (
+    COMPULSORY_AGES,
+    LIFTED,
+    age_on,
+    household_state_at,
+    in_region,
+    known_incomes,
+    monitoring_thresholds,
+    region_prefix,
+    with_thresholds,
+)
+from risk.frames import read_frame
+from risk.models import Warning, WarningRule, WarningThreshold
+
+Op = WarningRule.Operator
+Pop = WarningRule.Population
+NUMERIC = {Op.GTE, Op.GT, Op.AT_LEAST_COUNT}
+DAY_BASED = {Op.WITHIN_DAYS, Op.STOPPED}
+
+
+class RuleError(ValueError):
+    """A rule that cannot be evaluated as declared (unknown department or field, missing threshold)."""
+
+
+@dataclass
+class RulesRun:
+    as_of: dt.date
+    fired: int = 0
+    created: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+# --- Thresholds -----------------------------------------------------------------------------------
+
+
+def ancestor_codes(region_code: str) -> list[str]:
+    """The region and its ancestors, most specific first."""
+    codes: list[str] = []
+    for length in sorted(PREFIX_LENGTH.values(), reverse=True):
+        code = region_code[:length].ljust(12, "0")
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
+def threshold_table(rules: list[WarningRule]) -> dict[int, dict[str, Decimal]]:
+    table: dict[int, dict[str, Decimal]] = {rule.pk: {} for rule in rules}
+    for rule_id, region_id, value in WarningThreshold.objects.filter(rule__in=rules).values_list(
+        "rule_id", "region_id", "value"
+    ):
+        table[rule_id][region_id] = value
+    return table
+
+
+def threshold_for(rule: WarningRule, region_code: str, table: dict[int, dict[str, Decimal]]) -> Decimal | None:
+    """The rule's threshold for a region: the nearest ancestor's (the region itself first), else the
+    default."""
+    own = table.get(rule.pk, {})
+    for code in ancestor_codes(region_code):
+        if code in own:
+            return own[code]
+    return rule.default_threshold
+
+
+def thresholds_by_village(rule: WarningRule, villages: pd.Series, table: dict) -> np.ndarray:
+    """Per row, the rule's threshold for the row's village (NaN when the rule has none)."""
+    unique = villages.unique()
+    values = {code: threshold_for(rule, code, table) for code in unique}
+    mapped = villages.map({code: (np.nan if v is None else float(v)) for code, v in values.items()})
+    return mapped.to_numpy(dtype=float)
+
+
+# --- Reading what the rules need ------------------------------------------------------------------
+
+
+def _record_fields(rules: list[WarningRule], department: str) -> list[str]:
+    return sorted({rule.field for rule in rules if rule.department == department})
+
+
+def _check(rule: WarningRule) -> None:
+    try:
+        model = get_department(rule.department).model
+    except Exception as exc:
+        raise RuleError(f"规则 {rule.code}：未声明的部门“{rule.department}”。") from exc
+    try:
+        model._meta.get_field(rule.field)
+    except Exception as exc:
+        raise RuleError(f"规则 {rule.code}：{model._meta.verbose_name}没有字段“{rule.field}”。") from exc
+    if rule.operator in NUMERIC | DAY_BASED and rule.default_threshold is None and not rule.thresholds.exists():
+        raise RuleError(f"规则 {rule.code}：比较“{rule.get_operator_display()}”需要阈值。")
+
+
+def _records(department: str, fields: list[str], prefix: str, as_of: dt.date, lookback: int) -> pd.DataFrame:
+    """Versions valid on as_of, and versions that ended in the last `lookback` days (for "stopped")."""
+    model = get_department(department).model
+    since = as_of - dt.timedelta(days=lookback)
+    queryset = in_region(
+        model.objects.filter(person__isnull=False, valid_from__lte=as_of).filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gt=since)
+        ),
+        "person__household__village__pk",
+        prefix,
+    )
+    paths = [
+        "id",
+        "batch_id",
+        "person_id",
+        "person__household_id",
+        "person__household__village_id",
+        "person__birth_date",
+        "valid_from",
+        "valid_to",
+        *fields,
+    ]
+    names = [
+        "id",
+        "batch_id",
+        "person_id",
+        "household_id",
+        "village_id",
+        "birth_date",
+        "valid_from",
+        "valid_to",
+        *fields,
+    ]
+    return read_frame(queryset, paths, names, sort=["person_id", "valid_from", "id"])
+
+
+@dataclass
+class _Context:
+    lifted: pd.Series
+    monitored: pd.Series
+    below_threshold: pd.Series
+
+
+def _context(prefix: str, as_of: dt.date) -> _Context:
+    c = pd.Timestamp(as_of)
+    households = read_frame(
+        in_region(Household.objects.all(), "village__pk", prefix),
+        ["id", "village_id", "household_type", "poverty_attribute", "monitoring_type", "risk_types"],
+        sort=["id"],
+    ).set_index("id")
+    status = read_frame(
+        in_region(StatusChange.objects.filter(effective_date__lte=as_of), "household__village__pk", prefix),
+        [
+            "id",
+            "household_id",
+            "effective_date",
+            "household_type",
+            "poverty_attribute",
+            "monitoring_type",
+            "risk_types",
+        ],
+        sort=["household_id", "effective_date", "id"],
+    )
+    incomes = read_frame(
+        in_region(IncomeRecord.objects.filter(year__lte=as_of.year), "household__village__pk", prefix),
+        ["household_id", "year", "per_capita_net_income", "survey_date"],
+        sort=["household_id", "year"],
+    )
+    state = household_state_at(households, status, c)
+    thresholds = monitoring_thresholds(sorted(households["village_id"].unique()))
+    last = with_thresholds(known_incomes(incomes, c), households, thresholds).groupby("household_id").tail(1)
+    below = pd.Series(False, index=households.index)
+    below.loc[last.loc[last["ratio"] < 1, "household_id"]] = True
+    return _Context(
+        lifted=state["household_type"] == LIFTED,
+        monitored=state["monitoring_type"] != "",
+        below_threshold=below,
+    )
+
+
+# --- Evaluation -----------------------------------------------------------------------------------
+
+
+def _population(rule: WarningRule, records: pd.DataFrame, context: _Context, as_of: dt.date) -> np.ndarray:
+    households = records["household_id"]
+    lifted = households.map(context.lifted).fillna(False).to_numpy(dtype=bool)
+    monitored = households.map(context.monitored).fillna(False).to_numpy(dtype=bool)
+    if rule.population == Pop.LIFTED:
+        return lifted
+    if rule.population in {Pop.NOT_LIFTED, Pop.OTHERS}:
+        return ~lifted
+    if rule.population == Pop.MONITORED:
+        return monitored
+    if rule.population == Pop.NOT_MONITORED:
+        return ~monitored
+    if rule.population == Pop.COMPULSORY_AGE:
+        age = age_on(records["birth_date"], pd.Timestamp(as_of)).to_numpy()
+        return (age >= COMPULSORY_AGES[0]) & (age <= COMPULSORY_AGES[1])
+    return np.ones(len(records), dtype=bool)
+
+
+def _within(dates: pd.Series, as_of: dt.date, days: np.ndarray) -> np.ndarray:
+    c = pd.Timestamp(as_of)
+    age_days = (c - dates).dt.days.to_numpy(dtype=float)
+    return (age_days >= 0) & (age_days < days)
+
+
+def _fires(rule: WarningRule, records: pd.DataFrame, threshold: np.ndarray, context: _Context, as_of: dt.date):
+    """(row mask over `records`, values) for one rule; `records` holds every version the rule may read."""
+    c = pd.Timestamp(as_of)
+    current = ((records["valid_to"].isna()) | (records["valid_to"] > c)).to_numpy()
+    value = records[rule.field]
+    op = rule.operator
+    if op in NUMERIC:
+        number = value.to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            hit = number > threshold if op == Op.GT else number >= threshold
+        return current & hit, value
+    if op == Op.IS_TRUE:
+        return current & value.to_numpy(dtype=bool), value
+    if op == Op.IS_FALSE:
+        return current & ~value.to_numpy(dtype=bool), value
+    if op == Op.WITHIN_DAYS:
+        return current & _within(value, as_of, threshold), value
+    if op == Op.STOPPED:
+        below = records["household_id"].map(context.below_threshold).fillna(False).to_numpy(dtype=bool)
+        if pd.api.types.is_datetime64_any_dtype(value):
+            return current & below & _within(value, as_of, threshold), value
+        # A flag: set in a version that ended recently, and not set in the person's current version.
+        flag = value.to_numpy(dtype=bool)
+        now_set = set(records.loc[current & flag, "person_id"])
+        ended = (~current) & flag & _within(records["valid_to"] - pd.Timedelta(days=1), as_of, threshold)
+        ended &= ~records["person_id"].isin(now_set).to_numpy()
+        stop_dates = records["valid_to"].dt.strftime("%Y-%m-%d")
+        return ended & below, stop_dates
+    raise RuleError(f"规则 {rule.code}：未知的比较“{op}”。")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "是" if value else "否"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else (f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}")
+    return str(value)[:60]
+
+
+def evaluate_rules(
+    *, as_of: dt.date, region_code: str | None = None, rules: list[WarningRule] | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every firing of the active rules on as_of: one row per rule and source record; nothing written.
+
+    Returns (firings, skipped) where skipped names the rules that could not be evaluated, with why."""
+    rules = list(WarningRule.objects.filter(active=True)) if rules is None else rules
+    skipped: dict[str, str] = {}
+    usable = []
+    for rule in rules:
+        try:
+            _check(rule)
+            usable.append(rule)
+        except RuleError as exc:
+            skipped[rule.code] = str(exc)
+    prefix = region_prefix(region_code)
+    table = threshold_table(usable)
+    context = _context(prefix, as_of)
+    lookback = max(
+        (
+            int(v)
+            for rule in usable
+            if rule.operator == Op.STOPPED
+            for v in [rule.default_threshold or 0, *table[rule.pk].values()]
+        ),
+        default=0,
+    )
+    frames = []
+    for department in sorted({rule.department for rule in usable}):
+        records = _records(department, _record_fields(usable, department), prefix, as_of, lookback)
+        for rule in (r for r in usable if r.department == department):
+            threshold = thresholds_by_village(rule, records["village_id"], table)
+            hit, values = _fires(rule, records, threshold, context, as_of)
+            hit &= _population(rule, records, context, as_of)
+            if not hit.any():
+                continue
+            fired = records.loc[hit, ["id", "batch_id", "person_id", "household_id", "village_id"]].copy()
+            fired["value"] = [_as_text(v) for v in values[hit]]
+            fired["threshold"] = threshold[hit]
+            fired["rule_id"], fired["rule_code"], fired["department"] = rule.pk, rule.code, department
+            frames.append(fired)
+    columns = [
+        "id",
+        "batch_id",
+        "person_id",
+        "household_id",
+        "village_id",
+        "value",
+        "threshold",
+        "rule_id",
+        "rule_code",
+        "department",
+    ]
+    firings = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return firings.rename(columns={"id": "source_record_id"}), skipped
+
+
+@transaction.atomic
+def run_warning_rules(*, as_of: dt.date | None = None, region_code: str | None = None, by: Any = None) -> RulesRun:
+    as_of = as_of or timezone.localdate()
+    firings, skipped = evaluate_rules(as_of=as_of, region_code=region_code)
+    result = RulesRun(as_of=as_of, fired=len(firings), skipped=skipped)
+    if firings.empty:
+        result.by_rule = {}
+    else:
+        result.by_rule = firings.groupby("rule_code").size().astype(int).to_dict()
+    before = Warning.objects.filter(as_of=as_of).count()
+    Warning.objects.bulk_create(
+        (
+            Warning(
+                rule_id=int(row.rule_id),
+                household_id=int(row.household_id),
+                person_id=int(row.person_id),
+                value=row.value,
+                threshold=None if np.isnan(row.threshold) else Decimal(str(row.threshold)),
+                department=row.department,
+                source_record_id=int(row.source_record_id),
+                batch_id=int(row.batch_id),
+                as_of=as_of,
+                region_code=row.village_id,
+            )
+            for row in firings.itertuples(index=False)
+        ),
+        batch_size=5000,
+        ignore_conflicts=True,
+    )
+    result.created = Warning.objects.filter(as_of=as_of).count() - before
+    counts = "，".join(f"{code} {n}" for code, n in sorted(result.by_rule.items())) or "无"
+    note = f"部门筛查预警（{as_of}）：触发 {result.fired} 条，新增 {result.created} 条；按规则：{counts}"
+    if skipped:
+        note += "；未能执行：" + "；".join(skipped.values())
+    record_event(actor=by, action="create", entity="risk.warning", region_code=region_code or "", note=note)
+    return result
+
+
+# --- The rules as a baseline model ----------------------------------------------------------------
+
+# Which household feature (features.py) carries each rule's field at a cut-off: the department's own record
+# where the department had sent one by then, else the same quantity from the household's last income survey
+# (self-pay, net study cost and 低保金 are recorded there too). A rule with neither does not fire. Amounts in
+# features are in monitoring thresholds: "now" ones (department) of the cut-off's year, "income" ones of the
+# survey's year; they are turned back into yuan before the rule's threshold applies.
+BASELINE_SIGNALS: dict[str, tuple[str | None, str | None, bool]] = {
+    "out_of_pocket_ytd": ("dept_self_pay_max", "medical_spending", True),
+    "max_stay_self_pay": ("dept_stay_max", None, True),
+    "monthly_outpatient_cost": ("dept_outpatient_max", None, True),
+    "insured": ("dept_uninsured", "uninsured_members", False),
+    "serious_diagnosis_date": ("dept_serious_new", None, False),
+    "dibao_stop": ("dept_dibao_stopped", "dibao_income_stopped", False),
+    "tekun": (None, None, False),
+    "relief_count": ("dept_relief_count", None, False),
+    "dropout": ("dept_dropout", "out_of_school_children", False),
+    "net_study_cost": ("dept_study_cost_max", "education_spending", True),
+}
+
+
+def baseline_flags(features: pd.DataFrame, rules: list[WarningRule]) -> pd.DataFrame:
+    """Per household and rule, whether the rule fires at the features' cut-off (household-level version of
+    the engine above: the signals are the features' department columns or their survey equivalents)."""
+    table = threshold_table(rules)
+    flags = {}
+    lifted = features["lifted"].to_numpy() > 0
+    monitored = features["monitored_now"].to_numpy() > 0
+    below = features["below_threshold"].to_numpy() > 0
+    for rule in rules:
+        department_column, survey_column, money = BASELINE_SIGNALS.get(rule.field, (None, None, False))
+        value = np.full(len(features), np.nan)
+        if survey_column is not None:
+            value = features[survey_column].to_numpy(dtype=float)
+            if money:
+                value = value * features["threshold_income"].to_numpy(dtype=float)
+        if department_column is not None:
+            own = features[department_column].to_numpy(dtype=float)
+            if money:
+                own = own * features["threshold_now"].to_numpy(dtype=float)
+            value = np.where(np.isnan(own), value, own)
+        threshold = thresholds_by_village(rule, features["village_id"], table)
+        with np.errstate(invalid="ignore"):
+            if rule.operator in NUMERIC:
+                hit = value > threshold if rule.operator == Op.GT else value >= threshold
+            elif rule.operator == Op.STOPPED:
+                hit = (value > 0) & below
+            else:  # flags and dates arrive as counts of members concerned
+                hit = value > 0
+        if rule.population == Pop.LIFTED:
+            hit &= lifted
+        elif rule.population in {Pop.NOT_LIFTED, Pop.OTHERS}:
+            hit &= ~lifted
+        elif rule.population == Pop.MONITORED:
+            hit &= monitored
+        elif rule.population == Pop.NOT_MONITORED:
+            hit &= ~monitored
+        flags[rule.code] = np.nan_to_num(hit).astype(bool)
+    return pd.DataFrame(flags, index=features.index)

@@ -1,0 +1,54 @@
+"""Background tasks of the modelling side (django-tasks; its database backend runs them in `db_worker`).
+
+Each calls the same service as its management command; dates travel as ISO strings, users by id."""
+
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django_tasks import task
+
+from risk.rules import run_warning_rules
+from risk.scoring import score_region
+from risk.training import train_risk_models
+
+
+def _user(user_id: int | None):
+    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+@task()
+def train_risk_task(
+    seed: int = 0, test_year: int | None = None, region_code: str | None = None, user_id: int | None = None
+) -> dict:
+    result = train_risk_models(region_code=region_code, seed=seed, test_year=test_year, by=_user(user_id))
+    return {
+        "models": [m.pk for m in result.models],
+        "test_year": result.test_year,
+        "metrics": result.table(),
+        "seconds": result.seconds,
+    }
+
+
+@task()
+def score_risk_task(
+    as_of: str | None = None, region_code: str | None = None, user_id: int | None = None
+) -> dict:
+    run = score_region(region_code=region_code, as_of=_date(as_of), by=_user(user_id))
+    return {"run": run.pk, "households": run.households_scored, "explained": run.explained}
+
+
+@task()
+def run_warning_rules_task(
+    as_of: str | None = None, region_code: str | None = None, user_id: int | None = None
+) -> dict:
+    result = run_warning_rules(as_of=_date(as_of), region_code=region_code, by=_user(user_id))
+    return {
+        "as_of": result.as_of.isoformat(),
+        "fired": result.fired,
+        "created": result.created,
+        "by_rule": result.by_rule,
+    }

@@ -1,0 +1,305 @@
+"""Pages of the risk review: the risk list, case lists, the case page and its decisions, model evaluation.
+
+Views parse input, find objects through the region scope (outside the region: 404), check the role for
+writes (a role that may not act: 403; auditors never act), call a service, and redirect with a message.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from households.codes import labels_of
+from households.models import Household
+from povertycloud.accounts.models import Role
+from povertycloud.accounts.permissions import can_review_risks, is_auditor, role_of
+from povertycloud.regions.scoping import get_for_user_or_404
+from risk import selectors, services
+from risk.forms import (
+    AssignForm,
+    CaseFilterForm,
+    DecisionForm,
+    ExcludeForm,
+    RiskFilterForm,
+    VisitForm,
+    suggested_risk_types,
+)
+from risk.models import RiskCase, RiskModel
+
+
+def _query_without_keys(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    for key in ("after", "before"):
+        query.pop(key, None)
+    return query.urlencode()
+
+
+def _refuse_readers(request: HttpRequest) -> None:
+    if is_auditor(request.user):
+        raise PermissionDenied(_("审计人员只能查看，不能操作。"))
+
+
+def _case_for(request: HttpRequest, pk: int) -> RiskCase:
+    queryset = RiskCase.objects.select_related("household__village", "assigned_to", "decided_by", "score__run")
+    return get_for_user_or_404(queryset, request.user, pk=pk)
+
+
+# --- Lists -------------------------------------------------------------------------------------------
+
+
+@login_required
+def risk_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    today = timezone.localdate()
+    run = selectors.latest_run_for(user)
+    rules = selectors.rule_names()
+    townships = list(selectors.townships_for(user))
+    form = RiskFilterForm(request.GET or None, townships=townships, rules=rules)
+    filters = form.filters()
+    page = None
+    if run is not None:
+        scores = selectors.filter_scores(selectors.scores_for(user, run), filters, run=run, today=today)
+        page = selectors.risk_page(
+            scores,
+            sort=form.sort_key(),
+            after=request.GET.get("after"),
+            before=request.GET.get("before"),
+            today=today,
+            rules=rules,
+        )
+    return render(
+        request,
+        "risk/list.html",
+        {
+            "form": form,
+            "run": run,
+            "page": page,
+            "query": _query_without_keys(request),
+            "filtered": bool(filters),
+            "summary": selectors.township_summary(user, today=today, townships=townships),
+            "sort": form.sort_key(),
+        },
+    )
+
+
+@login_required
+def case_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    today = timezone.localdate()
+    form = CaseFilterForm(request.GET or None, user=user)
+    filters = form.filters()
+    cases = selectors.filter_cases(selectors.cases_for(user), filters, user=user, today=today)
+    page = selectors.case_page(cases, after=request.GET.get("after"), before=request.GET.get("before"), today=today)
+    return render(
+        request,
+        "risk/cases.html",
+        {
+            "form": form,
+            "page": page,
+            "query": _query_without_keys(request),
+            "mine": bool(filters.get("mine")),
+        },
+    )
+
+
+# --- The case page -----------------------------------------------------------------------------------
+
+
+def _case_context(request: HttpRequest, case: RiskCase, **bound: forms.Form) -> dict[str, Any]:
+    user = request.user
+    household = Household.objects.select_related("village").get(pk=case.household_id)
+    status = case.status
+    may_review = can_review_risks(user) and not is_auditor(user)
+    may_visit = services.can_record_visit(user, case)
+    context: dict[str, Any] = {
+        "case": case,
+        "state": selectors.case_state(case, timezone.localdate()),
+        "summary": selectors.household_summary(household, user),
+        "scores": selectors.scores_of(case, user),
+        "warnings": selectors.warnings_of(case, user),
+        "events": selectors.events_of(case, user),
+        "rule_labels": selectors.rule_labels(case.warning_rules),
+        "due_days": services.DUE_DAYS,
+        "monitoring_label": "",
+        "decided_risk_labels": "",
+    }
+    if case.monitoring_type or case.risk_types:
+        context["monitoring_label"] = labels_of("monitoring_type", case.monitoring_type)
+        context["decided_risk_labels"] = labels_of("risk_type", case.risk_types)
+    if may_review and status == RiskCase.Status.WARNED:
+        context["assign_form"] = bound.get("assign_form") or AssignForm(case=case)
+    if may_visit and status == RiskCase.Status.VERIFYING:
+        context["visit_form"] = bound.get("visit_form") or VisitForm(case=case)
+    if may_review and status == RiskCase.Status.VERIFYING:
+        context["decision_form"] = bound.get("decision_form") or DecisionForm(
+            case=case, household=household, suggested=suggested_risk_types(case)
+        )
+    if may_review and status in services.OPEN_STATUSES:
+        context["exclude_form"] = bound.get("exclude_form") or ExcludeForm()
+    return context
+
+
+@login_required
+def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _case_for(request, pk)
+    return render(request, "risk/case.html", _case_context(request, case))
+
+
+def _add_errors(form: forms.Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for name, field_messages in error.message_dict.items():
+            target = name if name in form.fields else None
+            for message in field_messages:
+                form.add_error(target, message)
+    else:
+        for message in error.messages:
+            form.add_error(None, message)
+
+
+def _act(
+    request: HttpRequest,
+    case: RiskCase,
+    form: forms.Form,
+    form_name: str,
+    action: Any,
+    success: str,
+) -> HttpResponse:
+    """Run a service with the form's values; field errors go back on the form, refusals of the whole
+    action (wrong state, already decided) become a message on the case page."""
+    if form.is_valid():
+        try:
+            action(form.cleaned_data)
+        except ValidationError as error:
+            if not hasattr(error, "error_dict"):
+                for message in error.messages:
+                    messages.error(request, message)
+                return redirect("risk:case", pk=case.pk)
+            _add_errors(form, error)
+        else:
+            messages.success(request, success)
+            return redirect("risk:case", pk=case.pk)
+    return render(request, "risk/case.html", _case_context(request, case, **{form_name: form}))
+
+
+def _reviewer_case(request: HttpRequest, pk: int) -> RiskCase:
+    _refuse_readers(request)
+    if not can_review_risks(request.user):
+        raise PermissionDenied(_("只有县级工作人员可以作出核实决定。"))
+    return _case_for(request, pk)
+
+
+@login_required
+@require_POST
+def case_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _reviewer_case(request, pk)
+    form = AssignForm(request.POST, case=case)
+
+    def action(data: dict[str, Any]) -> None:
+        services.assign_for_verification(by=request.user, case=case, official=data["official"])
+
+    return _act(request, case, form, "assign_form", action, _("已分派入户核实。"))
+
+
+@login_required
+@require_POST
+def case_visit(request: HttpRequest, pk: int) -> HttpResponse:
+    _refuse_readers(request)
+    if role_of(request.user) not in {Role.TOWNSHIP_OFFICIAL, Role.ADMIN}:
+        raise PermissionDenied(_("只有该户所在乡镇的乡镇干部可以录入入户核实情况。"))
+    case = _case_for(request, pk)
+    form = VisitForm(request.POST, case=case)
+
+    def action(data: dict[str, Any]) -> None:
+        services.record_home_visit(
+            by=request.user,
+            case=case,
+            visit_date=data["visit_date"],
+            notes=data["notes"],
+            consent_signed=data["consent_signed"],
+        )
+
+    return _act(request, case, form, "visit_form", action, _("入户核实情况已保存。"))
+
+
+@login_required
+@require_POST
+def case_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _reviewer_case(request, pk)
+    household = Household.objects.get(pk=case.household_id)
+    form = DecisionForm(request.POST, case=case, household=household, suggested=[])
+
+    def action(data: dict[str, Any]) -> None:
+        services.decide_monitoring(
+            by=request.user,
+            case=case,
+            monitoring_type=data["monitoring_type"],
+            risk_types=data["risk_types"],
+            reason=data["reason"],
+        )
+
+    return _act(request, case, form, "decision_form", action, _("已决定纳入监测，户档案已更新。"))
+
+
+@login_required
+@require_POST
+def case_exclude(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _reviewer_case(request, pk)
+    form = ExcludeForm(request.POST)
+
+    def action(data: dict[str, Any]) -> None:
+        services.exclude(by=request.user, case=case, reason=data["reason"])
+
+    return _act(request, case, form, "exclude_form", action, _("已排除。"))
+
+
+# --- Models ------------------------------------------------------------------------------------------
+
+
+def is_administrator(user: Any) -> bool:
+    return role_of(user) == Role.ADMIN
+
+
+@login_required
+def model_list(request: HttpRequest) -> HttpResponse:
+    models = list(
+        RiskModel.objects.defer("artifact")
+        .select_related("trained_by", "activated_by")
+        .order_by("target", "-test_year", "kind", "-trained_at")
+    )
+    cards = selectors.model_cards(models, request.user)
+    return render(
+        request,
+        "risk/models.html",
+        {
+            "cards": cards,
+            "comparisons": selectors.comparisons(cards),
+            "can_activate": is_administrator(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def model_activate(request: HttpRequest, pk: int) -> HttpResponse:
+    if not is_administrator(request.user):
+        raise PermissionDenied(_("只有系统管理员可以启用模型。"))
+    model = get_object_or_404(RiskModel, pk=pk)
+    # The modelling side's registry; imported here, not at the top, so that pages that never activate a
+    # model do not load XGBoost and scikit-learn.
+    from risk.registry import activate_model
+
+    try:
+        activate_model(by=request.user, model=model)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("已启用模型 %(version)s。") % {"version": model.version})
+    return redirect("risk:models")

@@ -1,0 +1,341 @@
+"""Benchmark of the department import on PostgreSQL (run on purpose, not by the default test run).
+
+    DJANGO_ENV=development DATABASE_URL=postgres://postgres@127.0.0.1:5432/povertycloud_bench \\
+        .venv/bin/python -m tests.benchmarks.bench_import_feed --rows 1000000
+
+On a generated health-like (医保) CSV of --rows rows (UTF-8 with BOM, ~1% faulty rows), in one run:
+
+(a) the import end to end (import_department_file: read, validate, COPY, merge with history, link), into
+    an empty record table, in a child process whose peak memory (ru_maxrss) is reported;
+(a2) a second period of the same people (10% changed, 1% no longer listed): the history merge;
+(b) a bare COPY of the same accepted rows, already typed, into the same (emptied) record table with the
+    same indexes and constraints, committed: in file order and in ID order;
+(c) django-import-export's bulk mode (a ModelResource over HealthRecord, use_bulk=True, batch_size=1000) on
+    the first --slice rows.
+
+Prints rows/s, peak memory, the ratios and the machine. Timings never decide anything in the test suite.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+COLUMNS = (
+    "batch_id",
+    "row_number",
+    "id_number",
+    "name",
+    "person_id",
+    "region_code",
+    "row_hash",
+    "valid_from",
+    "valid_to",
+    "period",
+    "insured",
+    "insurance_type",
+    "critical_illness_insurance",
+    "chronic_diagnosis",
+    "serious_diagnosis",
+    "serious_diagnosis_date",
+    "out_of_pocket_ytd",
+    "max_stay_self_pay",
+    "monthly_outpatient_cost",
+)
+REGION = "522634000000"
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "povertycloud.settings")
+    import django
+
+    django.setup()
+
+
+def machine() -> str:
+    from django.db import connection
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        kib = next(
+            int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+        )
+        ram = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration):
+        ram = "?"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        version = cursor.fetchone()[0].split(" on ")[0]
+        settings = []
+        for name in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit"):
+            cursor.execute(f"SHOW {name}")
+            settings.append(f"{name}={cursor.fetchone()[0]}")
+    load = os.getloadavg()
+    return (
+        f"CPU {cpu}, {os.cpu_count()} cores, RAM {ram}, Python {platform.python_version()}, {version} "
+        f"({', '.join(settings)}); load average at start {load[0]:.1f}"
+    )
+
+
+def prepare_database() -> None:
+    from django.core.management import call_command
+
+    from povertycloud.regions.models import Region
+    from povertycloud.regions.services import load_regions_csv
+
+    call_command("migrate", verbosity=0)
+    if not Region.objects.filter(code=REGION).exists():
+        from django.conf import settings
+
+        load_regions_csv(Path(settings.BASE_DIR) / "fixtures" / "regions_leishan.csv")
+
+
+def empty_health_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE households_healthrecord")
+        cursor.execute(
+            "DELETE FROM households_rejectedrow WHERE batch_id IN "
+            "(SELECT id FROM households_importbatch WHERE department = 'health')"
+        )
+        cursor.execute("DELETE FROM households_importbatch WHERE department = 'health'")
+        cursor.execute("VACUUM ANALYZE households_healthrecord")
+
+
+def generate(path: Path, rows: int, *, seed: int, period: str = "2025-03", base=None):
+    from tests.households.feeds.files import health_frame
+
+    frame = health_frame(rows, seed=seed, period=period, ids=base)
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    return frame
+
+
+def second_period(first, path: Path, *, seed: int) -> None:
+    """The same people a month later: 10% with a new year-to-date cost, 1% no longer listed."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    frame = first.copy()
+    frame["统计期"] = "2025-04"
+    changed = rng.random(len(frame)) < 0.10
+    frame.loc[changed, "年度累计自付费用（元）"] = rng.integers(1, 9000, int(changed.sum())).astype(str)
+    frame = frame[rng.random(len(frame)) >= 0.01]
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+
+
+# --- (a) the import, in a child process so that its peak memory is its own ---------------------------
+
+
+def run_import_child(path: Path) -> dict:
+    output = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.bench_import_feed", "--phase", "import", "--file", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def import_phase(path: Path) -> None:
+    from households.feeds.pipeline import import_department_file
+
+    started = time.perf_counter()
+    batch = import_department_file(department="health", path=path, by=None, region_code=REGION)
+    seconds = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "batch": batch.pk,
+                "seconds": seconds,
+                "total": batch.total_rows,
+                "accepted": batch.accepted_rows,
+                "rejected": batch.rejected_rows,
+                "new_versions": batch.new_versions,
+                "closed": batch.closed_versions,
+                "note": batch.note,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "timings": getattr(batch, "timings", {}),
+            }
+        )
+    )
+
+
+# --- (b) bare COPY -------------------------------------------------------------------------------------
+
+
+def export_typed_rows(batch_id: int, out: Path, *, order: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor, out.open("wb") as handle:
+        sql = (
+            f"COPY (SELECT {', '.join(COLUMNS)} FROM households_healthrecord WHERE batch_id = {int(batch_id)} "
+            f"ORDER BY {order}) TO STDOUT"
+        )
+        with cursor.cursor.copy(sql) as copy:
+            for block in copy:
+                handle.write(block)
+    return sum(1 for _ in out.open("rb"))
+
+
+def bare_copy(path: Path) -> float:
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    sql = f"COPY households_healthrecord ({', '.join(COLUMNS)}) FROM STDIN"
+    with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy, path.open("rb") as f:
+        while block := f.read(1 << 20):
+            copy.write(block)
+    return time.perf_counter() - started
+
+
+def restore_batch(info: dict) -> None:
+    """Bare COPY rows reference the import's batch row: keep it (and nothing else) between the runs."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE households_healthrecord")
+        cursor.execute(
+            "DELETE FROM households_rejectedrow WHERE batch_id IN "
+            "(SELECT id FROM households_importbatch WHERE department = 'health')"
+        )
+        cursor.execute("DELETE FROM households_importbatch WHERE department = 'health' AND id <> %s", [info["batch"]])
+        cursor.execute("VACUUM ANALYZE households_healthrecord")
+
+
+# --- (c) django-import-export --------------------------------------------------------------------------
+
+
+def import_export_bulk(typed: Path, rows: int) -> float:
+    import tablib
+    from import_export import fields, resources
+
+    from households.feeds.departments import HealthRecord
+
+    class HealthResource(resources.ModelResource):
+        batch = fields.Field(attribute="batch_id", column_name="batch_id")
+        person = fields.Field(attribute="person_id", column_name="person_id")
+
+        class Meta:
+            model = HealthRecord
+            use_bulk = True
+            batch_size = 1000
+            import_id_fields = ()
+            skip_diff = True
+            fields = ("batch", "person", *(c for c in COLUMNS if c not in ("batch_id", "person_id")))
+
+    headers = list(COLUMNS)
+    data = tablib.Dataset(headers=headers)
+    with typed.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if number >= rows:
+                break
+            data.append([None if v == r"\N" else v for v in line.rstrip("\n").split("\t")])
+    started = time.perf_counter()
+    result = HealthResource().import_data(data, dry_run=False, use_transactions=True, raise_errors=True)
+    seconds = time.perf_counter() - started
+    assert not result.has_errors()
+    return seconds
+
+
+# --- The run -------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--slice", type=int, default=20_000, help="rows for django-import-export (default 20000)")
+    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--dir", default="var/bench", help="where the generated files are kept")
+    parser.add_argument("--skip-second-period", action="store_true")
+    parser.add_argument("--phase", choices=["all", "import"], default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    setup_django()
+    if args.phase == "import":
+        import_phase(Path(args.file))
+        return
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("This benchmark measures PostgreSQL (COPY): set DATABASE_URL=postgres://…")
+    prepare_database()
+    print("Machine:", machine())
+    directory = Path(args.dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    first_path = directory / f"health_{args.rows}_{args.seed}.csv"
+    second_path = directory / f"health_{args.rows}_{args.seed}_2025-04.csv"
+    started = time.perf_counter()
+    first = generate(first_path, args.rows, seed=args.seed)
+    if not args.skip_second_period:
+        second_period(first, second_path, seed=args.seed + 1)
+    del first
+    print(
+        f"Generated {args.rows:,} rows ({first_path.stat().st_size / 1e6:.0f} MB) in "
+        f"{time.perf_counter() - started:.0f} s (not measured)"
+    )
+
+    empty_health_tables()
+    a = run_import_child(first_path)
+    a_rate = a["total"] / a["seconds"]
+    print(
+        f"\n(a) import end to end: {a['total']:,} rows ({a['accepted']:,} accepted, {a['rejected']:,} rejected) "
+        f"in {a['seconds']:.1f} s = {a_rate:,.0f} rows/s; peak memory (RSS) {a['peak_rss_mb']:,.0f} MB"
+    )
+    print("    steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in a["timings"].items()))
+    typed = directory / "health_typed_file_order.copy"
+    typed_sorted = directory / "health_typed_id_order.copy"
+    copied = export_typed_rows(a["batch"], typed, order="row_number")
+    export_typed_rows(a["batch"], typed_sorted, order="id_number")
+    if not args.skip_second_period:
+        a2 = run_import_child(second_path)
+        print(
+            f"(a2) second period, history merge: {a2['total']:,} rows in {a2['seconds']:.1f} s = "
+            f"{a2['total'] / a2['seconds']:,.0f} rows/s; peak {a2['peak_rss_mb']:,.0f} MB; {a2['note']}"
+        )
+        print("    steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in a2["timings"].items()))
+
+    restore_batch(a)
+    b = bare_copy(typed)
+    b_rate = copied / b
+    restore_batch(a)
+    b_sorted = bare_copy(typed_sorted)
+    print(
+        f"(b) bare COPY of the {copied:,} accepted rows, typed, into the same table (indexes, constraints, "
+        f"commit): file order {b:.1f} s = {b_rate:,.0f} rows/s; ID order {b_sorted:.1f} s = "
+        f"{copied / b_sorted:,.0f} rows/s"
+    )
+
+    restore_batch(a)
+    rows = min(args.slice, copied)
+    c = import_export_bulk(typed, rows)
+    c_rate = rows / c
+    print(
+        f"(c) django-import-export bulk mode (use_bulk, batch_size 1000): {rows:,} rows in {c:.1f} s = "
+        f"{c_rate:,.0f} rows/s"
+    )
+    empty_health_tables()
+
+    print("\nRatios (rows per second):")
+    print(f"  import / bare COPY (file order) = {a_rate / b_rate:.0%}   (target ≥ 75%)")
+    print(f"  import / bare COPY (ID order)   = {a_rate / (copied / b_sorted):.0%}")
+    print(f"  import / django-import-export   = {a_rate / c_rate:,.0f}×   (target ≥ 50×)")
+    print(
+        f"  import throughput {a_rate:,.0f} rows/s (target ≥ 100,000); peak {a['peak_rss_mb']:,.0f} MB "
+        f"(target ≤ 2,048 MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The household file page: facts, members, income table and chart, status history, audit trail."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from households import services
+from households.feeds.declarations import REGISTRY
+from households.selectors import monitoring_threshold
+from tests.factories import VILLAGE_B
+from tests.households.pages import add_spouse, make_file
+
+pytestmark = pytest.mark.django_db
+
+
+def detail_url(household) -> str:
+    return reverse("households:detail", args=[household.pk])
+
+
+@pytest.fixture
+def household(official_a):
+    household = make_file(
+        official_a, head="王大山", phone="13812345678", bank_account="6222020200112233",
+        monitoring_type="2", risk_types=",01,05,", housing_grade="C",
+    )
+    add_spouse(official_a, household, health=",2,")
+    services.record_income(
+        by=official_a, household=household,
+        data={"year": 2023, "household_size": 2, "wage_income": 9000, "farming_income": 3000,
+              "production_cost": 1000},
+    )
+    services.record_income(
+        by=official_a, household=household,
+        data={"year": 2024, "household_size": 2, "wage_income": 20000, "dibao_income": 2000},
+    )
+    household.refresh_from_db()
+    return household
+
+
+def test_file_page_shows_facts_as_labels(client, official_a, household):
+    client.force_login(official_a)
+    response = client.get(detail_url(household))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert household.number in html
+    assert "边缘易致贫户" in html  # monitoring type code 2
+    assert "因病" in html  # risk type 01
+    assert "雷山县西江镇西江村" in html
+
+
+def test_file_page_lists_members_with_labels(client, official_a, household):
+    client.force_login(official_a)
+    html = client.get(detail_url(household)).content.decode()
+    assert html.count('data-testid="member-row"') == 2
+    assert "王大山" in html and "配偶乙" in html
+    assert "长期慢性病" in html
+
+
+def test_income_is_shown_as_a_table_and_a_chart_with_the_threshold(client, official_a, household):
+    client.force_login(official_a)
+    response = client.get(detail_url(household))
+    html = response.content.decode()
+    rows = response.context["incomes"]
+    assert [row.record.year for row in rows] == [2023, 2024]
+    assert rows[0].per_capita == Decimal("5500")  # (9000 + 3000 - 1000) / 2
+    assert rows[0].threshold == Decimal("7300") and rows[0].below_threshold
+    assert rows[1].per_capita == Decimal("11000") and not rows[1].below_threshold
+    assert '<svg class="chart"' in html and 'data-testid="threshold-line"' in html
+    assert html.count('<rect class="bar') == 2
+    assert 'class="bar below"' in html
+    assert "<script src=\"http" not in html  # no external assets
+
+
+def test_monitoring_threshold_placeholder_values():
+    assert monitoring_threshold(2021) == Decimal("6000")
+    assert monitoring_threshold(2023) == Decimal("7300")
+    assert monitoring_threshold(2025) == Decimal("8000")
+    assert monitoring_threshold(2019) is None
+
+
+def test_status_history_is_shown(client, official_a, household):
+    services.update_household(
+        by=official_a, household=household, data={"monitoring_type": "", "risk_types": ""},
+        expected_version=household.version, reason="风险已消除",
+    )
+    client.force_login(official_a)
+    html = client.get(detail_url(household)).content.decode()
+    assert html.count('data-testid="status-row"') == 2
+    assert "风险已消除" in html
+
+
+def test_audit_trail_shows_who_when_what_and_changed_fields(client, official_a, household):
+    services.update_household(
+        by=official_a, household=household, data={"group_name": "三组"}, expected_version=household.version
+    )
+    client.force_login(official_a)
+    response = client.get(detail_url(household))
+    html = response.content.decode()
+    section = html.split("<section class=\"card\" id=\"audit-trail\"")[1]
+    assert 'data-testid="audit-row"' in section
+    assert "official_a" in section
+    assert "村民小组" in section and "三组" in section
+    actions = {entry.event.action for entry in response.context["audit"]}
+    assert {"create", "update"} <= actions
+    # members and income records of this household are in its trail too
+    entities = {entry.event.entity for entry in response.context["audit"]}
+    assert {"households.household", "households.person", "households.incomerecord"} <= entities
+
+
+def test_audit_trail_masks_sensitive_values(client, official_a, household):
+    client.force_login(official_a)
+    html = client.get(detail_url(household)).content.decode()
+    head = household.members.get(relation="01")
+    assert head.id_number not in html
+    assert "13812345678" not in html
+    assert "6222020200112233" not in html
+
+
+def test_county_staff_and_auditors_see_the_page_without_edit_links(client, county_staff, auditor, household):
+    for user in (county_staff, auditor):
+        client.force_login(user)
+        response = client.get(detail_url(household))
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert 'data-testid="edit-household"' not in html
+        assert 'data-testid="add-member"' not in html
+
+
+def test_official_sees_edit_links(client, official_a, household):
+    client.force_login(official_a)
+    html = client.get(detail_url(household)).content.decode()
+    for hook in ("edit-household", "add-member", "edit-member", "remove-member", "add-income", "edit-income"):
+        assert f'data-testid="{hook}"' in html
+
+
+def test_other_township_household_is_not_found(client, official_a, official_b):
+    other = make_file(official_b, village=VILLAGE_B)
+    client.force_login(official_a)
+    assert client.get(detail_url(other)).status_code == 404
+    assert client.get(reverse("households:detail", args=[999999])).status_code == 404
+
+
+def test_detail_page_query_count_is_bounded(client, official_a, household, django_assert_max_num_queries):
+    client.force_login(official_a)
+    client.get(detail_url(household))  # warm the data dictionary cache
+    # One more per declared department: the members' current department records.
+    with django_assert_max_num_queries(14 + len(REGISTRY)):
+        client.get(detail_url(household))

@@ -1,0 +1,188 @@
+"""Login, its throttle, the audit of failures, and sessions that end after inactivity."""
+
+import datetime as dt
+
+import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.utils import timezone
+
+from povertycloud.audit.models import AuditEvent
+from tests.conftest import PASSWORD
+
+LOGIN = "/accounts/login/"
+LOCKED = "登录失败次数过多"
+
+
+def attempt(client: Client, username: str, password: str, address: str = "10.0.0.1"):
+    return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def logged_in(client: Client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def test_login_page_is_in_chinese(db):
+    response = Client().get(LOGIN)
+    assert response.status_code == 200
+    assert "登录扶贫云" in response.content.decode()
+
+
+def test_login_works(official_a):
+    client = Client()
+    response = attempt(client, "official_a", PASSWORD)
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert logged_in(client)
+    assert client.get("/").status_code == 200
+
+
+def test_wrong_password_is_refused_with_a_chinese_message(official_a):
+    client = Client()
+    response = attempt(client, "official_a", "wrong-password-1")
+    assert response.status_code == 200
+    assert "正确的" in response.content.decode()
+    assert not logged_in(client)
+
+
+def test_failed_login_writes_an_audit_row(official_a):
+    attempt(Client(), "official_a", "wrong-password-1", address="10.1.2.3")
+    event = AuditEvent.objects.get(action="login_failed")
+    assert event.object_repr == "official_a"
+    assert event.actor is None
+    assert "10.1.2.3" in event.note
+
+
+def test_successful_login_writes_no_failure_row(official_a):
+    attempt(Client(), "official_a", PASSWORD)
+    assert not AuditEvent.objects.filter(action="login_failed").exists()
+
+
+def test_sixth_attempt_after_five_failures_is_refused_even_with_the_right_password(official_a):
+    client = Client()
+    assert settings.LOGIN_THROTTLE_ATTEMPTS == 5
+    for _ in range(5):
+        assert attempt(client, "official_a", "wrong-password-1").status_code == 200
+    response = attempt(client, "official_a", PASSWORD)
+    assert response.status_code == 429
+    assert LOCKED in response.content.decode()
+    assert not logged_in(client)
+
+
+def test_a_locked_login_does_not_tell_whether_the_password_was_right(official_a):
+    client = Client()
+    for _ in range(5):
+        attempt(client, "official_a", "wrong-password-1")
+    right = attempt(client, "official_a", PASSWORD)
+    wrong = attempt(client, "official_a", "wrong-password-2")
+    assert right.status_code == wrong.status_code == 429
+    assert right.context["form"].errors == wrong.context["form"].errors
+    assert "正确的" not in right.content.decode()
+
+
+def test_locked_attempts_are_audited_too(official_a):
+    client = Client()
+    for _ in range(5):
+        attempt(client, "official_a", "wrong-password-1")
+    attempt(client, "official_a", PASSWORD)
+    assert AuditEvent.objects.filter(action="login_failed", object_repr="official_a").count() == 6
+
+
+def test_the_lock_counts_a_username_in_any_case(official_a):
+    client = Client()
+    for number, name in enumerate(["official_a", "OFFICIAL_A", "Official_A", "official_A", "OFFICIAL_a"]):
+        attempt(client, name, "wrong-password-1", address=f"10.0.0.{number + 10}")
+    assert attempt(client, "official_a", PASSWORD, address="10.9.9.9").status_code == 429
+
+
+def test_the_lock_counts_failures_from_one_address_across_usernames(official_a, official_b):
+    client = Client()
+    for number in range(5):
+        attempt(client, f"guess{number}", "wrong-password-1", address="10.6.6.6")
+    assert attempt(client, "official_b", PASSWORD, address="10.6.6.6").status_code == 429
+    assert attempt(client, "official_b", PASSWORD, address="10.7.7.7").status_code == 302
+
+
+def test_a_successful_login_clears_earlier_failures(official_a):
+    client = Client()
+    for _ in range(4):
+        attempt(client, "official_a", "wrong-password-1")
+    assert attempt(client, "official_a", PASSWORD).status_code == 302
+    client.logout()
+    for _ in range(4):
+        assert attempt(client, "official_a", "wrong-password-1").status_code == 200
+    assert attempt(client, "official_a", PASSWORD).status_code == 302
+
+
+def test_an_inactive_user_cannot_log_in(official_a):
+    official_a.is_active = False
+    official_a.save()
+    client = Client()
+    assert attempt(client, "official_a", PASSWORD).status_code == 200
+    assert not logged_in(client)
+
+
+# --- Sessions ----------------------------------------------------------------------------------------
+
+
+def test_sessions_last_thirty_minutes_from_the_last_request():
+    assert settings.SESSION_COOKIE_AGE == 30 * 60
+    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    assert settings.SESSION_COOKIE_HTTPONLY is True
+
+
+def test_session_cookie_is_http_only_and_not_kept_after_the_browser_closes(official_a):
+    response = attempt(Client(), "official_a", PASSWORD)
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    assert not cookie["max-age"] and not cookie["expires"]
+
+
+def _stored_session(client: Client) -> Session:
+    return Session.objects.get(session_key=client.session.session_key)
+
+
+def test_session_expires_thirty_minutes_after_login(official_a):
+    client = Client()
+    attempt(client, "official_a", PASSWORD)
+    remaining = _stored_session(client).expire_date - timezone.now()
+    assert dt.timedelta(minutes=29) < remaining <= dt.timedelta(minutes=30)
+
+
+def test_each_request_pushes_the_expiry_forward(official_a):
+    client = Client()
+    attempt(client, "official_a", PASSWORD)
+    Session.objects.filter(session_key=client.session.session_key).update(
+        expire_date=timezone.now() + dt.timedelta(minutes=5)
+    )
+    assert client.get("/").status_code == 200
+    remaining = _stored_session(client).expire_date - timezone.now()
+    assert remaining > dt.timedelta(minutes=29)
+
+
+def test_after_thirty_idle_minutes_the_user_must_log_in_again(official_a):
+    client = Client()
+    attempt(client, "official_a", PASSWORD)
+    Session.objects.filter(session_key=client.session.session_key).update(
+        expire_date=timezone.now() - dt.timedelta(seconds=1)
+    )
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
+
+
+def test_logout_ends_the_session(official_a):
+    client = Client()
+    attempt(client, "official_a", PASSWORD)
+    assert client.post("/accounts/logout/").status_code == 302
+    assert not logged_in(client)
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/", "/admin/"])
+def test_pages_need_a_login(db, path):
+    response = Client().get(path)
+    assert response.status_code == 302
+    assert "login" in response["Location"]
