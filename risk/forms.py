@@ -158,3 +158,14 @@ def suggested_risk_types(case: RiskCase) -> list[str]:
         return []
     rules = WarningRule.objects.filter(code__in=case.warning_rules)
     return [code for code in rules.values_list("risk_type", flat=True) if code]
+
+
+class TrainForm(forms.Form):
+    seed = forms.IntegerField(
+        label=_("随机种子"),
+        initial=0,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text=_("同一种子、同一数据得到同一模型"),
+        error_messages={"invalid": _("随机种子须是非负整数。"), "min_value": _("随机种子须是非负整数。")},
+    )

@@ -215,6 +215,9 @@ class RiskScore(models.Model):
         indexes = [
             models.Index(fields=["run", "-p_return"], name="score_run_return_idx"),
             models.Index(fields=["run", "region_code", "-p_return"], name="score_run_region_idx"),
+            # The risk list sorted by p_poor instead (risk.selectors.risk_page).
+            models.Index(fields=["run", "-p_poor"], name="score_run_poor_idx"),
+            models.Index(fields=["run", "region_code", "-p_poor"], name="score_run_region_poor_idx"),
         ]
         constraints = [models.UniqueConstraint(fields=["run", "household"], name="score_once_per_run")]
 

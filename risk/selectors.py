@@ -16,6 +16,8 @@ from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from households.codes import codebook, labels_of
 from households.feeds.declarations import REGISTRY
@@ -27,7 +29,7 @@ from povertycloud.accounts.models import Role, User
 from povertycloud.regions.models import PREFIX_LENGTH, Region
 from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything, user_may_see_code
 from povertycloud.regions.selectors import full_name
-from risk.models import CaseEvent, ReviewCapacity, RiskCase, RiskScore, ScoringRun, Warning, WarningRule
+from risk.models import CaseEvent, ReviewCapacity, RiskCase, RiskModel, RiskScore, ScoringRun, Warning, WarningRule
 from risk.services import DECIDED_STATUSES, DEFAULT_CAPACITY, OPEN_STATUSES, TOWNSHIP_DIGITS, township_code
 
 PAGE_SIZE = 50
@@ -891,3 +893,67 @@ def comparisons(cards: list[ModelCard]) -> list[Comparison]:
             )
         )
     return result
+
+
+JOB_TASKS = {
+    "risk.tasks.train_risk_task": gettext_lazy("训练模型"),
+    "risk.tasks.refresh_risk_list_task": gettext_lazy("更新风险名单"),
+    "risk.tasks.score_risk_task": gettext_lazy("评分"),
+    "risk.tasks.run_warning_rules_task": gettext_lazy("部门预警规则"),
+}
+JOB_STATUSES = {
+    "READY": gettext_lazy("排队中"),
+    "RUNNING": gettext_lazy("运行中"),
+    "SUCCEEDED": gettext_lazy("已完成"),
+    "FAILED": gettext_lazy("失败"),
+}
+
+
+@dataclass
+class JobRow:
+    name: str
+    status: str
+    status_label: str
+    enqueued_at: Any
+    finished_at: Any
+    summary: str
+
+
+def recent_jobs(limit: int = 10) -> list[JobRow]:
+    """The newest modelling jobs kept by the database task backend (none when jobs run immediately)."""
+    from django_tasks_db.models import DBTaskResult
+
+    rows = DBTaskResult.objects.filter(task_path__in=list(JOB_TASKS)).order_by("-enqueued_at")[:limit]
+    return [
+        JobRow(
+            name=str(JOB_TASKS[row.task_path]),
+            status=row.status,
+            status_label=str(JOB_STATUSES.get(row.status, row.status)),
+            enqueued_at=row.enqueued_at,
+            finished_at=row.finished_at,
+            summary=_job_summary(row.return_value) if row.status == "SUCCEEDED" else row.exception_class_path,
+        )
+        for row in rows
+    ]
+
+
+def _job_summary(value: Any) -> str:
+    if not isinstance(value, dict):
+        return ""
+    if "models" in value:
+        return _("检验年度 %(year)s，新模型 %(n)s 个") % {"year": value.get("test_year"), "n": len(value["models"])}
+    parts = []
+    if "households" in value:
+        parts.append(_("评分 %(n)s 户") % {"n": value["households"]})
+    if "cases_opened" in value:
+        parts.append(_("新开核实 %(n)s 户") % {"n": value["cases_opened"]})
+    if "warnings" in value:
+        parts.append(_("新增预警 %(n)s 条") % {"n": value["warnings"]})
+    return "，".join(parts)
+
+
+def missing_active_models() -> str:
+    """The targets without an active model, as words for a message ("" when both have one)."""
+    active = set(RiskModel.objects.filter(active=True).values_list("target", flat=True))
+    labels = {RiskModel.Target.POOR_NOW: _("当前致贫"), RiskModel.Target.RETURN: _("返贫")}
+    return "、".join(str(label) for target, label in labels.items() if target not in active)

@@ -9,6 +9,7 @@ from django_tasks import task
 
 from risk.rules import run_warning_rules
 from risk.scoring import score_region
+from risk.services import open_cases_from_run
 from risk.training import train_risk_models
 
 
@@ -35,10 +36,15 @@ def train_risk_task(
 
 @task()
 def score_risk_task(
-    as_of: str | None = None, region_code: str | None = None, user_id: int | None = None
+    as_of: str | None = None, region_code: str | None = None, user_id: int | None = None, open_cases: bool = True
 ) -> dict:
-    run = score_region(region_code=region_code, as_of=_date(as_of), by=_user(user_id))
-    return {"run": run.pk, "households": run.households_scored, "explained": run.explained}
+    user = _user(user_id)
+    run = score_region(region_code=region_code, as_of=_date(as_of), by=user)
+    result = {"run": run.pk, "households": run.households_scored, "explained": run.explained}
+    if open_cases:
+        opened = open_cases_from_run(run=run, by=user)
+        result.update(cases_opened=opened.opened, cases_joined=opened.joined)
+    return result
 
 
 @task()
@@ -51,4 +57,22 @@ def run_warning_rules_task(
         "fired": result.fired,
         "created": result.created,
         "by_rule": result.by_rule,
+    }
+
+
+@task()
+def refresh_risk_list_task(region_code: str | None = None, user_id: int | None = None) -> dict:
+    """What county staff start from the risk list: today's warning rules, a scoring run with the active
+    models, and the cases both open."""
+    user = _user(user_id)
+    rules = run_warning_rules(region_code=region_code, by=user)
+    run = score_region(region_code=region_code, by=user)
+    opened = open_cases_from_run(run=run, by=user)
+    return {
+        "warnings": rules.created,
+        "run": run.pk,
+        "households": run.households_scored,
+        "explained": run.explained,
+        "cases_opened": opened.opened,
+        "cases_joined": opened.joined,
     }

@@ -12,6 +12,8 @@ urlpatterns = [
     path("cases/<int:pk>/visit/", views.case_visit, name="visit"),
     path("cases/<int:pk>/decide/", views.case_decide, name="decide"),
     path("cases/<int:pk>/exclude/", views.case_exclude, name="exclude"),
+    path("refresh/", views.risk_refresh, name="refresh"),
     path("models/", views.model_list, name="models"),
+    path("models/train/", views.model_train, name="train"),
     path("models/<int:pk>/activate/", views.model_activate, name="activate"),
 ]

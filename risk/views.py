@@ -20,7 +20,7 @@ from households.codes import labels_of
 from households.models import Household
 from povertycloud.accounts.models import Role
 from povertycloud.accounts.permissions import can_review_risks, is_auditor, role_of
-from povertycloud.regions.scoping import get_for_user_or_404
+from povertycloud.regions.scoping import get_for_user_or_404, sees_everything
 from risk import selectors, services
 from risk.forms import (
     AssignForm,
@@ -28,6 +28,7 @@ from risk.forms import (
     DecisionForm,
     ExcludeForm,
     RiskFilterForm,
+    TrainForm,
     VisitForm,
     suggested_risk_types,
 )
@@ -85,6 +86,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
             "filtered": bool(filters),
             "summary": selectors.township_summary(user, today=today, townships=townships),
             "sort": form.sort_key(),
+            "can_refresh": can_review_risks(user) and not is_auditor(user),
         },
     )
 
@@ -281,8 +283,54 @@ def model_list(request: HttpRequest) -> HttpResponse:
             "cards": cards,
             "comparisons": selectors.comparisons(cards),
             "can_activate": is_administrator(request.user),
+            "train_form": TrainForm() if is_administrator(request.user) else None,
+            "jobs": selectors.recent_jobs() if is_administrator(request.user) else [],
         },
     )
+
+
+@login_required
+@require_POST
+def model_train(request: HttpRequest) -> HttpResponse:
+    """An administrator starts training (XGBoost and both baselines, out of time) as a background job."""
+    if not is_administrator(request.user):
+        raise PermissionDenied(_("只有系统管理员可以训练模型。"))
+    form = TrainForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+        return redirect("risk:models")
+    from risk.tasks import train_risk_task
+
+    result = train_risk_task.enqueue(seed=form.cleaned_data["seed"], user_id=request.user.pk)
+    messages.success(request, _job_message(result, _("训练任务")))
+    return redirect("risk:models")
+
+
+@login_required
+@require_POST
+def risk_refresh(request: HttpRequest) -> HttpResponse:
+    """County staff start today's warning rules, a scoring run of their region and the cases both open."""
+    _refuse_readers(request)
+    if not can_review_risks(request.user):
+        raise PermissionDenied(_("只有县级工作人员可以更新风险名单。"))
+    missing = selectors.missing_active_models()
+    if missing:
+        messages.error(request, _("尚未启用%(targets)s模型，请系统管理员先训练并启用。") % {"targets": missing})
+        return redirect("risk:list")
+    from risk.tasks import refresh_risk_list_task
+
+    region_code = None if sees_everything(request.user) else request.user.region_id
+    result = refresh_risk_list_task.enqueue(region_code=region_code, user_id=request.user.pk)
+    messages.success(request, _job_message(result, _("风险名单更新任务")))
+    return redirect("risk:list")
+
+
+def _job_message(result: Any, what: str) -> str:
+    if result.is_finished:
+        return _("%(what)s已完成。") % {"what": what}
+    return _("%(what)s已提交，后台运行中；完成后本页可见结果。") % {"what": what}
 
 
 @login_required

@@ -13,7 +13,7 @@ from povertycloud.accounts.models import Role, User
 from povertycloud.audit.models import AuditEvent
 from risk.explain import BANDS, PHRASES
 from risk.features import Sources
-from risk.models import RiskModel, RiskScore, ScoringRun, Warning
+from risk.models import RiskCase, RiskModel, RiskScore, ScoringRun, Warning
 from risk.registry import activate_model, load_model
 from risk.rules import run_warning_rules
 from risk.scoring import EXPLAIN_SHARE, NoActiveModel, score_region
@@ -111,7 +111,8 @@ def test_scoring_needs_an_active_model_for_each_target(run):
 
 def test_the_command_scores_as_of_a_date(run, capsys):
     call_command("score_risk", "--as-of", "2026-01-15", verbosity=0)
-    assert "评分批次" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "评分批次" in out and "待核实：新开" in out
     newest = ScoringRun.objects.order_by("-id").first()
     assert newest.pk != run.pk and newest.households_scored == run.households_scored
     same = dict(RiskScore.objects.filter(run=run).values_list("household_id", "p_return"))
@@ -120,5 +121,15 @@ def test_the_command_scores_as_of_a_date(run, capsys):
 
 
 def test_the_background_task_scores_like_the_command(run):
-    result = score_risk_task.enqueue(as_of=AS_OF.isoformat())
+    result = score_risk_task.enqueue(as_of=AS_OF.isoformat(), open_cases=False)
     assert result.return_value["households"] == run.households_scored
+    assert "cases_opened" not in result.return_value
+
+
+def test_scoring_from_the_command_opens_cases_for_review(run):
+    before = RiskCase.objects.count()
+    call_command("score_risk", "--as-of", "2026-01-20", verbosity=0)
+    newest = ScoringRun.objects.order_by("-id").first()
+    cases = RiskCase.objects.filter(score__run=newest)
+    assert RiskCase.objects.count() > before
+    assert cases.exists() and set(cases.values_list("status", flat=True)) == {RiskCase.Status.WARNED}

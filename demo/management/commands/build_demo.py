@@ -3,8 +3,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
+from demo.risk_demo import run_risk_demo
 from demo.users import ensure_demo_users
 from households.feeds.pipeline import import_department_file
 from households.models import Household, ImportBatch
@@ -12,6 +14,7 @@ from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
 from povertycloud.regions.models import Region
 from povertycloud.regions.selectors import full_name
 from povertycloud.regions.services import load_regions_csv
+from risk.models import RiskModel
 
 REGIONS_FILE = Path(settings.BASE_DIR) / "fixtures" / "regions_leishan.csv"
 COUNTY = "522634000000"
@@ -26,16 +29,23 @@ class Command(BaseCommand):
     help = (
         "Build the demo county (雷山县) and run every capability the system has on it: migrate, load the "
         "region tree and monitoring thresholds, generate households and department files, import the "
-        "department files, create demo users. Re-running keeps an existing county unless --rebuild is given."
+        "department files, create demo users, run the warning rules, train and activate the risk models, score "
+        "the county and take a few cases through review. Re-running keeps an existing county unless --rebuild is given."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--persons", type=int, default=20000, help="people in the generated county")
         parser.add_argument("--seed", type=int, default=2026, help="random seed of the generator")
-        parser.add_argument("--rebuild", action="store_true", help="replace an existing demo county")
+        parser.add_argument(
+            "--rebuild",
+            action="store_true",
+            help="start again from an empty database (SQLite only: the demo database file is deleted)",
+        )
 
     def handle(self, *args, persons: int, seed: int, rebuild: bool, **options):
         started = time.monotonic()
+        if rebuild:
+            self._delete_demo_database()
         call_command("migrate", verbosity=0)
         load_regions_csv(REGIONS_FILE)
         load_thresholds_csv(DEMO_THRESHOLDS)
@@ -47,6 +57,7 @@ class Command(BaseCommand):
             self.stdout.write(f"已有 {Household.objects.count()} 户，沿用现有演示数据（--rebuild 重新生成）。")
         self._import_department_files(out)
         users = ensure_demo_users()
+        self._run_risk(dict((spec.username, user) for spec, user in users))
         self.stdout.write(self.style.SUCCESS(f"演示县已就绪，用时 {time.monotonic() - started:.0f} 秒。"))
         self.stdout.write("\n演示用户（用户名 / 密码 / 角色 / 辖区）：")
         for spec, user in users:
@@ -54,6 +65,28 @@ class Command(BaseCommand):
             where = full_name(region) if region else "全部"
             self.stdout.write(f"  {spec.username:<10} {spec.password:<20} {user.get_role_display():<8} {where}")
         self.stdout.write("\n打开 http://127.0.0.1:8000/ 登录。\n")
+
+    def _delete_demo_database(self) -> None:
+        if connection.vendor != "sqlite":
+            raise CommandError("--rebuild 只用于 SQLite 演示库；PostgreSQL 请换一个空数据库（DATABASE_URL）。")
+        path = Path(connection.settings_dict["NAME"])
+        connection.close()
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        self.stdout.write(f"已删除演示数据库 {path}，重新建库。")
+
+    def _run_risk(self, users: dict) -> None:
+        if RiskModel.objects.exists():
+            self.stdout.write("已有风险模型，沿用现有评分和核实记录（--rebuild 重新生成）。")
+            return
+        self.stdout.write("风险：运行部门预警规则，训练并启用模型，评分，生成待核实名单……")
+        run_risk_demo(
+            county=COUNTY,
+            admin=users["admin"],
+            reviewer=users["county"],
+            officials=[users["xijiang"], users["langde"]],
+            say=self.stdout.write,
+        )
 
     def _import_department_files(self, folder: Path) -> None:
         for department, name in DEPARTMENT_FILES:

@@ -5,13 +5,15 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from risk.scoring import NoActiveModel, score_region
+from risk.services import open_cases_from_run
 
 
 class Command(BaseCommand):
     help = (
         "Score every household of a region with the active models: p_poor, p_return, a level (top 5% high, "
         "next 10% medium) and the top factors in plain words for the risk list. One ScoringRun naming both "
-        "models."
+        "models. Then opens a 预警 case for each township's top households (its review capacity) and for "
+        "every household with a new department warning, unless --no-cases."
     )
 
     def add_arguments(self, parser):
@@ -22,8 +24,9 @@ class Command(BaseCommand):
             "--region", help="12-digit region code (default: the region covering every household)"
         )
         parser.add_argument("--user", help="username recorded as the one who started the run")
+        parser.add_argument("--no-cases", action="store_true", help="score only; open no cases for review")
 
-    def handle(self, *args, as_of, region, user, **options):
+    def handle(self, *args, as_of, region, user, no_cases, **options):
         actor = None
         if user:
             actor = get_user_model().objects.filter(username=user).first()
@@ -48,3 +51,9 @@ class Command(BaseCommand):
             f"返贫模型 {run.return_model.version}；"
             f"写入用时 {seconds:.1f} 秒。"
         )
+        if not no_cases:
+            opened = open_cases_from_run(run=run, by=actor)
+            self.stdout.write(
+                f"待核实：新开 {opened.opened} 户（评分前列 {opened.top_ranked}，部门预警 {opened.warned}），"
+                f"并入已有核实 {opened.joined} 户。"
+            )

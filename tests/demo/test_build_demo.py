@@ -1,0 +1,46 @@
+"""build_demo runs every capability on a small generated county, and running it again keeps what is there."""
+
+import pytest
+from django.core.management import call_command
+
+from households.models import Household, ImportBatch
+from povertycloud.accounts.models import User
+from risk.models import RiskCase, RiskModel, ScoringRun, Warning
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo_output(tmp_path, settings, capsys):
+    settings.VAR_DIR = tmp_path
+    call_command("build_demo", persons=1500, seed=7)
+    return capsys.readouterr().out
+
+
+def test_the_demo_county_is_imported_scored_and_partly_reviewed(demo_output):
+    assert Household.objects.exists()
+    assert ImportBatch.objects.filter(status=ImportBatch.Status.SUCCEEDED).count() == 3
+    assert Warning.objects.exists()
+    active = RiskModel.objects.filter(active=True)
+    assert sorted(active.values_list("target", flat=True)) == ["poor_now", "return"]
+    assert set(active.values_list("kind", flat=True)) == {"xgboost"}
+    run = ScoringRun.objects.get()
+    assert run.households_scored == Household.objects.count()
+    statuses = set(RiskCase.objects.values_list("status", flat=True))
+    assert {RiskCase.Status.WARNED, RiskCase.Status.VERIFYING, RiskCase.Status.MONITORED} <= statuses
+    decided = RiskCase.objects.filter(status=RiskCase.Status.MONITORED)
+    assert all(case.risk_types.strip(",") for case in decided)
+    assert Household.objects.filter(pk__in=decided.values("household_id")).exclude(monitoring_type="").count() == (
+        decided.count()
+    )
+    assert "xijiang-demo-2026" in demo_output and "ROC-AUC" in demo_output
+    assert User.objects.filter(username="county", role="county_staff").exists()
+
+
+def test_running_the_demo_again_keeps_the_county_and_its_reviews(demo_output, capsys):
+    households, cases = Household.objects.count(), RiskCase.objects.count()
+    call_command("build_demo", persons=1500, seed=7)
+    out = capsys.readouterr().out
+    assert "沿用现有演示数据" in out and "已有风险模型" in out
+    assert Household.objects.count() == households and RiskCase.objects.count() == cases
+    assert ScoringRun.objects.count() == 1
