@@ -42,7 +42,7 @@ class IncomeChart:
     plot_bottom: int
 
 
-def _nice_ceiling(value: Decimal) -> int:
+def nice_ceiling(value: Decimal) -> int:
     """The axis maximum: a round number (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6 or 8 × 10^n) at or above value."""
     value = max(value, Decimal(100))
     magnitude = 10 ** (len(str(int(value))) - 1)
@@ -59,7 +59,7 @@ def income_chart(incomes: list[IncomeRecord]) -> IncomeChart | None:
     records = sorted(incomes, key=lambda r: r.year)
     thresholds = {r.year: monitoring_threshold(r.year) for r in records}
     values = [max(r.per_capita_net_income or Decimal(0), Decimal(0)) for r in records]
-    top = _nice_ceiling(max([*values, *(t for t in thresholds.values() if t is not None)]))
+    top = nice_ceiling(max([*values, *(t for t in thresholds.values() if t is not None)]))
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
     slot = plot_width / len(records)

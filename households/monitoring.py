@@ -37,7 +37,7 @@ class MonitoringThreshold(models.Model):
         return f"{self.region} {self.year}: {self.amount}"
 
 
-def _ancestor_codes(region_code: str) -> list[str]:
+def ancestor_codes(region_code: str) -> list[str]:
     """The region and its ancestors, most specific first (522634101200 → …, 522634000000, 520000000000)."""
     codes = []
     for length in sorted(PREFIX_LENGTH.values(), reverse=True):
@@ -49,7 +49,7 @@ def _ancestor_codes(region_code: str) -> list[str]:
 
 def thresholds_for(region_code: str) -> dict[int, Decimal]:
     """{year: amount} for a region, each year taken from the most specific region that sets it."""
-    ancestors = _ancestor_codes(region_code)
+    ancestors = ancestor_codes(region_code)
     rank = {code: i for i, code in enumerate(ancestors)}
     chosen: dict[int, tuple[int, Decimal]] = {}
     for code, year, amount in MonitoringThreshold.objects.filter(region_id__in=ancestors).values_list(

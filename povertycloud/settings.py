@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "povertycloud.audit",
     "households",
     "risk",
+    "resources",
     "demo",
 ]
 

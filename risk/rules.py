@@ -33,8 +33,8 @@ from django.utils import timezone
 
 from households.feeds.declarations import get_department
 from households.models import Household, IncomeRecord, StatusChange
+from households.monitoring import ancestor_codes
 from povertycloud.audit.services import record_event
-from povertycloud.regions.models import PREFIX_LENGTH
 from risk.features import (
     COMPULSORY_AGES,
     LIFTED,
@@ -69,16 +69,6 @@ class RulesRun:
 
 
 # --- Thresholds -----------------------------------------------------------------------------------
-
-
-def ancestor_codes(region_code: str) -> list[str]:
-    """The region and its ancestors, most specific first."""
-    codes: list[str] = []
-    for length in sorted(PREFIX_LENGTH.values(), reverse=True):
-        code = region_code[:length].ljust(12, "0")
-        if code not in codes:
-            codes.append(code)
-    return codes
 
 
 def threshold_table(rules: list[WarningRule]) -> dict[int, dict[str, Decimal]]:

@@ -5,6 +5,7 @@ from django.core.management import call_command
 
 from households.models import Household, ImportBatch
 from povertycloud.accounts.models import User
+from resources.models import AssistanceMeasure, OutcomeObservation
 from risk.models import RiskCase, RiskModel, ScoringRun, Warning
 
 pytestmark = pytest.mark.django_db
@@ -33,14 +34,18 @@ def test_the_demo_county_is_imported_scored_and_partly_reviewed(demo_output):
     assert Household.objects.filter(pk__in=decided.values("household_id")).exclude(monitoring_type="").count() == (
         decided.count()
     )
-    assert "xijiang-demo-2026" in demo_output and "ROC-AUC" in demo_output
+    monitored = Household.objects.exclude(monitoring_type="")
+    assert AssistanceMeasure.objects.filter(household__in=monitored).exists()
+    assert OutcomeObservation.objects.exists()
+    assert "xijiang-demo-2026" in demo_output and "帮扶措施" in demo_output
     assert User.objects.filter(username="county", role="county_staff").exists()
 
 
 def test_running_the_demo_again_keeps_the_county_and_its_reviews(demo_output, capsys):
-    households, cases = Household.objects.count(), RiskCase.objects.count()
+    households, cases, measures = Household.objects.count(), RiskCase.objects.count(), AssistanceMeasure.objects.count()
     call_command("build_demo", persons=1500, seed=7)
     out = capsys.readouterr().out
     assert "沿用现有演示数据" in out and "已有风险模型" in out
     assert Household.objects.count() == households and RiskCase.objects.count() == cases
+    assert AssistanceMeasure.objects.count() == measures
     assert ScoringRun.objects.count() == 1

@@ -48,6 +48,20 @@ def build_small_county(
         import_department_file(department=spec.key, path=out_dir / spec.filename, by=None, region_code=COUNTY)
 
 
+def train_and_activate(*, seed: int, admin_username: str):
+    """Train both targets' models on every household and activate the XGBoost ones; returns the admin."""
+    from povertycloud.accounts.models import Role, User
+    from risk.models import RiskModel
+    from risk.registry import activate_model
+    from risk.training import train_risk_models
+
+    admin = User.objects.create(username=admin_username, role=Role.ADMIN, is_superuser=True, is_staff=True)
+    for model in train_risk_models(seed=seed).models:
+        if model.kind == RiskModel.Kind.XGBOOST:
+            activate_model(by=admin, model=model)
+    return admin
+
+
 def status(household: Household, on: dt.date, event: str, monitoring_type: str = "", risk_types: str = ""):
     return StatusChange.objects.create(
         household=household,

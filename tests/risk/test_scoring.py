@@ -9,17 +9,15 @@ import pytest
 import xgboost as xgb
 from django.core.management import call_command
 
-from povertycloud.accounts.models import Role, User
 from povertycloud.audit.models import AuditEvent
 from risk.explain import BANDS, PHRASES
 from risk.features import Sources
 from risk.models import RiskCase, RiskModel, RiskScore, ScoringRun, Warning
-from risk.registry import activate_model, load_model
+from risk.registry import load_model
 from risk.rules import run_warning_rules
 from risk.scoring import EXPLAIN_SHARE, NoActiveModel, score_region
 from risk.tasks import score_risk_task
-from risk.training import train_risk_models
-from tests.risk.modelling import build_small_county, module_data
+from tests.risk.modelling import build_small_county, module_data, train_and_activate
 
 pytestmark = pytest.mark.django_db
 AS_OF = dt.date(2026, 1, 15)
@@ -30,10 +28,7 @@ KNOWN_PHRASES = {phrase for phrase, _ in PHRASES.values()} | {band for bands in 
 def run(django_db_setup, django_db_blocker, tmp_path_factory):
     with module_data(django_db_blocker):
         build_small_county(tmp_path_factory.mktemp("county"))
-        admin = User.objects.create(username="model-admin", role=Role.ADMIN, is_superuser=True, is_staff=True)
-        for model in train_risk_models(seed=1).models:
-            if model.kind == RiskModel.Kind.XGBOOST:
-                activate_model(by=admin, model=model)
+        admin = train_and_activate(seed=1, admin_username="model-admin")
         run_warning_rules(as_of=AS_OF)
         yield score_region(as_of=AS_OF, by=admin)
 

@@ -6,12 +6,9 @@ from django.contrib.messages import get_messages
 from django.test import override_settings
 from django.urls import reverse
 
-from povertycloud.accounts.models import Role, User
 from risk.models import RiskCase, RiskModel, ScoringRun
-from risk.registry import activate_model
-from risk.training import train_risk_models
 from tests.factories import COUNTY
-from tests.risk.modelling import build_small_county, module_data
+from tests.risk.modelling import build_small_county, module_data, train_and_activate
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +17,7 @@ pytestmark = pytest.mark.django_db
 def trained(django_db_setup, django_db_blocker, tmp_path_factory):
     with module_data(django_db_blocker):
         build_small_county(tmp_path_factory.mktemp("county"))
-        admin = User.objects.create(username="jobs-admin", role=Role.ADMIN, is_superuser=True, is_staff=True)
-        for model in train_risk_models(seed=0).models:
-            if model.kind == RiskModel.Kind.XGBOOST:
-                activate_model(by=admin, model=model)
+        train_and_activate(seed=0, admin_username="jobs-admin")
         yield
 
 

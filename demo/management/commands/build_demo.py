@@ -14,6 +14,8 @@ from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
 from povertycloud.regions.models import Region
 from povertycloud.regions.selectors import full_name
 from povertycloud.regions.services import load_regions_csv
+from resources.demo import record_demo_assistance
+from resources.models import AssistanceMeasure
 from risk.models import RiskModel
 
 REGIONS_FILE = Path(settings.BASE_DIR) / "fixtures" / "regions_leishan.csv"
@@ -24,13 +26,24 @@ DEPARTMENT_FILES = (
     ("education", "education_2025-12.xlsx"),
 )
 
+ASSISTANCE_LABELS = {
+    "measures": "帮扶措施",
+    "observed_households": "观测户数",
+    "observations": "成效观测",
+    "returns": "消除后返贫",
+    "eliminations_applied": "申请风险消除",
+    "eliminations_township_approved": "乡镇审核通过",
+    "eliminations_approved": "县级审定消除",
+}
+
 
 class Command(BaseCommand):
     help = (
         "Build the demo county (雷山县) and run every capability the system has on it: migrate, load the "
         "region tree and monitoring thresholds, generate households and department files, import the "
         "department files, create demo users, run the warning rules, train and activate the risk models, score "
-        "the county and take a few cases through review. Re-running keeps an existing county unless --rebuild is given."
+        "the county, take a few cases through review, record assistance and outcomes and take a few "
+        "households through risk elimination. Re-running keeps an existing county unless --rebuild is given."
     )
 
     def add_arguments(self, parser):
@@ -58,6 +71,7 @@ class Command(BaseCommand):
         self._import_department_files(out)
         users = ensure_demo_users()
         self._run_risk(dict((spec.username, user) for spec, user in users))
+        self._record_assistance(seed)
         self.stdout.write(self.style.SUCCESS(f"演示县已就绪，用时 {time.monotonic() - started:.0f} 秒。"))
         self.stdout.write("\n演示用户（用户名 / 密码 / 角色 / 辖区）：")
         for spec, user in users:
@@ -87,6 +101,14 @@ class Command(BaseCommand):
             officials=[users["xijiang"], users["langde"]],
             say=self.stdout.write,
         )
+
+    def _record_assistance(self, seed: int) -> None:
+        if AssistanceMeasure.objects.exists():
+            self.stdout.write("已有帮扶措施，沿用现有记录。")
+            return
+        counts = record_demo_assistance(region_code=COUNTY, seed=seed)
+        said = "，".join(f"{ASSISTANCE_LABELS.get(key, key)} {value}" for key, value in counts.items())
+        self.stdout.write(f"帮扶与成效：{said}。")
 
     def _import_department_files(self, folder: Path) -> None:
         for department, name in DEPARTMENT_FILES:

@@ -1,0 +1,150 @@
+"""Forms of the assistance pages. They parse input; resources.services and resources.elimination check
+roles, states and every rule."""
+
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from households.codes import choices
+from households.models import Household
+from households.page_forms import SecretInput
+from households.sensitive import mask
+from resources.catalogue import catalogue
+from resources.models import AssistanceMeasure, EliminationCase
+from resources.selectors import members_for_form
+
+EVERYTHING = [("", _("全部"))]
+
+
+def _date(label: str, *, required: bool = True) -> forms.DateField:
+    return forms.DateField(
+        label=label, required=required, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+
+class MeasureForm(forms.Form):
+    category = forms.ChoiceField(label=_("帮扶类别"))
+    subtype = forms.ChoiceField(label=_("帮扶子类"), required=False, help_text=_("须属于所选类别"))
+    person = forms.ChoiceField(label=_("帮扶对象（成员）"), required=False, help_text=_("按人落实的措施须选择成员"))
+    amount = forms.DecimalField(label=_("金额（元）"), required=False, max_digits=12, decimal_places=2)
+    funding_source = forms.CharField(label=_("资金来源"), required=False, max_length=100)
+    start_date = _date(_("开始日期"))
+    end_date = _date(_("结束日期"), required=False)
+    responsible_unit = forms.CharField(label=_("责任单位"), required=False, max_length=100)
+    helper_name = forms.CharField(label=_("帮扶责任人"), required=False, max_length=50)
+    helper_unit = forms.CharField(label=_("帮扶责任人单位"), required=False, max_length=100)
+    helper_phone = forms.CharField(label=_("帮扶责任人电话"), required=False, max_length=20)
+    risk_types = forms.MultipleChoiceField(
+        label=_("针对的风险类型"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    status = forms.ChoiceField(
+        label=_("实施状态"), choices=AssistanceMeasure.Status.choices, widget=forms.RadioSelect,
+        initial=AssistanceMeasure.Status.PLANNED,
+    )
+    note = forms.CharField(label=_("备注"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, household: Household, measure: AssistanceMeasure | None = None, **kwargs: Any):
+        if measure is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "category": measure.category_id,
+                "subtype": measure.subtype_id or "",
+                "person": measure.person_id or "",
+                "amount": measure.amount,
+                "funding_source": measure.funding_source,
+                "start_date": measure.start_date,
+                "end_date": measure.end_date,
+                "responsible_unit": measure.responsible_unit,
+                "helper_name": measure.helper_name,
+                "helper_unit": measure.helper_unit,
+                "helper_phone": measure.helper_phone,
+                "risk_types": measure.risk_type_codes,
+                "status": measure.status,
+                "note": measure.note,
+                "version": measure.version,
+            }
+        super().__init__(*args, **kwargs)
+        book = catalogue()
+        self.fields["category"].choices = [("", "—")] + [(c.code, c.name) for c in book.categories.values()]
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for subtype in book.subtypes.values():
+            groups.setdefault(book.categories[subtype.category].name, []).append((subtype.code, subtype.name))
+        self.fields["subtype"].choices = [("", "—"), *groups.items()]
+        self.fields["person"].choices = [("", _("整户"))] + [
+            (str(p.pk), p.name) for p in members_for_form(household)
+        ]
+        own = household.risk_type_codes
+        options = choices("risk_type")
+        self.fields["risk_types"].choices = [(c, label) for c, label in options if not own or c in own]
+        if measure is not None and measure.helper_phone:
+            self.fields["helper_phone"].widget = SecretInput(
+                measure.helper_phone, attrs={"placeholder": mask("phone", measure.helper_phone)}
+            )
+            self.fields["helper_phone"].help_text = _("已脱敏显示；留空表示不修改。")
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("data-testid", f"measure-{name}")
+
+    def values(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data.pop("version", None)
+        data["amount"] = data.get("amount") or 0
+        return data
+
+
+class RemoveMeasureForm(forms.Form):
+    reason = forms.CharField(label=_("删除原因"), max_length=500, help_text=_("如录入重复、录错户"))
+
+
+class ApplyForm(forms.Form):
+    method = forms.ChoiceField(
+        label=_("消除方式"), choices=EliminationCase.Method.choices, widget=forms.RadioSelect,
+        initial=EliminationCase.Method.ASSISTED,
+    )
+    visit_date = _date(_("入户核实日期"))
+    reason = forms.CharField(label=_("申请理由"), widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["visit_date"].initial = timezone.localdate()
+
+
+DECISIONS = [("approve", _("同意")), ("reject", _("不同意"))]
+
+
+class TownshipReviewForm(forms.Form):
+    decision = forms.ChoiceField(label=_("乡镇审核"), choices=DECISIONS, widget=forms.RadioSelect, initial="approve")
+    notice_from = _date(_("村内公示开始"), required=False)
+    notice_to = _date(_("村内公示结束"), required=False)
+    reason = forms.CharField(label=_("审核意见"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CountyDecisionForm(forms.Form):
+    decision = forms.ChoiceField(label=_("县级审定"), choices=DECISIONS, widget=forms.RadioSelect, initial="approve")
+    reason = forms.CharField(label=_("审定意见"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class TownshipFilterForm(forms.Form):
+    township = forms.ChoiceField(label=_("乡镇"), required=False)
+    kind = forms.ChoiceField(label=_("问题"), required=False)
+
+    def __init__(self, *args: Any, townships: list, kinds: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["township"].choices = EVERYTHING + [(t.code, t.name) for t in townships]
+        if kinds is None:
+            del self.fields["kind"]
+        else:
+            self.fields["kind"].choices = EVERYTHING + list(kinds.items())
+
+    def value(self, name: str) -> str:
+        if not self.is_bound or not self.is_valid():
+            return ""
+        return self.cleaned_data.get(name) or ""
+
+
+class EliminationFilterForm(TownshipFilterForm):
+    status = forms.ChoiceField(
+        label=_("状态"), required=False,
+        choices=[("open", _("未办结")), *EliminationCase.Status.choices, ("all", _("全部"))],
+    )
