@@ -1,0 +1,346 @@
+"""The whole path on a generated county, on PostgreSQL (run on purpose, not by the test suite).
+
+    createdb -h 127.0.0.1 -U postgres povertycloud_county
+    DJANGO_ENV=development DATABASE_URL=postgres://postgres@127.0.0.1:5432/povertycloud_county \\
+        .venv/bin/python -m tests.benchmarks.bench_county --persons 1000000
+
+Stages, each in a child process of its own so that its peak memory (VmHWM) is its own: generate the county
+and its three department files; import them; link every current department record to its person from
+scratch (the links are cleared first, not timed) and look for candidates for those that do not link; run
+the warning rules; build the features; train (XGBoost and both baselines, out of time); score every
+household with explanations for the top 10% and open the cases; produce a county performance report (when
+the reports app provides one). Then page latency: the web app under gunicorn, 20 concurrent users, a fixed
+number of requests per page (household list, household file, risk list with filters and sort, report
+download), p50 and p95, errors counted. Prints wall time, rows per second and peak memory per stage, and the
+machine. Timings never decide anything in the test suite.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+COUNTY = "522634000000"
+TOWNSHIP = "522634101000"
+STAGES = ("generate", "import", "link", "rules", "features", "train", "score", "report")
+TARGETS = {
+    "import": "≥ 100,000 rows/s per file",
+    "link": "≤ 10 s",
+    "train": "≤ 120 s (300,000 households)",
+    "score": "≤ 60 s (300,000 households)",
+    "report": "≤ 60 s",
+}
+PAGE_TARGET_MS = 150
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "povertycloud.settings")
+    import django
+
+    django.setup()
+
+
+def peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _admin():
+    from povertycloud.accounts.models import Role, User
+
+    user, _ = User.objects.get_or_create(
+        username="benchmark-admin", defaults={"role": Role.ADMIN, "is_superuser": True, "is_staff": True}
+    )
+    return user
+
+
+# --- Stages (each runs in a child process) ----------------------------------------------------------------
+
+
+def stage_generate(args) -> dict:
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from households.demo.generator import generate_county
+    from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
+    from povertycloud.regions.services import load_regions_csv
+
+    call_command("migrate", verbosity=0)
+    load_regions_csv(Path(settings.BASE_DIR) / "fixtures" / "regions_leishan.csv")
+    load_thresholds_csv(DEMO_THRESHOLDS)
+    summary = generate_county(persons=args.persons, seed=args.seed, out_dir=Path(args.dir), replace=True)
+    return {"rows": args.persons, "detail": f"{summary.households:,} households"}
+
+
+def stage_import(args) -> dict:
+    from households.demo.department_files import CIVIL_AFFAIRS, EDUCATION, HEALTH
+    from households.feeds.pipeline import import_department_file
+
+    rows, parts = 0, []
+    for spec in (CIVIL_AFFAIRS, HEALTH, EDUCATION):
+        started = time.perf_counter()
+        batch = import_department_file(department=spec.key, path=Path(args.dir) / spec.filename, by=None,
+                                       region_code=COUNTY)
+        seconds = time.perf_counter() - started
+        rows += batch.total_rows
+        parts.append(f"{spec.key} {batch.total_rows:,} rows in {seconds:.1f} s = {batch.total_rows / seconds:,.0f}/s")
+    return {"rows": rows, "detail": "; ".join(parts)}
+
+
+def stage_link(args) -> dict:
+    from households.feeds.declarations import REGISTRY
+    from households.feeds.linkage import find_candidates
+
+    records = 0
+    for department in REGISTRY.values():
+        current = department.model.objects.filter(valid_to__isnull=True)
+        records += current.update(person=None)
+    started = time.perf_counter()
+    result = find_candidates(region_code=COUNTY)
+    return {"rows": records, "seconds": time.perf_counter() - started, "detail": str(result)}
+
+
+def stage_rules(args) -> dict:
+    from risk.rules import run_warning_rules
+
+    result = run_warning_rules(region_code=COUNTY, by=_admin())
+    return {"rows": result.fired, "detail": f"{result.created:,} warnings"}
+
+
+def stage_features(args) -> dict:
+    from django.utils import timezone
+
+    from risk.features import Sources
+
+    frame = Sources.load(region_code=COUNTY).at(timezone.localdate())
+    return {"rows": len(frame), "detail": f"{frame.shape[1]} columns"}
+
+
+def stage_train(args) -> dict:
+    from risk.models import RiskModel
+    from risk.registry import activate_model
+    from risk.training import train_risk_models
+
+    admin = _admin()
+    result = train_risk_models(region_code=COUNTY, seed=0, by=admin)
+    for model in result.models:
+        if model.kind == RiskModel.Kind.XGBOOST:
+            activate_model(by=admin, model=model)
+    table = "; ".join(
+        f"{row['target']} {row['kind']} ROC-AUC {row['roc_auc']:.3f} PR-AUC {row['pr_auc']:.3f}"
+        for row in result.table()
+    )
+    return {"rows": max(row["n"] for row in result.table()), "detail": table}
+
+
+def stage_score(args) -> dict:
+    from risk.scoring import score_region
+    from risk.services import open_cases_from_run
+
+    admin = _admin()
+    run = score_region(region_code=COUNTY, by=admin)
+    opened = open_cases_from_run(run=run, by=admin)
+    return {
+        "rows": run.households_scored,
+        "detail": f"{run.explained:,} explained, {opened.opened:,} cases opened",
+    }
+
+
+def stage_report(args) -> dict:
+    try:
+        from reports.demo import build_demo_report
+    except ImportError:
+        return {"skipped": "the reports app has no county report yet"}
+    report = build_demo_report(region_code=COUNTY, by=_admin())
+    return {"rows": getattr(report, "rows_read", 0) or 0, "detail": str(report)}
+
+
+def run_stage(name: str, args) -> None:
+    setup_django()
+    started = time.perf_counter()
+    result = globals()[f"stage_{name}"](args)
+    result.setdefault("seconds", time.perf_counter() - started)
+    result["peak_mb"] = peak_mb()
+    print(json.dumps(result, default=str))
+
+
+def child(name: str, args) -> dict:
+    command = [sys.executable, "-m", "tests.benchmarks.bench_county", "--stage", name,
+               "--persons", str(args.persons), "--seed", str(args.seed), "--dir", args.dir]
+    done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- Page latency --------------------------------------------------------------------------------------
+
+
+def _sessions() -> dict[str, str]:
+    """A logged-in session per role, made the way the login page makes them."""
+    from django.test import Client
+
+    from povertycloud.accounts.models import Role, User
+
+    people = {
+        "official": ("bench-official", Role.TOWNSHIP_OFFICIAL, TOWNSHIP),
+        "county": ("bench-county", Role.COUNTY_STAFF, COUNTY),
+        "auditor": ("bench-auditor", Role.AUDITOR, COUNTY),
+    }
+    cookies = {}
+    for key, (username, role, region) in people.items():
+        user, _ = User.objects.get_or_create(username=username, defaults={"role": role, "region_id": region})
+        client = Client()
+        client.force_login(user)
+        cookies[key] = client.cookies["sessionid"].value
+    return cookies
+
+
+def _paths(report_path: str | None) -> dict[str, tuple[str, list[str]]]:
+    from households.models import Household
+    from povertycloud.regions.models import Region
+
+    rng = random.Random(1)
+    township_households = list(
+        Household.objects.filter(village__code__startswith=TOWNSHIP[:9]).values_list("pk", flat=True)[:5000]
+    )
+    regions = Region.objects.values_list("code", flat=True)
+    villages = list(regions.filter(code__startswith=TOWNSHIP[:9], level=Region.Level.VILLAGE))
+    townships = list(regions.filter(code__startswith=COUNTY[:6], level=Region.Level.TOWNSHIP))
+    pages = {
+        "household list (official)": ("official", [
+            "/households/", "/households/?monitoring_type=1", f"/households/?village={rng.choice(villages)}",
+            "/households/?risk_type=01", "/households/?q=" + quote("杨"),
+        ]),
+        "household list (county)": ("county", ["/households/", "/households/?household_type=1"]),
+        "household file": ("official", [f"/households/{pk}/" for pk in rng.sample(township_households, 200)]),
+        "risk list (filters, sort)": ("county", [
+            "/risk/", "/risk/?sort=p_poor", "/risk/?level=high", f"/risk/?township={rng.choice(townships)}",
+            f"/risk/?township={rng.choice(townships)}&level=medium&sort=p_poor", "/risk/?risk_type=01",
+            "/risk/?status=warned",
+        ]),
+    }
+    if report_path:
+        pages["report download"] = ("auditor", [report_path])
+    return pages
+
+
+def _get(url: str, cookie: str) -> tuple[float, int]:
+    request = urllib.request.Request(url, headers={"Cookie": f"sessionid={cookie}"})
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except OSError:
+        status = 0
+    return (time.perf_counter() - started) * 1000, status
+
+
+def measure_pages(args) -> None:
+    setup_django()
+    cookies = _sessions()
+    report_path = None
+    try:
+        from reports.demo import latest_report_download_path
+
+        report_path = latest_report_download_path()
+    except ImportError:
+        pass
+    pages = _paths(report_path)
+    port = 8123
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "povertycloud.wsgi", "-b", f"127.0.0.1:{port}",
+         "-w", str(args.workers), "-k", "gthread", "--threads", "4", "--log-level", "warning"],
+        env={**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/accounts/login/", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        print(f"\nPages: gunicorn {args.workers} workers × 4 threads; {args.users} concurrent users, "
+              f"{args.requests} requests per page (after 20 warm-up requests)")
+        print(f"  {'page':<28}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'req/s':>8}{'errors':>8}")
+        for name, (role, paths) in pages.items():
+            cookie = cookies[role]
+            for path in paths[:20]:
+                _get(base + path, cookie)
+            urls = [base + paths[i % len(paths)] for i in range(args.requests)]
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=args.users) as pool:
+                results = list(pool.map(_get, urls, [cookie] * len(urls)))
+            wall = time.perf_counter() - started
+            times = sorted(ms for ms, _ in results)
+            errors = sum(1 for _, status in results if status != 200)
+            p95 = times[int(0.95 * (len(times) - 1))]
+            print(f"  {name:<28}{statistics.median(times):>9.0f}{p95:>9.0f}{times[-1]:>9.0f}"
+                  f"{len(times) / wall:>8.1f}{errors:>8}")
+            single = sorted(_get(base + paths[i % len(paths)], cookie)[0] for i in range(40))
+            print(f"  {'  one user at a time':<28}{statistics.median(single):>9.0f}"
+                  f"{single[int(0.95 * (len(single) - 1))]:>9.0f}   (target p95 ≤ {PAGE_TARGET_MS} ms)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# --- The run -------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--dir", default="var/bench_county")
+    parser.add_argument("--from-stage", choices=STAGES, default="generate", help="skip the stages before it")
+    parser.add_argument("--only-pages", action="store_true", help="measure the pages on the county as it is")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        run_stage(args.stage, args)
+        return
+
+    from tests.benchmarks.bench_import_feed import machine
+
+    setup_django()
+    print("Machine:", machine())
+    print(f"County: {args.persons:,} people, seed {args.seed}")
+    if not args.only_pages:
+        print(f"\n  {'stage':<10}{'seconds':>9}{'rows':>12}{'rows/s':>10}{'peak MB':>9}  target; detail")
+        for name in STAGES[STAGES.index(args.from_stage):]:
+            result = child(name, args)
+            if "skipped" in result:
+                print(f"  {name:<10}{'—':>9}  {result['skipped']}")
+                continue
+            if "error" in result:
+                print(f"  {name:<10}{'—':>9}  {result['error']}")
+                print("Stopped: the later stages need this one.")
+                return
+            rate = result["rows"] / result["seconds"] if result["seconds"] else 0
+            target = TARGETS.get(name, "")
+            print(f"  {name:<10}{result['seconds']:>9.1f}{result['rows']:>12,}{rate:>10,.0f}{result['peak_mb']:>9,.0f}"
+                  f"  {target + '; ' if target else ''}{result.get('detail', '')}")
+    measure_pages(args)
+
+
+if __name__ == "__main__":
+    main()
