@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "households",
     "risk",
     "resources",
+    "reports",
     "demo",
 ]
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("households/", include("households.urls")),
     path("risk/", include("risk.urls")),
     path("resources/", include("resources.urls")),
+    path("reports/", include("reports.urls")),
     path("departments/", include("households.feeds.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from households.monitoring import MonitoringThreshold
 from povertycloud.audit.services import diff, record_event, snapshot
-from povertycloud.regions.admin_mixins import RegionScopedAdmin
+from povertycloud.regions.admin_mixins import AuditorReadOnlyAdmin, RegionScopedAdmin
 from povertycloud.regions.scoping import sees_everything
 from risk.models import (
     ReviewCapacity,
@@ -147,7 +147,7 @@ class WarningAdmin(ReadOnly, RegionScopedAdmin):
 
 
 @admin.register(RiskModel)
-class RiskModelAdmin(admin.ModelAdmin):
+class RiskModelAdmin(AuditorReadOnlyAdmin):
     list_display = ("version", "target", "kind", "test_year", "roc_auc", "pr_auc", "active", "trained_at")
     list_filter = ("target", "kind", "active")
     exclude = ("artifact",)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from households.feeds.declarations import REGISTRY, Department, get_department
@@ -157,24 +157,35 @@ def _people_of_county(county: str) -> pd.DataFrame:
 
 
 def _link_exact_and_confirmed(department: Department, records: QuerySet) -> tuple[int, int]:
-    """Unlinked current versions whose ID is now registered, or was confirmed for a person earlier."""
-    model = department.model
-    people = Person.objects.filter(id_number=OuterRef("id_number"))
-    exact = model.objects.filter(pk__in=records.values("pk")).filter(Exists(people)).update(
-        person_id=Subquery(people.values("pk")[:1]),
-        region_code=Subquery(people.values("household__village_id")[:1]),
-    )
-    # Two levels out: the candidate subquery sits in the person subquery, which sits in the record update.
-    confirmed = LinkCandidate.objects.filter(
-        department=department.slug, id_number=OuterRef(OuterRef("id_number")), status=Status.CONFIRMED
-    )
-    confirmed_people = Person.objects.filter(pk__in=confirmed.values("person_id"))
-    relinked = model.objects.filter(pk__in=records.values("pk"), person__isnull=True).filter(
-        Exists(confirmed_people)
-    ).update(
-        person_id=Subquery(confirmed_people.values("pk")[:1]),
-        region_code=Subquery(confirmed_people.values("household__village_id")[:1]),
-    )
+    """Unlinked current versions whose ID is now registered, or was confirmed for a person earlier.
+
+    Set-based UPDATE … FROM joins (one hash join each), not a correlated subquery per record: linking a
+    county's million records from scratch is seconds, not minutes."""
+    quote = connection.ops.quote_name
+    table = quote(department.model._meta.db_table)
+    person, household = quote(Person._meta.db_table), quote(Household._meta.db_table)
+    candidate = quote(LinkCandidate._meta.db_table)
+    chosen, chosen_params = records.values("pk").query.sql_with_params()
+    unlinked = f"{table}.valid_to IS NULL AND {table}.person_id IS NULL AND {table}.id IN ({chosen})"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # After a bulk change (an import, links cleared) the planner's row counts are stale, and a
+            # nested loop planned from them took 9.5 s instead of a hash join's 2 s for a million records.
+            cursor.execute(f"ANALYZE {table}")
+        cursor.execute(
+            f"UPDATE {table} SET person_id = p.id, region_code = h.village_id "
+            f"FROM {person} p JOIN {household} h ON h.id = p.household_id "
+            f"WHERE p.id_number = {table}.id_number AND {unlinked}",
+            chosen_params,
+        )
+        exact = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {table} SET person_id = p.id, region_code = h.village_id "
+            f"FROM {candidate} c JOIN {person} p ON p.id = c.person_id JOIN {household} h ON h.id = p.household_id "
+            f"WHERE c.department = %s AND c.status = %s AND c.id_number = {table}.id_number AND {unlinked}",
+            [department.slug, Status.CONFIRMED, *chosen_params],
+        )
+        relinked = cursor.rowcount
     return exact, relinked
 
 

@@ -1,9 +1,10 @@
 """Reading a department file: format, encoding, header, and its rows in chunks of strings.
 
 A CSV is UTF-8, UTF-8 with a byte-order mark, or GBK (decoded as GB18030, its superset); the encoding is
-found from the bytes unless the caller names one. An XLSX is read with openpyxl in read-only mode. Either
-way the rows come as pandas DataFrames of stripped strings, one chunk at a time, so that memory does not
-grow with the file.
+found from the bytes unless the caller names one. An XLSX is read with calamine, a native reader about ten
+times faster than openpyxl here; it holds the sheet in compact native memory (an XLSX sheet has at most
+1,048,576 rows) and hands rows over one at a time. Either way the rows come as pandas DataFrames of stripped
+strings, one chunk at a time, so that Python's memory does not grow with the file.
 """
 
 import codecs
@@ -143,6 +144,7 @@ class FileReader:
         self.path = Path(path)
         self.chunk_rows = chunk_rows or CHUNK_ROWS
         self.format = detect_format(self.path)
+        self._loaded_sheet = None
         self.encoding = ""
         self.delimiter = ","
         if self.format == "csv":
@@ -201,56 +203,52 @@ class FileReader:
 
     # --- XLSX ----------------------------------------------------------------------------------------
 
-    def _open_sheet(self):
-        from openpyxl import load_workbook
+    def _sheet(self):
+        """The first worksheet, read once (calamine reads a sheet whole, in compact native memory)."""
+        if self._loaded_sheet is None:
+            from python_calamine import CalamineWorkbook
 
-        try:
-            book = load_workbook(self.path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
-            raise FileRefused(f"无法打开 Excel 文件：{exc}") from exc
-        return book, book.worksheets[0]
+            try:
+                self._loaded_sheet = CalamineWorkbook.from_path(str(self.path)).get_sheet_by_index(0)
+            except Exception as exc:  # calamine raises several kinds (zip, XML, password) for a damaged workbook
+                raise FileRefused(f"无法打开 Excel 文件：{exc}") from exc
+        return self._loaded_sheet
+
+    def _xlsx_rows(self) -> Iterator[list]:
+        """The sheet's rows from the header row on (blank rows above it skipped)."""
+        rows = self._sheet().iter_rows()
+        for row in rows:
+            if any(cell not in (None, "") for cell in row):
+                yield row
+                break
+        yield from rows
 
     def _xlsx_header(self) -> list[str]:
-        book, sheet = self._open_sheet()
-        try:
-            for row in sheet.iter_rows(values_only=True):
-                if any(cell not in (None, "") for cell in row):
-                    headers = [cell_text(cell) for cell in row]
-                    while headers and not headers[-1]:
-                        headers.pop()
-                    return headers
-        finally:
-            book.close()
+        for row in self._xlsx_rows():
+            headers = [cell_text(cell) for cell in row]
+            while headers and not headers[-1]:
+                headers.pop()
+            return headers
         raise FileRefused("Excel 文件的第一个工作表是空的。")
 
     def _xlsx_chunks(self) -> Iterator[pd.DataFrame]:
         width = len(self.headers)
         names = [f"c{i}" for i in range(width)]
-        book, sheet = self._open_sheet()
-        try:
-            rows = sheet.iter_rows(values_only=True)
-            for row in rows:  # skip to the header row (blank rows above it)
-                if any(cell not in (None, "") for cell in row):
-                    break
-            block: list[list[str]] = []
-            for row in rows:
-                values = [cell_text(cell) for cell in row[:width]]
-                values.extend([""] * (width - len(values)))
-                block.append(values)
-                if len(block) >= self.chunk_rows:
-                    yield pd.DataFrame(block, columns=names, dtype=object)
-                    block = []
-            if block:
+        rows = self._xlsx_rows()
+        next(rows, None)  # the header
+        block: list[list[str]] = []
+        for row in rows:
+            values = [cell_text(cell) for cell in row[:width]]
+            values.extend([""] * (width - len(values)))
+            block.append(values)
+            if len(block) >= self.chunk_rows:
                 yield pd.DataFrame(block, columns=names, dtype=object)
-        finally:
-            book.close()
+                block = []
+        if block:
+            yield pd.DataFrame(block, columns=names, dtype=object)
 
     def xlsx_row_count(self) -> int:
-        book, sheet = self._open_sheet()
-        try:
-            return max((sheet.max_row or 1) - 1, 0)
-        finally:
-            book.close()
+        return max(self._sheet().height - 1, 0)
 
     # --- Either --------------------------------------------------------------------------------------
 

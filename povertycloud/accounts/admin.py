@@ -1,9 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
 from povertycloud.accounts.models import User
-from povertycloud.regions.admin_mixins import RegionScopedAdmin
+from povertycloud.regions.admin_mixins import AuditorReadOnlyAdmin, RegionScopedAdmin
 
 
 @admin.register(User)
@@ -20,3 +22,11 @@ class UserAdmin(RegionScopedAdmin, BaseUserAdmin):
         *BaseUserAdmin.add_fieldsets,
         (_("角色与辖区"), {"fields": ("role", "region", "unit")}),
     )
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(AuditorReadOnlyAdmin, BaseGroupAdmin):
+    pass

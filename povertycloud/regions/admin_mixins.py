@@ -6,9 +6,8 @@ from povertycloud.accounts.permissions import is_auditor
 from povertycloud.regions.scoping import scope_for_user
 
 
-class RegionScopedAdmin(admin.ModelAdmin):
-    def get_queryset(self, request):
-        return scope_for_user(super().get_queryset(request), request.user)
+class AuditorReadOnlyAdmin(admin.ModelAdmin):
+    """Auditors may look, whatever permissions they hold, and change nothing."""
 
     def has_add_permission(self, request, *args):
         return not is_auditor(request.user) and super().has_add_permission(request, *args)
@@ -18,3 +17,8 @@ class RegionScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return not is_auditor(request.user) and super().has_delete_permission(request, obj)
+
+
+class RegionScopedAdmin(AuditorReadOnlyAdmin):
+    def get_queryset(self, request):
+        return scope_for_user(super().get_queryset(request), request.user)

@@ -5,6 +5,7 @@ from django.core.management import call_command
 
 from households.models import Household, ImportBatch
 from povertycloud.accounts.models import User
+from reports.models import Report
 from resources.models import AssistanceMeasure, OutcomeObservation
 from risk.models import RiskCase, RiskModel, ScoringRun, Warning
 
@@ -37,6 +38,8 @@ def test_the_demo_county_is_imported_scored_and_partly_reviewed(demo_output):
     monitored = Household.objects.exclude(monitoring_type="")
     assert AssistanceMeasure.objects.filter(household__in=monitored).exists()
     assert OutcomeObservation.objects.exists()
+    report = Report.objects.get()
+    assert report.status == Report.Status.SUCCEEDED and report.data_hash and report.region_id == "522634000000"
     assert "xijiang-demo-2026" in demo_output and "帮扶措施" in demo_output
     assert User.objects.filter(username="county", role="county_staff").exists()
 
@@ -48,4 +51,5 @@ def test_running_the_demo_again_keeps_the_county_and_its_reviews(demo_output, ca
     assert "沿用现有演示数据" in out and "已有风险模型" in out
     assert Household.objects.count() == households and RiskCase.objects.count() == cases
     assert AssistanceMeasure.objects.count() == measures
+    assert Report.objects.count() == 1
     assert ScoringRun.objects.count() == 1

@@ -14,6 +14,8 @@ from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
 from povertycloud.regions.models import Region
 from povertycloud.regions.selectors import full_name
 from povertycloud.regions.services import load_regions_csv
+from reports.demo import build_demo_report
+from reports.models import Report
 from resources.demo import record_demo_assistance
 from resources.models import AssistanceMeasure
 from risk.models import RiskModel
@@ -43,7 +45,8 @@ class Command(BaseCommand):
         "region tree and monitoring thresholds, generate households and department files, import the "
         "department files, create demo users, run the warning rules, train and activate the risk models, score "
         "the county, take a few cases through review, record assistance and outcomes and take a few "
-        "households through risk elimination. Re-running keeps an existing county unless --rebuild is given."
+        "households through risk elimination, and generate a county performance report. Re-running keeps an "
+        "existing county unless --rebuild is given."
     )
 
     def add_arguments(self, parser):
@@ -72,6 +75,7 @@ class Command(BaseCommand):
         users = ensure_demo_users()
         self._run_risk(dict((spec.username, user) for spec, user in users))
         self._record_assistance(seed)
+        self._build_report(dict((spec.username, user) for spec, user in users))
         self.stdout.write(self.style.SUCCESS(f"演示县已就绪，用时 {time.monotonic() - started:.0f} 秒。"))
         self.stdout.write("\n演示用户（用户名 / 密码 / 角色 / 辖区）：")
         for spec, user in users:
@@ -109,6 +113,16 @@ class Command(BaseCommand):
         counts = record_demo_assistance(region_code=COUNTY, seed=seed)
         said = "，".join(f"{ASSISTANCE_LABELS.get(key, key)} {value}" for key, value in counts.items())
         self.stdout.write(f"帮扶与成效：{said}。")
+
+    def _build_report(self, users: dict) -> None:
+        if Report.objects.exists():
+            self.stdout.write("已有成效考核报告，沿用。")
+            return
+        report = build_demo_report(region_code=COUNTY, by=users["county"])
+        self.stdout.write(
+            f"成效考核报告（{report.period_start:%Y-%m-%d} 至 {report.period_end:%Y-%m-%d}）已生成："
+            f"XLSX、PDF 和台账 CSV，数据摘要 {report.data_hash[:12]}…"
+        )
 
     def _import_department_files(self, folder: Path) -> None:
         for department, name in DEPARTMENT_FILES:

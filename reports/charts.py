@@ -1,0 +1,122 @@
+"""Dashboard charts drawn on the server as inline SVG (the same small-chart style as households.charts):
+horizontal bars by township, grouped columns by month."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from households.charts import WIDTH, nice_ceiling
+
+LABEL_WIDTH = 76
+ROW_HEIGHT = 22
+TOP = 8
+COLUMN_HEIGHT = 200
+COLUMN_LEFT, COLUMN_BOTTOM = 44, 34
+SERIES_CLASSES = ("series-a", "series-b", "series-c")
+
+
+@dataclass
+class BarRow:
+    label: str
+    value: float
+    text: str
+    y: float
+    width: float
+
+
+@dataclass
+class BarChart:
+    width: int
+    height: int
+    label_width: int
+    rows: list[BarRow]
+    unit: str
+
+
+def _text(value: float, unit: str) -> str:
+    if unit == "元":
+        return f"{value:,.0f}"
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def bar_chart(labels: list[str], values: list[float], *, unit: str = "") -> BarChart | None:
+    if not labels:
+        return None
+    top = max([float(v) for v in values] + [0.0]) or 1.0
+    room = WIDTH - LABEL_WIDTH - 70
+    rows = [
+        BarRow(
+            label,
+            float(value),
+            _text(float(value), unit),
+            TOP + i * ROW_HEIGHT,
+            round(max(float(value), 0) / top * room, 1),
+        )
+        for i, (label, value) in enumerate(zip(labels, values, strict=True))
+    ]
+    return BarChart(WIDTH, TOP * 2 + len(rows) * ROW_HEIGHT, LABEL_WIDTH, rows, unit)
+
+
+@dataclass
+class Column:
+    x: float
+    y: float
+    width: float
+    height: float
+    css: str
+    title: str
+
+
+@dataclass
+class ColumnChart:
+    width: int
+    height: int
+    plot_left: int
+    plot_right: int
+    plot_bottom: int
+    columns: list[Column]
+    ticks: list[tuple[int, float]]
+    labels: list[tuple[str, float]]
+    legend: list[tuple[str, str]] = field(default_factory=list)
+
+
+def column_chart(labels: list[str], series: dict[str, list[float]]) -> ColumnChart | None:
+    """Grouped columns: one group per label (a month), one column per series."""
+    if not labels or not series:
+        return None
+    top = nice_ceiling(Decimal(str(max([max(values, default=0) for values in series.values()] + [1]))))
+    bottom = COLUMN_HEIGHT - COLUMN_BOTTOM
+    plot_height = bottom - TOP
+    slot = (WIDTH - COLUMN_LEFT - 8) / len(labels)
+    width = min(slot * 0.8 / len(series), 18)
+    columns: list[Column] = []
+    for s, (name, values) in enumerate(series.items()):
+        css = SERIES_CLASSES[s % len(SERIES_CLASSES)]
+        for i, value in enumerate(values):
+            height = round(max(float(value), 0) / top * plot_height, 1)
+            x = COLUMN_LEFT + slot * i + slot / 2 - width * len(series) / 2 + s * width
+            columns.append(
+                Column(
+                    round(x, 1),
+                    round(bottom - height, 1),
+                    round(width, 1),
+                    height,
+                    css,
+                    f"{labels[i]} {name}：{_text(float(value), '')}",
+                )
+            )
+    step = max(1, len(labels) // 6)
+    return ColumnChart(
+        width=WIDTH,
+        height=COLUMN_HEIGHT,
+        plot_left=COLUMN_LEFT,
+        plot_right=WIDTH - 8,
+        plot_bottom=bottom,
+        columns=columns,
+        ticks=[(top * i // 4, round(bottom - plot_height * i / 4, 1)) for i in range(5)],
+        labels=[
+            (label, round(COLUMN_LEFT + slot * i + slot / 2, 1)) for i, label in enumerate(labels) if i % step == 0
+        ],
+        legend=[(name, SERIES_CLASSES[s % len(SERIES_CLASSES)]) for s, name in enumerate(series)],
+    )

@@ -1,0 +1,485 @@
+"""What auditors export (domain.md §6): household and member lists with identification and exit dates, the
+assistance ledger with amounts and payees, the department comparison results, the risk decisions and the
+audit trail, for a region and a period.
+
+Every queryset passes through the user's region scope. ID numbers, phones, bank accounts and health details
+are masked unless the user's role may reveal them and the user asks for them (households.sensitive); every
+text cell a spreadsheet would run as a formula is neutralised; every export is written to the audit trail
+(action export) with what was exported and how many rows.
+"""
+
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Max, Q
+from django.utils import timezone
+from openpyxl import Workbook
+
+from households.codes import codebook
+from households.feeds import quality
+from households.feeds.declarations import get_department
+from households.models import Household, Person, StatusChange
+from households.resources import neutralise_formula
+from households.sensitive import HEALTH_FIELDS, SENSITIVE_FIELDS, shown
+from povertycloud.accounts.permissions import can_reveal_sensitive
+from povertycloud.audit.models import AuditEvent
+from povertycloud.audit.services import record_event
+from povertycloud.regions.models import Region
+from povertycloud.regions.scoping import scope_for_user
+from resources.catalogue import catalogue
+from resources.models import AssistanceMeasure
+from risk.models import CaseEvent, RiskCase
+
+STREAM_ROWS = 2000
+ISSUES_PER_RULE = 100_000
+EVENT_ENTERED, EVENT_ELIMINATED, EVENT_RETURNED = "03", "05", "06"
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    slug: str
+    label: str
+    entity: str
+    description: str
+
+
+KINDS: dict[str, ExportKind] = {
+    kind.slug: kind
+    for kind in (
+        ExportKind(
+            "households",
+            "户和家庭成员名单",
+            "households.household",
+            "区划内的户（含纳入监测和风险消除日期）和家庭成员。",
+        ),
+        ExportKind(
+            "assistance",
+            "帮扶资金台账",
+            "resources.assistancemeasure",
+            "统计期内开始的帮扶措施：金额、资金来源、收款户（户主、银行账号）和帮扶责任人。",
+        ),
+        ExportKind(
+            "quality", "部门数据比对结果", "households.person", "截止日部门数据与户档案不一致之处（民政、医保、教育）。"
+        ),
+        ExportKind(
+            "decisions", "风险核实决定", "risk.riskcase", "统计期内作出决定（纳入监测或排除）的风险核实及其办理记录。"
+        ),
+        ExportKind("audit", "审计日志", "audit.auditevent", "统计期内谁在何时修改、审核、导出或查看了什么。"),
+    )
+}
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if timezone.is_aware(value) else value
+    if isinstance(value, int | float | dt.date):
+        return value
+    if hasattr(value, "is_finite"):  # Decimal: a number in the sheet
+        return float(value)
+    return neutralise_formula(str(value))
+
+
+class Sheets:
+    """A write-only workbook: sheets appended row by row, every cell through _cell."""
+
+    def __init__(self) -> None:
+        self.book = Workbook(write_only=True)
+        self.rows = 0
+
+    def sheet(self, title: str, headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> int:
+        sheet = self.book.create_sheet(title)
+        sheet.append([_cell(h) for h in headers])
+        count = 0
+        for row in rows:
+            sheet.append([_cell(v) for v in row])
+            count += 1
+        self.rows += count
+        return count
+
+    def content(self) -> bytes:
+        out = io.BytesIO()
+        self.book.save(out)
+        return out.getvalue()
+
+
+def _range(region: Region) -> tuple[str, str]:
+    return region.prefix.ljust(12, "0"), region.prefix.ljust(12, "9")
+
+
+def _households(user: Any, region: Region):
+    first, last = _range(region)
+    return scope_for_user(Household.objects.filter(village_id__gte=first, village_id__lte=last), user)
+
+
+def _shown(user: Any, field: str, value: Any, revealed: bool) -> Any:
+    return str(shown(user, field, value, revealed=revealed))
+
+
+def _labels(codeset: str, value: str) -> str:
+    book = codebook()
+    return "、".join(book.label(codeset, code) for code in (value or "").split(",") if code)
+
+
+def _status_dates(households, end: dt.date) -> dict[str, dict[int, dt.date]]:
+    changes = StatusChange.objects.filter(household__in=households, effective_date__lte=end)
+    entered = dict(
+        changes.filter(event__in=(EVENT_ENTERED, EVENT_RETURNED))
+        .values("household_id")
+        .annotate(day=Max("effective_date"))
+        .order_by()
+        .values_list("household_id", "day")
+    )
+    eliminated = dict(
+        changes.filter(event=EVENT_ELIMINATED)
+        .values("household_id")
+        .annotate(day=Max("effective_date"))
+        .order_by()
+        .values_list("household_id", "day")
+    )
+    return {"entered": entered, "eliminated": eliminated}
+
+
+def households_export(
+    sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool
+) -> None:
+    households = _households(user, region)
+    dates = _status_dates(households, end)
+    rows = (
+        [
+            h.number,
+            h.village_id,
+            h.village.name,
+            _labels("household_type", h.household_type),
+            _labels("monitoring_type", h.monitoring_type),
+            _labels("risk_type", h.risk_types),
+            "是" if h.whole_household_unable_to_work else "否",
+            dates["entered"].get(h.pk),
+            dates["eliminated"].get(h.pk),
+            _shown(user, "phone", h.phone, revealed),
+            _shown(user, "bank_account", h.bank_account, revealed),
+        ]
+        for h in households.select_related("village").order_by("village_id", "number").iterator(chunk_size=STREAM_ROWS)
+    )
+    sheets.sheet(
+        "户",
+        [
+            "户编号",
+            "村代码",
+            "村",
+            "户类型",
+            "监测对象类别",
+            "风险类型",
+            "整户无劳动能力",
+            "最近纳入监测日期（截止日前）",
+            "最近风险消除日期（截止日前）",
+            "联系电话",
+            "银行账号",
+        ],
+        rows,
+    )
+    people = scope_for_user(Person.objects.filter(household__in=households), user).select_related("household")
+    member_rows = (
+        [
+            p.household.number,
+            p.name,
+            _shown(user, "id_number", p.id_number, revealed),
+            _labels("sex", p.sex),
+            p.birth_date,
+            _labels("relation", p.relation),
+            _shown(user, "health", _labels("health", p.health), revealed),
+            _shown(user, "disability_category", _labels("disability_category", p.disability_category), revealed),
+            _shown(user, "disability_grade", _labels("disability_grade", p.disability_grade), revealed),
+            _labels("labour_skill", p.labour_skill),
+            p.months_worked_away,
+            p.public_welfare_job,
+        ]
+        for p in people.order_by("household__village_id", "household__number", "relation", "pk").iterator(
+            chunk_size=STREAM_ROWS
+        )
+    )
+    sheets.sheet(
+        "家庭成员",
+        [
+            "户编号",
+            "姓名",
+            "证件号码",
+            "性别",
+            "出生日期",
+            "与户主关系",
+            "健康状况",
+            "残疾类别",
+            "残疾等级",
+            "劳动技能",
+            "务工时间（月）",
+            "公益性岗位",
+        ],
+        member_rows,
+    )
+
+
+def assistance_export(
+    sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool
+) -> None:
+    households = _households(user, region)
+    heads = dict(
+        scope_for_user(Person.objects.filter(household__in=households, relation="01"), user)
+        .order_by("household_id", "pk")
+        .values_list("household_id", "name")
+    )
+    measures = scope_for_user(
+        AssistanceMeasure.objects.filter(household__in=households, start_date__gte=start, start_date__lte=end), user
+    ).select_related("household")
+    book = catalogue()
+    rows = (
+        [
+            m.pk,
+            m.household.number,
+            m.household.village_id,
+            heads.get(m.household_id, ""),
+            m.person_name,
+            book.label(m.category_id),
+            book.label(m.category_id, m.subtype_id) if m.subtype_id else "",
+            m.amount,
+            m.funding_source,
+            _shown(user, "bank_account", m.household.bank_account, revealed),
+            m.start_date,
+            m.end_date,
+            m.get_status_display(),
+            m.responsible_unit,
+            m.helper_name,
+            m.helper_unit,
+            _shown(user, "phone", m.helper_phone, revealed),
+        ]
+        for m in measures.order_by("start_date", "pk").iterator(chunk_size=STREAM_ROWS)
+    )
+    sheets.sheet(
+        "帮扶资金台账",
+        [
+            "措施编号",
+            "户编号",
+            "村代码",
+            "收款户户主",
+            "帮扶对象（成员）",
+            "帮扶类别",
+            "帮扶子类",
+            "金额（元）",
+            "资金来源",
+            "收款银行账号",
+            "开始日期",
+            "结束日期",
+            "实施状态",
+            "责任单位",
+            "帮扶责任人",
+            "帮扶责任人单位",
+            "帮扶责任人电话",
+        ],
+        rows,
+    )
+
+
+def quality_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool) -> None:
+    context = quality.build_context(user=user, region=region, on=end)
+    rules = quality.applicable_rules(context)
+    counts = quality.counts_by_township(context)
+    townships = list(
+        scope_for_user(
+            Region.objects.filter(level=Region.Level.TOWNSHIP, code__startswith=region.prefix), user
+        ).order_by("code")
+    )
+    if region.level == Region.Level.TOWNSHIP:
+        townships = [region]
+    sheets.sheet(
+        "分乡镇问题数",
+        ["乡镇", "区划代码", *[str(rule.label) for rule in rules]],
+        ([t.name, t.code, *[counts.get(t.code, {}).get(rule.code, 0) for rule in rules]] for t in townships),
+    )
+
+    def items():
+        for township in townships:
+            found = quality.issues_in(context, township, limit=ISSUES_PER_RULE)
+            for rule in rules:
+                for item in found.get(rule.code, []):
+                    person = item.person
+                    batch = item.batch
+                    yield [
+                        township.name,
+                        str(rule.label),
+                        get_department(rule.department).name,
+                        person.household.number,
+                        person.household.village_id,
+                        person.name,
+                        _shown(user, "id_number", person.id_number, revealed),
+                        batch.pk if batch else "",
+                        batch.file_name if batch else "",
+                        batch.period if batch else "",
+                    ]
+
+    sheets.sheet(
+        "比对结果",
+        ["乡镇", "问题", "部门", "户编号", "村代码", "姓名", "证件号码", "来源批次", "批次文件", "统计期"],
+        items(),
+    )
+
+
+def decisions_export(
+    sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool
+) -> None:
+    first, last = _range(region)
+    cases = scope_for_user(
+        RiskCase.objects.filter(
+            region_code__gte=first, region_code__lte=last, decided_at__date__gte=start, decided_at__date__lte=end
+        ),
+        user,
+    ).select_related("household", "decided_by")
+    status_labels = dict(RiskCase.Status.choices)
+    rows = (
+        [
+            c.pk,
+            c.household.number,
+            c.region_code,
+            str(status_labels.get(c.status, c.status)),
+            c.opened_on,
+            c.due_on,
+            c.visit_date,
+            c.consent_signed,
+            _labels("monitoring_type", c.monitoring_type),
+            _labels("risk_type", c.risk_types),
+            c.decision_reason,
+            c.decided_by.username if c.decided_by else "",
+            c.decided_at,
+        ]
+        for c in cases.order_by("decided_at", "pk").iterator(chunk_size=STREAM_ROWS)
+    )
+    sheets.sheet(
+        "风险核实决定",
+        [
+            "核实编号",
+            "户编号",
+            "区划代码",
+            "决定",
+            "首次预警日期",
+            "办结时限",
+            "入户核实日期",
+            "已签署授权承诺",
+            "监测对象类别",
+            "风险类型",
+            "决定理由",
+            "决定人",
+            "决定时间",
+        ],
+        rows,
+    )
+    events = CaseEvent.objects.filter(case__in=cases).select_related("by").order_by("case_id", "at", "pk")
+    sheets.sheet(
+        "办理记录",
+        ["核实编号", "原状态", "新状态", "操作人", "时间", "说明"],
+        (
+            [
+                e.case_id,
+                str(status_labels.get(e.from_status, e.from_status)),
+                str(status_labels.get(e.to_status, e.to_status)),
+                e.by.username if e.by else "",
+                e.at,
+                e.note,
+            ]
+            for e in events.iterator(chunk_size=STREAM_ROWS)
+        ),
+    )
+
+
+def _masked_changes(user: Any, changes: Any, revealed: bool) -> Any:
+    """The changes of an audit event with sensitive values masked wherever their field name appears."""
+    if isinstance(changes, dict):
+        masked = {}
+        for key, value in changes.items():
+            if key in SENSITIVE_FIELDS or key in HEALTH_FIELDS:
+                if isinstance(value, dict):
+                    masked[key] = {
+                        k: _shown(user, key, v, revealed) if v not in (None, "") else v for k, v in value.items()
+                    }
+                else:
+                    masked[key] = _shown(user, key, value, revealed) if value not in (None, "") else value
+            else:
+                masked[key] = _masked_changes(user, value, revealed)
+        return masked
+    if isinstance(changes, list):
+        return [_masked_changes(user, v, revealed) for v in changes]
+    return changes
+
+
+def audit_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool) -> None:
+    first, last = _range(region)
+    events = scope_for_user(
+        AuditEvent.objects.filter(
+            Q(region_code__gte=first, region_code__lte=last), at__date__gte=start, at__date__lte=end
+        ),
+        user,
+    )
+    action_labels = dict(AuditEvent.Action.choices)
+    rows = (
+        [
+            e.at,
+            e.actor_username,
+            str(action_labels.get(e.action, e.action)),
+            e.entity,
+            e.object_pk,
+            e.object_repr,
+            e.region_code,
+            e.household_id,
+            json.dumps(_masked_changes(user, e.changes, revealed), ensure_ascii=False, sort_keys=True),
+            e.note,
+        ]
+        for e in events.order_by("at", "pk").iterator(chunk_size=STREAM_ROWS)
+    )
+    sheets.sheet(
+        "审计日志",
+        ["时间", "操作人", "操作", "对象类型", "对象编号", "对象", "区划代码", "户", "变更内容", "说明"],
+        rows,
+    )
+
+
+WRITERS = {
+    "households": households_export,
+    "assistance": assistance_export,
+    "quality": quality_export,
+    "decisions": decisions_export,
+    "audit": audit_export,
+}
+
+
+def export(
+    *, user: Any, kind: str, region: Region, start: dt.date, end: dt.date, include_sensitive: bool = False
+) -> tuple[str, bytes]:
+    """(file name, XLSX bytes) of one export; the export is written to the audit trail. The caller has
+    checked the region and the period (reports.services.check_request)."""
+    described = KINDS[kind]
+    revealed = include_sensitive and can_reveal_sensitive(user)
+    sheets = Sheets()
+    WRITERS[kind](sheets, user=user, region=region, start=start, end=end, revealed=revealed)
+    content = sheets.content()
+    masking = "含完整敏感信息" if revealed else "敏感信息已脱敏"
+    record_event(
+        actor=user,
+        action=AuditEvent.Action.EXPORT,
+        entity=described.entity,
+        object_repr=f"{described.label}：{region.name}",
+        region_code=region.code,
+        changes={
+            "export": kind,
+            "region": region.code,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "rows": sheets.rows,
+            "sensitive": revealed,
+        },
+        note=f"导出{described.label} {sheets.rows} 行（{start:%Y-%m-%d} 至 {end:%Y-%m-%d}，{masking}）",
+    )
+    return f"{kind}-{region.code}-{start:%Y%m%d}-{end:%Y%m%d}.xlsx", content

@@ -1,0 +1,81 @@
+"""Forms of the report pages. They parse input; reports.services.check_request judges region and period."""
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from povertycloud.regions.models import Region
+from reports.exports import KINDS
+from reports.services import check_request
+
+
+def _date(label: str) -> forms.DateField:
+    return forms.DateField(
+        label=label,
+        required=True,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={
+            "required": _("请填写%(label)s。") % {"label": label},
+            "invalid": _("请输入有效日期，如 2025-01-31。"),
+        },
+    )
+
+
+def default_period(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """This year so far; in January, the whole of last year."""
+    today = today or timezone.localdate()
+    if today.month == 1:
+        return dt.date(today.year - 1, 1, 1), dt.date(today.year - 1, 12, 31)
+    return dt.date(today.year, 1, 1), today
+
+
+def region_choices(user: Any) -> list[tuple[str, str]]:
+    """The county or counties and townships a user may report on."""
+    from povertycloud.regions.scoping import scope_for_user
+
+    regions = scope_for_user(
+        Region.objects.filter(level__in=(Region.Level.COUNTY, Region.Level.TOWNSHIP)), user
+    ).order_by("code")
+    return [(r.code, ("" if r.level == Region.Level.COUNTY else "　") + r.name) for r in regions]
+
+
+class PeriodForm(forms.Form):
+    """A region and a period; clean() judges them with reports.services.check_request (self.region)."""
+
+    region = forms.CharField(label=_("区划"), max_length=12, error_messages={"required": _("请选择区划。")})
+    start = _date(_("统计期起始日"))
+    end = _date(_("统计期截止日"))
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.region: Region | None = None
+        choices = region_choices(user)
+        self.fields["region"].widget = forms.Select(choices=choices)
+        if not self.is_bound:
+            start, end = default_period()
+            self.initial.setdefault("start", start)
+            self.initial.setdefault("end", end)
+            if choices:
+                self.initial.setdefault("region", choices[0][0])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            self.region = check_request(
+                user=self.user, region_code=data.get("region") or "", start=data.get("start"), end=data.get("end")
+            )
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                if name not in self.errors:
+                    self.add_error(name, messages)
+        return data
+
+
+class ExportForm(PeriodForm):
+    kind = forms.ChoiceField(label=_("导出内容"), choices=[(k.slug, k.label) for k in KINDS.values()])
+    include_sensitive = forms.BooleanField(label=_("包含完整敏感信息（记入审计日志）"), required=False)

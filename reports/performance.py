@@ -1,0 +1,452 @@
+"""A performance report's content: its sections (each with its definition, tables and a chart), the flat
+dict of headline numbers, and the ledgers written as CSV. Computed from reports.sources by the pure
+functions of reports.indicators; nothing here queries the database."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from reports import indicators as ind
+from reports.sources import Sources
+
+LABELS: dict[str, str] = {
+    "monitored_households": "监测户数",
+    "monitored_people": "监测人数",
+    "amount_total": "帮扶资金（元）",
+    "fgt_p0": "P0 贫困发生率",
+    "monitored_at_start": "期初监测户数",
+    "identified": "新识别户数",
+    "identified_returned": "其中返贫致贫户数",
+    "eliminated": "风险消除户数",
+    "eliminated_assisted": "其中帮扶消除",
+    "eliminated_natural": "其中自然消除",
+    "elimination_share": "风险消除占比",
+    "decision_count": "统计期内决定纳入监测的核实数",
+    "decision_mean": "首次预警到识别决定平均天数",
+    "decision_median": "首次预警到识别决定中位天数",
+    "decision_max": "首次预警到识别决定最长天数",
+    "decision_within_limit": "15 天内决定的核实数",
+    "decision_within_limit_share": "15 天内决定占比",
+    "assistance_count": "已有帮扶的核实数",
+    "assistance_mean": "首次预警到首次帮扶平均天数",
+    "assistance_median": "首次预警到首次帮扶中位天数",
+    "assistance_max": "首次预警到首次帮扶最长天数",
+    "without_assistance": "尚无帮扶的核实数",
+    "overdue_open": "在办超期核实数",
+    "decided_late": "办结超期核实数",
+    "monitored": "截止日监测户数",
+    "with_measure": "有已实施措施的监测户数",
+    "with_measure_share": "有已实施措施的监测户占比",
+    "with_labour": "有劳动力的监测户数",
+    "with_labour_and_development": "其中有开发式帮扶的户数",
+    "with_labour_and_development_share": "有劳动力监测户的开发式帮扶占比",
+    "expected": "应落实措施项数",
+    "expected_in_place": "已落实项数",
+    "expected_in_place_share": "应落实措施落实率",
+    "mandatory": "必须落实措施项数",
+    "mandatory_missing": "必须落实但缺失项数",
+    "assisted": "统计期内有帮扶开始的户数",
+    "year": "收入年度",
+    "compared": "有两年收支调查可比较的户数",
+    "mean_before": "上一年度平均人均纯收入（元）",
+    "mean_after": "收入年度平均人均纯收入（元）",
+    "mean_change": "平均变化（元）",
+    "median_change": "中位变化（元）",
+    "rose_share": "收入增加户占比",
+    "eliminated_by_end": "截止日前累计风险消除户数",
+    "returned": "统计期内消除后返贫户数",
+    "return_rate": "返贫率",
+    "households": "有收支调查且有监测标准的户数",
+    "people": "上述户的人口（N）",
+    "households_without_threshold": "当年无监测标准的户数（未计入）",
+    "poor_households": "人均纯收入低于监测标准的户数",
+    "p0": "P0 贫困发生率",
+    "p1": "P1 贫困距指数",
+    "p2": "P2 平方贫困距指数",
+    "population": "期初不在监测中的户数",
+    "flagged": "列入风险名单户数",
+    "poor": "实际贫困户数",
+    "poor_flagged": "实际贫困且列入名单",
+    "poor_not_flagged": "实际贫困但未列入名单（漏评）",
+    "flagged_not_poor": "列入名单但并非实际贫困（误评）",
+    "exclusion_error": "排斥误差 EE",
+    "inclusion_error": "纳入误差 IE",
+}
+
+HEADERS = {
+    "category": "类别",
+    "households": "户数",
+    "people": "人数",
+    "risk_type": "风险类型",
+    "measures": "措施数",
+    "amount": "金额（元）",
+    "source": "资金来源",
+    "township": "乡镇",
+    "code": "区划代码",
+    "monitored": "监测户数",
+    "monitored_people": "监测人数",
+    "identified": "新识别户数",
+    "eliminated": "风险消除户数",
+    "p0": "P0",
+    "month": "月份",
+}
+
+
+@dataclass
+class Chart:
+    kind: str  # "bar" or "line"
+    title: str
+    labels: list[str]
+    series: dict[str, list[float]]
+    unit: str = ""
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    definition: str
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    chart: Chart | None = None
+
+
+@dataclass
+class Ledger:
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class PerformanceReport:
+    region_code: str
+    region_name: str
+    start: dt.date
+    end: dt.date
+    year: int | None
+    sections: list[Section]
+    numbers: dict[str, Any]
+    ledgers: list[Ledger]
+
+
+def key_values(values: dict[str, Any], keys: list[str] | None = None) -> pd.DataFrame:
+    keys = keys if keys is not None else list(values)
+    # object dtype: counts stay whole numbers beside shares instead of all becoming floats
+    rows = [{"指标": LABELS.get(k, k), "数值": values[k]} for k in keys]
+    return pd.DataFrame(rows, columns=["指标", "数值"], dtype=object)
+
+
+HEADLINE = (
+    "monitored_households",
+    "monitored_people",
+    "identified",
+    "eliminated",
+    "decision_within_limit_share",
+    "overdue_open",
+    "with_measure_share",
+    "amount_total",
+    "return_rate",
+    "fgt_p0",
+    "exclusion_error",
+    "inclusion_error",
+)
+
+
+def chinese(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.rename(columns=HEADERS)
+
+
+def _date(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return ""
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def _number(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceReport:
+    f = sources.frames
+    households, status, cases, measures = f["households"], f["status"], f["cases"], f["measures"]
+    incomes, thresholds, eliminations, returns = f["incomes"], f["thresholds"], f["eliminations"], f["returns"]
+    start, end, year = sources.start, sources.end, sources.year
+    labels = sources.labels
+    state_end = ind.state_at(households, status, end)
+    state_start = ind.state_at(households, status, start - dt.timedelta(days=1))
+    identified_on = ind.identification_dates(status, end)
+    numbers: dict[str, Any] = {}
+    sections: list[Section] = []
+
+    by_type = ind.monitored_by_type(state_end, labels["monitoring_type"])
+    by_risk = ind.monitored_by_risk(state_end, labels["risk_type"])
+    total = by_type.iloc[-1]
+    numbers.update(monitored_households=int(total["households"]), monitored_people=int(total["people"]))
+    sections.append(
+        Section(
+            "monitored",
+            "监测对象户数和人数",
+            ind.DEFINITIONS["monitored"],
+            [("按监测对象类别", chinese(by_type)), ("按风险类型", chinese(by_risk))],
+            Chart(
+                "bar",
+                "监测户数（按风险类型）",
+                list(by_risk["risk_type"]),
+                {"户数": [float(v) for v in by_risk["households"]]},
+                "户",
+            ),
+        )
+    )
+
+    flow = ind.flows(
+        state_start=state_start,
+        status=status,
+        eliminations=eliminations,
+        start=start,
+        end=end,
+        method_labels=labels["method"],
+    )
+    numbers.update(flow)
+    month_table = ind.monthly(status=status, eliminations=eliminations, measures=measures, start=start, end=end)
+    sections.append(
+        Section(
+            "flows",
+            "新识别与风险消除",
+            ind.DEFINITIONS["flows"],
+            [("汇总", key_values(flow)), ("逐月", chinese(month_table))],
+            Chart(
+                "line",
+                "逐月新识别与风险消除户数",
+                list(month_table["month"]),
+                {
+                    "新识别": [float(v) for v in month_table["identified"]],
+                    "风险消除": [float(v) for v in month_table["eliminated"]],
+                },
+                "户",
+            ),
+        )
+    )
+
+    timely = ind.timeliness(cases, measures, start, end)
+    numbers.update(timely.summary)
+    spread = timely.cases["days_to_decision"]
+    buckets = ["0–7 天", "8–15 天", "16–30 天", "31 天以上"]
+    counts = [
+        int((spread <= 7).sum()),
+        int(((spread > 7) & (spread <= 15)).sum()),
+        int(((spread > 15) & (spread <= 30)).sum()),
+        int((spread > 30).sum()),
+    ]
+    sections.append(
+        Section(
+            "timeliness",
+            "识别与帮扶时效",
+            ind.DEFINITIONS["timeliness"],
+            [("汇总", key_values(timely.summary))],
+            Chart("bar", "首次预警到识别决定的天数", buckets, {"核实数": [float(c) for c in counts]}, "件"),
+        )
+    )
+
+    cover = ind.coverage(state_end, measures, identified_on, sources.labour, sources.development_categories, end)
+    expected = ind.expected_measures(
+        state_end, measures, identified_on, sources.expectations, sources.severe_disability, end
+    )
+    numbers.update(cover)
+    numbers.update(expected)
+    sections.append(
+        Section(
+            "coverage",
+            "帮扶措施覆盖",
+            ind.DEFINITIONS["coverage"],
+            [("帮扶覆盖", key_values(cover)), ("应落实措施", key_values(expected))],
+        )
+    )
+
+    money = ind.amounts(measures, households, start, end, sources.category_names, sources.township_names)
+    numbers["amount_total"] = float(money["category"].iloc[-1]["amount"])
+    numbers["amount_measures"] = int(money["category"].iloc[-1]["measures"])
+    by_category = money["category"].iloc[:-1]
+    sections.append(
+        Section(
+            "amounts",
+            "帮扶资金",
+            ind.DEFINITIONS["amounts"],
+            [
+                ("按帮扶类别", chinese(money["category"])),
+                ("按资金来源", chinese(money["source"])),
+                ("按乡镇", chinese(money["township"])),
+            ],
+            Chart(
+                "bar",
+                "帮扶资金（按帮扶类别）",
+                list(by_category["category"]),
+                {"金额": [float(v) for v in by_category["amount"]]},
+                "元",
+            ),
+        )
+    )
+
+    change = ind.income_change(incomes, measures, start, end, year)
+    numbers.update({f"income_{k}": v for k, v in change.items()})
+    sections.append(
+        Section("income_change", "受帮扶户收入变化", ind.DEFINITIONS["income_change"], [("汇总", key_values(change))])
+    )
+
+    back = ind.returns_after_elimination(eliminations, returns, start, end)
+    numbers.update(back)
+    sections.append(Section("returns", "风险消除后返贫", ind.DEFINITIONS["returns"], [("汇总", key_values(back))]))
+
+    index = ind.fgt(incomes, households, thresholds, year)
+    numbers.update({f"fgt_{k}": v for k, v in index.items()})
+    sections.append(
+        Section(
+            "fgt",
+            "FGT 贫困指数",
+            ind.DEFINITIONS["fgt"],
+            [("汇总", key_values(index))],
+            Chart(
+                "bar",
+                f"FGT 贫困指数（{year or '—'} 年）",
+                ["P0", "P1", "P2"],
+                {"指数": [float(index[k] or 0.0) for k in ("p0", "p1", "p2")]},
+            ),
+        )
+    )
+
+    aim = ind.targeting(
+        state_start=state_start,
+        cases=cases,
+        status=status,
+        incomes=incomes,
+        households=households,
+        thresholds=thresholds,
+        year=year,
+        start=start,
+        end=end,
+    )
+    numbers.update(aim)
+    sections.append(Section("targeting", "风险名单瞄准误差", ind.DEFINITIONS["targeting"], [("汇总", key_values(aim))]))
+
+    townships = ind.by_township(
+        households=households,
+        state_end=state_end,
+        status=status,
+        eliminations=eliminations,
+        measures=measures,
+        incomes=incomes,
+        thresholds=thresholds,
+        year=year,
+        start=start,
+        end=end,
+        township_names=sources.township_names,
+    )
+    sections.append(
+        Section(
+            "townships",
+            "分乡镇",
+            ind.DEFINITIONS["townships"],
+            [("分乡镇", chinese(townships))],
+            Chart(
+                "bar",
+                "监测户数（按乡镇）",
+                list(townships["township"]),
+                {"监测户数": [float(v) for v in townships["monitored"]]},
+                "户",
+            ),
+        )
+    )
+    numbers = {k: _number(v) for k, v in numbers.items()}
+    return PerformanceReport(
+        region_code=sources.region.code,
+        region_name=region_name or sources.region.name,
+        start=start,
+        end=end,
+        year=year,
+        sections=sections,
+        numbers=numbers,
+        ledgers=ledgers(sources, timely.cases, labels),
+    )
+
+
+def ledgers(sources: Sources, decided: pd.DataFrame, labels: dict[str, dict[str, str]]) -> list[Ledger]:
+    f = sources.frames
+    start, end = sources.start, sources.end
+    numbers = dict(zip(f["households"]["household_id"], f["households"]["number"], strict=True))
+    villages = dict(zip(f["households"]["household_id"], f["households"]["village_id"], strict=True))
+    names = sources.category_names
+    started = ind.measures_started_in(f["measures"], start, end)
+    assistance = Ledger(
+        "assistance",
+        "帮扶措施台账",
+        ["措施编号", "户编号", "村代码", "帮扶类别", "帮扶子类代码", "金额（元）", "资金来源", "开始日期", "结束日期"],
+        [
+            [
+                int(r.measure_id),
+                numbers.get(r.household_id, ""),
+                villages.get(r.household_id, ""),
+                names.get(r.category, r.category),
+                r.subtype or "",
+                round(float(r.amount), 2),
+                r.funding_source or "",
+                _date(r.start_date),
+                _date(r.end_date),
+            ]
+            for r in started.itertuples(index=False)
+        ],
+    )
+    events = {ind.EVENT_IDENTIFIED: "纳入监测", ind.EVENT_RETURNED: "返贫致贫"}
+    identified = ind.identifications(f["status"], start, end)
+    identifications = Ledger(
+        "identifications",
+        "新识别台账",
+        ["户编号", "村代码", "生效日期", "事件", "监测对象类别"],
+        [
+            [
+                numbers.get(r.household_id, ""),
+                villages.get(r.household_id, ""),
+                _date(r.effective_date),
+                events.get(r.event, r.event),
+                labels["monitoring_type"].get(r.monitoring_type, r.monitoring_type),
+            ]
+            for r in identified.itertuples(index=False)
+        ],
+    )
+    eliminated = ind.eliminations_in(f["eliminations"], start, end)
+    eliminations = Ledger(
+        "eliminations",
+        "风险消除台账",
+        ["户编号", "村代码", "风险消除日期", "消除方式"],
+        [
+            [
+                numbers.get(r.household_id, ""),
+                villages.get(r.household_id, ""),
+                _date(r.eliminated_on),
+                labels["method"].get(r.method, r.method),
+            ]
+            for r in eliminated.itertuples(index=False)
+        ],
+    )
+    timeliness = Ledger(
+        "timeliness",
+        "识别时效台账",
+        ["核实编号", "户编号", "首次预警日期", "办结时限", "决定日期", "识别天数", "首次帮扶日期", "帮扶天数"],
+        [
+            [
+                int(r.case_id),
+                numbers.get(r.household_id, ""),
+                _date(r.opened_on),
+                _date(r.due_on),
+                _date(r.decided_on),
+                int(r.days_to_decision),
+                _date(r.first_assistance_on),
+                "" if pd.isna(r.days_to_assistance) else int(r.days_to_assistance),
+            ]
+            for r in decided.itertuples(index=False)
+        ],
+    )
+    return [assistance, identifications, eliminations, timeliness]

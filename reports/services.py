@@ -1,0 +1,171 @@
+"""Asking for a performance report and generating it.
+
+request_report(*, by, region_code, start, end) checks the input (Chinese messages), creates the Report row
+and queues the background job once the transaction commits. generate_report(*, report) is that job: it
+reads the region's data (reports.sources), computes the indicators, writes the XLSX, the PDF and the CSV
+ledgers under VAR_DIR/reports/<id>/ with a manifest, and reports its progress on the row as it goes.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from povertycloud.regions.models import Region
+from povertycloud.regions.scoping import is_active_user, user_may_see_code
+from povertycloud.regions.selectors import full_name
+from reports.files import csv_bytes, ledger_file_name, pdf_bytes, xlsx_bytes
+from reports.models import Report
+from reports.performance import PerformanceReport, compute_report
+from reports.sources import read_sources
+
+REPORT_LEVELS = (Region.Level.COUNTY, Region.Level.TOWNSHIP)
+MAX_PERIOD_DAYS = 366 * 5
+Status = Report.Status
+
+
+def reports_dir() -> Path:
+    return Path(settings.VAR_DIR) / "reports"
+
+
+def report_dir(report: Report) -> Path:
+    return reports_dir() / str(report.pk)
+
+
+def check_request(*, user: Any, region_code: str, start: dt.date | None, end: dt.date | None) -> Region:
+    """The region asked for, or a ValidationError whose messages say in Chinese what is wrong."""
+    errors: dict[str, str] = {}
+    region = Region.objects.filter(code=(region_code or "").strip()).first()
+    if region is None:
+        errors["region"] = "区划代码不存在。"
+    elif not user_may_see_code(user, region.code):
+        errors["region"] = f"“{region.name}”不在您的辖区内，不能生成它的报告。"
+    elif region.level not in REPORT_LEVELS:
+        errors["region"] = "报告按县或乡镇生成，请选择县或乡镇。"
+    if start is None:
+        errors["start"] = "请填写统计期起始日。"
+    if end is None:
+        errors["end"] = "请填写统计期截止日。"
+    if start is not None and end is not None:
+        if end < start:
+            errors["end"] = "统计期截止日不能早于起始日。"
+        elif (end - start).days > MAX_PERIOD_DAYS:
+            errors["end"] = "统计期最长五年。"
+        elif start > timezone.localdate():
+            errors["start"] = "统计期起始日不能晚于今天。"
+    if errors:
+        raise ValidationError(errors)
+    return region
+
+
+def request_report(*, by: Any, region_code: str, start: dt.date | None, end: dt.date | None) -> Report:
+    if not is_active_user(by):
+        raise PermissionDenied("请先登录。")
+    region = check_request(user=by, region_code=region_code, start=start, end=end)
+    report = Report.objects.create(region=region, period_start=start, period_end=end, requested_by=by)
+    transaction.on_commit(lambda: _enqueue(report.pk))
+    return report
+
+
+def _enqueue(report_id: int) -> None:
+    from reports.tasks import generate_report_task
+
+    generate_report_task.enqueue(report_id)
+
+
+def _progress(report: Report, percent: int, stage: str) -> None:
+    Report.objects.filter(pk=report.pk).update(progress=percent, stage=stage)
+    report.progress, report.stage = percent, stage
+
+
+def _write(directory: Path, name: str, content: bytes) -> dict[str, Any]:
+    (directory / name).write_bytes(content)
+    return {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+
+
+def generate_report(*, report: Report) -> Report:
+    """Run a queued report; a report already started or finished is left as it is."""
+    started = Report.objects.filter(pk=report.pk, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=timezone.now(), progress=1, stage="读取数据"
+    )
+    report.refresh_from_db()
+    if not started:
+        return report
+    directory = report_dir(report)
+    try:
+        result = _generate(report, directory)
+    except Exception as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        Report.objects.filter(pk=report.pk).update(
+            status=Status.FAILED, finished_at=timezone.now(), stage="失败", error=f"{type(exc).__name__}: {exc}"
+        )
+        report.refresh_from_db()
+        raise
+    Report.objects.filter(pk=report.pk).update(
+        status=Status.SUCCEEDED,
+        finished_at=timezone.now(),
+        progress=100,
+        stage="已完成",
+        data_hash=result["data_sha256"],
+        manifest=result,
+    )
+    report.refresh_from_db()
+    return report
+
+
+def _generate(report: Report, directory: Path) -> dict[str, Any]:
+    user = report.requested_by
+    region = report.region
+    sources = read_sources(region=region, start=report.period_start, end=report.period_end, user=user)
+    _progress(report, 30, "计算指标")
+    content = compute_report(sources, region_name=full_name(region))
+    data_hash = sources.data_hash()
+    manifest: dict[str, Any] = {
+        "report": report.pk,
+        "generated_by": getattr(user, "username", "") or "system",
+        "generated_at": timezone.localtime().isoformat(timespec="seconds"),
+        "parameters": {
+            "region": region.code,
+            "region_name": content.region_name,
+            "start": report.period_start.isoformat(),
+            "end": report.period_end.isoformat(),
+            "income_year": sources.year,
+        },
+        "row_counts": sources.row_counts,
+        "data_sha256": data_hash,
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Any] = {}
+    _progress(report, 50, "生成 Excel")
+    files["performance.xlsx"] = _write(directory, "performance.xlsx", xlsx_bytes(content, manifest))
+    _progress(report, 65, "生成 PDF")
+    files["performance.pdf"] = _write(directory, "performance.pdf", pdf_bytes(content, manifest))
+    _progress(report, 90, "生成台账 CSV")
+    for ledger in content.ledgers:
+        files[ledger_file_name(ledger)] = _write(directory, ledger_file_name(ledger), csv_bytes(ledger))
+    manifest["files"] = files
+    manifest["numbers"] = content.numbers
+    manifest["ledger_rows"] = {ledger.name: len(ledger.rows) for ledger in content.ledgers}
+    _write(directory, "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, default=str).encode())
+    return manifest
+
+
+def compute_for(*, region: Region, start: dt.date, end: dt.date, user: Any) -> tuple[PerformanceReport, str]:
+    """The report's content and data hash without writing files (the dashboard and the tests)."""
+    sources = read_sources(region=region, start=start, end=end, user=user)
+    return compute_report(sources, region_name=full_name(region)), sources.data_hash()
+
+
+def stored_file(report: Report, name: str) -> Path | None:
+    """A file of a finished report, by a name its manifest lists; None for anything else."""
+    if report.status != Status.SUCCEEDED or name not in (report.manifest or {}).get("files", {}):
+        return None
+    path = report_dir(report) / name
+    return path if path.is_file() else None

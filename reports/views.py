@@ -1,0 +1,226 @@
+"""Report pages: the dashboard of the main indicators, performance reports (asked for here, generated in the
+background, downloaded later) and the auditors' exports.
+
+Reports and exports are reads: auditors may use every page here. Reports and regions outside the user's
+region answer 404; a period or region that cannot be reported on is refused with a message on the form.
+"""
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from povertycloud.accounts.models import Role
+from povertycloud.accounts.permissions import can_reveal_sensitive, role_of
+from povertycloud.audit.services import record_event
+from povertycloud.regions.models import Region
+from povertycloud.regions.scoping import get_for_user_or_404, scope_for_user
+from reports import charts, exports, services
+from reports.forms import ExportForm, PeriodForm, default_period, region_choices
+from reports.models import Report
+
+EXPORT_ROLES = {Role.AUDITOR, Role.COUNTY_STAFF, Role.ADMIN}
+RECENT_REPORTS = 50
+CONTENT_TYPES = {
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pdf": "application/pdf",
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+}
+
+
+def _checked(form: PeriodForm) -> Region | None:
+    """The region of a form whose region and period may be reported on (errors are on the form)."""
+    return form.region if form.is_valid() else None
+
+
+# --- Dashboard ---------------------------------------------------------------------------------------
+
+
+def _percent(value: float | None) -> float:
+    return round(100 * value, 1) if value is not None else 0.0
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    bound = any(name in request.GET for name in ("region", "start", "end"))
+    if bound and request.GET.get("region"):
+        # A link to a region outside the user's own answers 404, like any other object outside it.
+        get_for_user_or_404(Region.objects.all(), user, code=request.GET["region"])
+    form = PeriodForm(request.GET if bound else None, user=user)
+    context: dict[str, Any] = {"form": form}
+    if bound:
+        region = _checked(form)
+        start, end = (form.cleaned_data["start"], form.cleaned_data["end"]) if region else (None, None)
+    else:
+        choices = region_choices(user)
+        region = Region.objects.filter(code=choices[0][0]).first() if choices else None
+        start, end = default_period()
+    if region is not None:
+        report, data_hash = services.compute_for(region=region, start=start, end=end, user=user)
+        numbers = report.numbers
+        townships = next(s for s in report.sections if s.key == "townships").tables[0][1]
+        months = next(s for s in report.sections if s.key == "flows").tables[1][1]
+        names = list(townships["乡镇"])
+        context.update(
+            region=region,
+            start=start,
+            end=end,
+            report=report,
+            numbers=numbers,
+            data_hash=data_hash,
+            township_monitored=charts.bar_chart(names, list(townships["监测户数"]), unit="户"),
+            township_amount=charts.bar_chart(names, list(townships["金额（元）"]), unit="元"),
+            township_p0=charts.bar_chart(names, [_percent(v) for v in townships["P0"]], unit="%"),
+            monthly_flows=charts.column_chart(
+                list(months["月份"]),
+                {_("新识别"): list(months["新识别户数"]), _("风险消除"): list(months["风险消除户数"])},
+            ),
+            monthly_amount=charts.column_chart(list(months["月份"]), {_("帮扶资金（元）"): list(months["金额（元）"])}),
+            percents={
+                key: _percent(numbers.get(key))
+                for key in (
+                    "with_measure_share",
+                    "decision_within_limit_share",
+                    "fgt_p0",
+                    "exclusion_error",
+                    "inclusion_error",
+                    "return_rate",
+                    "with_labour_and_development_share",
+                )
+            },
+        )
+    return render(request, "reports/dashboard.html", context)
+
+
+# --- Performance reports -----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def report_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form = PeriodForm(request.POST or None, user=user)
+    if request.method == "POST":
+        region = _checked(form)
+        if region is not None:
+            data = form.cleaned_data
+            with transaction.atomic():
+                report = services.request_report(by=user, region_code=region.code, start=data["start"], end=data["end"])
+            return redirect("reports:detail", pk=report.pk)
+    reports = scope_for_user(Report.objects.select_related("region", "requested_by"), user)[:RECENT_REPORTS]
+    return render(request, "reports/list.html", {"form": form, "reports": reports})
+
+
+def _progress(report: Report) -> dict[str, Any]:
+    label = report.stage or report.get_status_display()
+    if not report.finished:
+        label = f"{label}（{report.progress}%）"
+    return {
+        "status": report.status,
+        "percent": report.progress,
+        "label": label,
+        "finished": report.finished,
+    }
+
+
+def _report(request: HttpRequest, pk: int) -> Report:
+    return get_for_user_or_404(Report.objects.select_related("region", "requested_by"), request.user, pk=pk)
+
+
+@login_required
+@require_GET
+def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    report = _report(request, pk)
+    manifest = report.manifest or {}
+    files = sorted(manifest.get("files", {}).items(), key=lambda item: (not item[0].startswith("performance"), item[0]))
+    return render(
+        request,
+        "reports/detail.html",
+        {
+            "report": report,
+            "progress": _progress(report),
+            "files": files,
+            "manifest": manifest,
+            "row_counts": sorted(manifest.get("row_counts", {}).items()),
+        },
+    )
+
+
+@login_required
+@require_GET
+def report_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    response = JsonResponse(_progress(_report(request, pk)))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def report_file(request: HttpRequest, pk: int, name: str) -> FileResponse:
+    report = _report(request, pk)
+    path = services.stored_file(report, name)
+    if path is None:
+        raise Http404
+    record_event(
+        actor=request.user,
+        action="export",
+        entity=Report._meta.label_lower,
+        object_pk=report.pk,
+        object_repr=f"成效考核报告 #{report.pk} {name}",
+        region_code=report.region_id,
+        changes={"file": name, "sha256": report.manifest["files"][name]["sha256"], "data_sha256": report.data_hash},
+        note=f"下载成效考核报告 #{report.pk} 的 {name}",
+    )
+    response = FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=f"report-{report.pk}-{name}",
+        content_type=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Auditors' exports -------------------------------------------------------------------------------
+
+
+def _require_exporter(user: Any) -> None:
+    if role_of(user) not in EXPORT_ROLES:
+        raise PermissionDenied(_("只有审计人员、县级工作人员和系统管理员可以导出审计资料。"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export_page(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    _require_exporter(user)
+    form = ExportForm(request.POST or None, user=user)
+    if request.method == "POST":
+        region = _checked(form)
+        if region is not None:
+            data = form.cleaned_data
+            name, content = exports.export(
+                user=user,
+                kind=data["kind"],
+                region=region,
+                start=data["start"],
+                end=data["end"],
+                include_sensitive=data["include_sensitive"],
+            )
+            response = HttpResponse(content, content_type=CONTENT_TYPES[".xlsx"])
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            response["Cache-Control"] = "no-store"
+            return response
+    return render(
+        request,
+        "reports/exports.html",
+        {"form": form, "kinds": list(exports.KINDS.values()), "can_reveal": can_reveal_sensitive(user)},
+    )
