@@ -35,6 +35,7 @@ from households.feeds.declarations import get_department
 from households.models import Household, IncomeRecord, StatusChange
 from households.monitoring import ancestor_codes
 from povertycloud.audit.services import record_event
+from povertycloud.db import analyze
 from risk.features import (
     COMPULSORY_AGES,
     LIFTED,
@@ -352,6 +353,7 @@ def run_warning_rules(*, as_of: dt.date | None = None, region_code: str | None =
         batch_size=5000,
         ignore_conflicts=True,
     )
+    analyze(Warning)
     result.created = Warning.objects.filter(as_of=as_of).count() - before
     counts = "，".join(f"{code} {n}" for code, n in sorted(result.by_rule.items())) or "无"
     note = f"部门筛查预警（{as_of}）：触发 {result.fired} 条，新增 {result.created} 条；按规则：{counts}"

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from households.models import Household
 from povertycloud.audit.services import record_event
+from povertycloud.db import analyze
 from povertycloud.regions.models import PREFIX_LENGTH, Region
 from risk.explain import top_factors
 from risk.features import Sources
@@ -153,6 +154,7 @@ def score_region(
             started_by=by if getattr(by, "is_authenticated", False) else None,
         )
         _write_scores(run, frame, p_poor, p_return, level, factors)
+        analyze(RiskScore)
         run.households_scored = len(frame)
         run.explained = int(explained.sum())
         run.finished_at = timezone.now()

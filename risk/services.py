@@ -36,6 +36,7 @@ from households.validation import (
 from povertycloud.accounts.models import Role
 from povertycloud.accounts.permissions import can_review_risks, role_of
 from povertycloud.audit.services import record_event, record_model_event
+from povertycloud.db import analyze
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import user_may_see_code
 from risk.models import CaseEvent, ReviewCapacity, RiskCase, RiskScore, ScoringRun, Warning
@@ -206,6 +207,7 @@ def open_cases_from_run(*, run: ScoringRun, by: Any = None) -> OpenedCases:
         for c in created
     )
     result.opened = len(created)
+    analyze(RiskCase, CaseEvent)
     record_event(
         actor=by,
         action="create",

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection, models
 
 from households.models import Household, IncomeRecord, Person, StatusChange
+from povertycloud.db import analyze
 
 SQLITE_BATCH = 5000
 GENERATED_MODELS = (StatusChange, IncomeRecord, Person)  # deleted before Household, in this order
@@ -78,6 +79,7 @@ class PostgresWriter(CountyWriter):
         with connection.cursor() as cursor:
             # Back to Django's default for whatever else the surrounding transaction does.
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        analyze(*GENERATED_MODELS, Household)
 
     def _timestamp(self) -> Any:
         return self.now.isoformat()  # dumping a datetime object per row costs more than the rest of the row

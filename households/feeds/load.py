@@ -33,6 +33,7 @@ from households.feeds.declarations import Department, Kind
 from households.feeds.models import ImportBatch, RejectedRow
 from households.feeds.validate import ChunkOutcome, Rejected
 from households.models import Household, Person
+from povertycloud.db import analyze
 
 STAGE = "feed_stage"
 BASE_COLUMNS = ("row_number", "row_hash")
@@ -222,6 +223,7 @@ class Loader:
             clock = counts.time("close_unlisted", clock)
         cursor.execute(self.sql.insert_versions, [self.batch.pk, start, self.batch.region_code])
         inserted = cursor.rowcount
+        analyze(self.model, RejectedRow)
         clock = counts.time("insert", clock)
         counts.new, counts.unchanged = inserted - counts.changed, self.staged - inserted
         cursor.execute(self.sql.relink)

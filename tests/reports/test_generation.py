@@ -221,6 +221,43 @@ def test_the_pdf_draws_its_chinese_text_in_a_cjk_font_with_no_missing_glyph(coun
         assert np.array_equal(_render("审", "DejaVu Sans"), _render("计", "DejaVu Sans"))
 
 
+def _ink(image: np.ndarray, box: tuple[float, float, float, float], scale: float, height: float) -> np.ndarray:
+    """The dark pixels of a PDF box (left, bottom, right, top in points) on the page rendered at scale."""
+    left, bottom, right, top = box
+    rows = slice(int((height - top) * scale), int((height - bottom) * scale) + 1)
+    columns = slice(int(left * scale), int(right * scale) + 1)
+    return image[rows, columns].min(axis=-1) < 128
+
+
+def _trimmed(ink: np.ndarray) -> np.ndarray:
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+
+
+def test_the_generated_pdf_rendered_to_an_image_shows_its_chinese_title(county, auditor):
+    import pypdfium2
+
+    from povertycloud.regions.models import Region
+
+    sources = read_sources(region=Region.objects.get(code=COUNTY), start=START, end=END, user=auditor)
+    report = compute_report(sources, region_name="雷山县")
+    manifest = {"report": 1, "parameters": {"region": COUNTY, "region_name": "雷山县"}}
+    document = pypdfium2.PdfDocument(files.pdf_bytes(report, manifest))
+    page = document[0]
+    scale, (_, height) = 4, page.get_size()
+    image = page.render(scale=scale).to_numpy()
+    text = page.get_textpage()
+    found = text.search("成效考核报告").get_next()
+    assert found is not None, "the title is in the PDF's text"
+    start, _count = found
+    glyphs = [_ink(image, text.get_charbox(start + i), scale, height) for i in range(6)]
+    # Each character of the title is drawn with ink, and no two of its different characters come out as the
+    # same shape, as the empty boxes a font without Chinese draws would.
+    assert all(glyph.sum() > 20 for glyph in glyphs)
+    shapes = {_trimmed(glyph).tobytes() for glyph in glyphs}
+    assert len(shapes) == len(set("成效考核报告"))
+
+
 def test_the_demo_report_is_generated_at_once_for_the_county(county, county_staff):
     import datetime as dt
 
