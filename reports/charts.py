@@ -1,12 +1,17 @@
 """Dashboard charts drawn on the server as inline SVG (the same small-chart style as households.charts):
 horizontal bars by township, grouped columns by month."""
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from households.charts import WIDTH, nice_ceiling
 
 LABEL_WIDTH = 76
+# The site's stylesheet sets chart text to 15 px in viewBox units: a Chinese character is about 15 wide, a
+# digit or a dash about 8.5. Margins and label spacing are sized from these so that nothing is clipped or
+# drawn over its neighbour.
+CJK_CHAR, DIGIT = 15, 8.5
 ROW_HEIGHT = 22
 TOP = 8
 COLUMN_HEIGHT = 200
@@ -44,7 +49,8 @@ def bar_chart(labels: list[str], values: list[float], *, unit: str = "") -> BarC
     if not labels:
         return None
     top = max([float(v) for v in values] + [0.0]) or 1.0
-    room = WIDTH - LABEL_WIDTH - 70
+    label_width = max(LABEL_WIDTH, round(CJK_CHAR * max(len(label) for label in labels) + 10))
+    room = WIDTH - label_width - 70
     rows = [
         BarRow(
             label,
@@ -55,7 +61,7 @@ def bar_chart(labels: list[str], values: list[float], *, unit: str = "") -> BarC
         )
         for i, (label, value) in enumerate(zip(labels, values, strict=True))
     ]
-    return BarChart(WIDTH, TOP * 2 + len(rows) * ROW_HEIGHT, LABEL_WIDTH, rows, unit)
+    return BarChart(WIDTH, TOP * 2 + len(rows) * ROW_HEIGHT, label_width, rows, unit)
 
 
 @dataclass
@@ -76,7 +82,7 @@ class ColumnChart:
     plot_right: int
     plot_bottom: int
     columns: list[Column]
-    ticks: list[tuple[int, float]]
+    ticks: list[tuple[str, float]]
     labels: list[tuple[str, float]]
     legend: list[tuple[str, str]] = field(default_factory=list)
 
@@ -88,14 +94,16 @@ def column_chart(labels: list[str], series: dict[str, list[float]]) -> ColumnCha
     top = nice_ceiling(Decimal(str(max([max(values, default=0) for values in series.values()] + [1]))))
     bottom = COLUMN_HEIGHT - COLUMN_BOTTOM
     plot_height = bottom - TOP
-    slot = (WIDTH - COLUMN_LEFT - 8) / len(labels)
+    ticks = [(_text(top * i // 4, ""), round(bottom - plot_height * i / 4, 1)) for i in range(5)]
+    left = max(COLUMN_LEFT, round(DIGIT * max(len(text) for text, _ in ticks) + 10))
+    slot = (WIDTH - left - 8) / len(labels)
     width = min(slot * 0.8 / len(series), 18)
     columns: list[Column] = []
     for s, (name, values) in enumerate(series.items()):
         css = SERIES_CLASSES[s % len(SERIES_CLASSES)]
         for i, value in enumerate(values):
             height = round(max(float(value), 0) / top * plot_height, 1)
-            x = COLUMN_LEFT + slot * i + slot / 2 - width * len(series) / 2 + s * width
+            x = left + slot * i + slot / 2 - width * len(series) / 2 + s * width
             columns.append(
                 Column(
                     round(x, 1),
@@ -106,17 +114,16 @@ def column_chart(labels: list[str], series: dict[str, list[float]]) -> ColumnCha
                     f"{labels[i]} {name}：{_text(float(value), '')}",
                 )
             )
-    step = max(1, len(labels) // 6)
+    label_room = DIGIT * max(len(label) for label in labels) + 10
+    step = max(1, math.ceil(label_room / slot))
     return ColumnChart(
         width=WIDTH,
         height=COLUMN_HEIGHT,
-        plot_left=COLUMN_LEFT,
+        plot_left=left,
         plot_right=WIDTH - 8,
         plot_bottom=bottom,
         columns=columns,
-        ticks=[(top * i // 4, round(bottom - plot_height * i / 4, 1)) for i in range(5)],
-        labels=[
-            (label, round(COLUMN_LEFT + slot * i + slot / 2, 1)) for i, label in enumerate(labels) if i % step == 0
-        ],
+        ticks=ticks,
+        labels=[(label, round(left + slot * i + slot / 2, 1)) for i, label in enumerate(labels) if i % step == 0],
         legend=[(name, SERIES_CLASSES[s % len(SERIES_CLASSES)]) for s, name in enumerate(series)],
     )
