@@ -40,6 +40,7 @@ from povertycloud.accounts.permissions import (
     can_reveal_sensitive,
     require_household_editor,
 )
+from povertycloud.forms import add_service_errors
 from povertycloud.regions.scoping import get_for_user_or_404
 from povertycloud.regions.selectors import full_name
 
@@ -61,18 +62,6 @@ def _posted_version(request: HttpRequest) -> int | None:
         return int(request.POST.get("version", ""))
     except ValueError:
         return None
-
-
-def _add_errors(form: forms.BaseForm, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form, against its field where the form has one."""
-    if hasattr(error, "error_dict"):
-        for name, field_messages in error.message_dict.items():
-            target = name if name in form.fields else None
-            for message in field_messages:
-                form.add_error(target, message)
-    else:
-        for message in error.messages:
-            form.add_error(None, message)
 
 
 def _protect_secrets(form: forms.BaseForm, instance: Any, names: dict) -> None:
@@ -208,7 +197,7 @@ def household_edit(request: HttpRequest, pk: int) -> HttpResponse:
             except services.StaleEdit:
                 stale = True
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("户档案已保存。"))
                 _pass_on_warnings(request, form)
@@ -237,7 +226,7 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 person = services.add_person(by=request.user, household=household, data=form.values())
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("已添加家庭成员 %(name)s。") % {"name": person.name})
                 _pass_on_warnings(request, form)
@@ -266,7 +255,7 @@ def member_edit(request: HttpRequest, pk: int, person_pk: int) -> HttpResponse:
             except services.StaleEdit:
                 stale = True
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("家庭成员 %(name)s 的信息已保存。") % {"name": person.name})
                 _pass_on_warnings(request, form)
@@ -298,7 +287,7 @@ def member_remove(request: HttpRequest, pk: int, person_pk: int) -> HttpResponse
         try:
             services.remove_person(by=request.user, person=person, reason=form.cleaned_data["reason"])
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, _("已移除家庭成员 %(name)s。") % {"name": person.name})
             return redirect("households:detail", pk=household.pk)
@@ -336,7 +325,7 @@ def income_edit(request: HttpRequest, pk: int, year: int | None = None) -> HttpR
         except services.StaleEdit:
             stale = True
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, _("%(year)s 年收支已保存。") % {"year": values["year"]})
             return redirect(reverse("households:detail", args=[household.pk]) + "#income")

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from households.models import Household
 from households.services import StaleEdit
 from povertycloud.accounts.permissions import can_edit_household_files, is_auditor
+from povertycloud.forms import add_service_errors
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import get_for_user_or_404
 from resources import charts, checks, elimination, selectors, services
@@ -48,17 +49,6 @@ def _editable_household(request: HttpRequest, pk: int) -> Household:
     if not can_edit_household_files(request.user):
         raise PermissionDenied(_("只有乡镇干部和系统管理员可以录入或修改帮扶措施。"))
     return _household(request, pk)
-
-
-def _add_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, field_messages in error.message_dict.items():
-            target = name if name in form.fields else None
-            for message in field_messages:
-                form.add_error(target, message)
-    else:
-        for message in error.messages:
-            form.add_error(None, message)
 
 
 def _page_url(household_pk: int, anchor: str = "") -> str:
@@ -128,7 +118,7 @@ def measure_add(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 services.record_measure(by=request.user, household=household, data=form.values())
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("帮扶措施已保存。"))
                 return redirect(_page_url(household.pk, "#measures"))
@@ -157,7 +147,7 @@ def measure_edit(request: HttpRequest, pk: int, measure_pk: int) -> HttpResponse
             except StaleEdit:
                 stale = True
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("帮扶措施已保存。"))
                 return redirect(_page_url(household.pk, "#measures"))
@@ -215,7 +205,7 @@ def _act(request: HttpRequest, household: Household, form: forms.Form, form_name
                 for message in error.messages:
                     messages.error(request, message)
                 return redirect(_page_url(household.pk, "#elimination"))
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, success)
             return redirect(_page_url(household.pk, "#elimination"))

@@ -20,6 +20,7 @@ from households.codes import labels_of
 from households.models import Household
 from povertycloud.accounts.models import Role
 from povertycloud.accounts.permissions import can_review_risks, is_auditor, role_of
+from povertycloud.forms import add_service_errors
 from povertycloud.regions.scoping import get_for_user_or_404, sees_everything
 from risk import selectors, services
 from risk.forms import (
@@ -154,17 +155,6 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "risk/case.html", _case_context(request, case))
 
 
-def _add_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, field_messages in error.message_dict.items():
-            target = name if name in form.fields else None
-            for message in field_messages:
-                form.add_error(target, message)
-    else:
-        for message in error.messages:
-            form.add_error(None, message)
-
-
 def _act(
     request: HttpRequest,
     case: RiskCase,
@@ -183,7 +173,7 @@ def _act(
                 for message in error.messages:
                     messages.error(request, message)
                 return redirect("risk:case", pk=case.pk)
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             messages.success(request, success)
             return redirect("risk:case", pk=case.pk)
