@@ -275,6 +275,8 @@ class EliminationCase(models.Model):
             models.Index(fields=["region_code", "status"], name="elimination_region_status_idx",
                          opclasses=["varchar_pattern_ops", ""]),
             models.Index(fields=["household", "status"], name="elimination_household_idx"),
+            # The review list, newest first, a page at a time (resources.selectors.elimination_page).
+            models.Index(fields=["-applied_at", "-id"], name="elimination_applied_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -1,5 +1,6 @@
 """Reads of the assistance pages. Every queryset that reaches a user is narrowed to the user's region."""
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from django.db.models import QuerySet
 from households.codes import labels_of
 from households.models import Household, Person
 from households.sensitive import mask
+from povertycloud.paging import Page, keyset_page
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import scope_for_user, sees_everything
 from resources.catalogue import catalogue
@@ -152,3 +154,33 @@ def elimination_cases_for(user: Any, *, status: str = "", township: Region | Non
     elif status:
         queryset = queryset.filter(status=status)
     return queryset.order_by("-applied_at", "-pk")
+
+
+ELIMINATION_PAGE_SIZE = 50
+
+
+def _parse_applied_key(key: str | None) -> tuple[dt.datetime, int] | None:
+    if not key or "~" not in key:
+        return None
+    stamp, _, pk = key.rpartition("~")
+    try:
+        return dt.datetime.fromisoformat(stamp), int(pk)
+    except ValueError:
+        return None
+
+
+def elimination_page(
+    queryset: QuerySet[EliminationCase], *, after: str | None, before: str | None, size: int | None = None
+) -> Page:
+    """Newest applications first, a page at a time by key (applied_at, id)."""
+    size = size or ELIMINATION_PAGE_SIZE
+    return keyset_page(
+        queryset,
+        columns=("applied_at", "id"),
+        descending=True,
+        parse=_parse_applied_key,
+        key_of=lambda case: f"{case.applied_at.isoformat()}~{case.pk}",
+        after=after,
+        before=before,
+        size=size,
+    )

@@ -310,4 +310,12 @@ def elimination_list(request: HttpRequest) -> HttpResponse:
     status = form.value("status") or "open"
     status = "" if status == "all" else status
     cases = selectors.elimination_cases_for(user, status=status, township=_chosen_township(form, townships))
-    return render(request, "resources/eliminations.html", {"form": form, "cases": cases[:200]})
+    page = selectors.elimination_page(cases, after=request.GET.get("after"), before=request.GET.get("before"))
+    query = request.GET.copy()
+    for key in ("after", "before"):
+        query.pop(key, None)
+    return render(
+        request,
+        "resources/eliminations.html",
+        {"form": form, "cases": page.rows, "page": page, "query": query.urlencode()},
+    )

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,6 +24,7 @@ from households.selectors import head_names
 from households.sensitive import HIDDEN, can_see_health, shown
 from households.validation import RELATION_HEAD
 from povertycloud.accounts.models import Role, User
+from povertycloud.paging import Page, keyset_page
 from povertycloud.regions.models import PREFIX_LENGTH, Region
 from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything, user_may_see_code
 from povertycloud.regions.selectors import full_name
@@ -147,56 +146,6 @@ def filter_scores(
 
 
 # --- Keyset pages ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Page:
-    rows: list
-    next_key: str | None = None
-    previous_key: str | None = None
-    is_first: bool = True
-
-
-def _row_compare(table: str, columns: tuple[str, str], operator: str, values: tuple[Any, Any]) -> RawSQL:
-    """(a, b) < (x, y): a row comparison, which an index on (a, b) can seek to; SQLite and PostgreSQL both
-    understand it."""
-    quoted = connection.ops.quote_name(table)
-    names = ", ".join(f"{quoted}.{connection.ops.quote_name(name)}" for name in columns)
-    return RawSQL(f"({names}) {operator} (%s, %s)", values, output_field=BooleanField())
-
-
-def _keyset(
-    queryset: QuerySet,
-    *,
-    columns: tuple[str, str],
-    descending: bool,
-    parse: Any,
-    key_of: Any,
-    after: str | None,
-    before: str | None,
-    size: int,
-) -> Page:
-    table = queryset.model._meta.db_table
-    forward = [f"-{c}" for c in columns] if descending else list(columns)
-    backward = list(columns) if descending else [f"-{c}" for c in columns]
-    onward, back = ("<", ">") if descending else (">", "<")
-    before_key, after_key = parse(before), parse(after)
-    if before_key is not None:
-        found = list(queryset.filter(_row_compare(table, columns, back, before_key)).order_by(*backward)[: size + 1])
-        has_more = len(found) > size
-        items = list(reversed(found[:size]))
-        page = Page(rows=items, is_first=not has_more)
-        page.previous_key = key_of(items[0]) if has_more and items else None
-        page.next_key = key_of(items[-1]) if items else None
-        return page
-    if after_key is not None:
-        queryset = queryset.filter(_row_compare(table, columns, onward, after_key))
-    found = list(queryset.order_by(*forward)[: size + 1])
-    items = found[:size]
-    page = Page(rows=items, is_first=after_key is None)
-    page.next_key = key_of(items[-1]) if len(found) > size else None
-    page.previous_key = key_of(items[0]) if after_key is not None and items else None
-    return page
 
 
 def _parse_float_key(key: str | None) -> tuple[float, int] | None:
@@ -346,7 +295,7 @@ def risk_page(
     size = size or PAGE_SIZE
     column = SORTS.get(sort, "p_return")
     queryset = queryset.select_related("household__village")
-    page = _keyset(
+    page = keyset_page(
         queryset,
         columns=(column, "id"),
         descending=True,
@@ -452,7 +401,7 @@ def case_page(
     """Cases by deadline (due_on, id), nearest first."""
     size = size or PAGE_SIZE
     queryset = queryset.select_related("household__village", "assigned_to", "score")
-    page = _keyset(
+    page = keyset_page(
         queryset,
         columns=("due_on", "id"),
         descending=False,

@@ -2,6 +2,7 @@
 scoped to the user's region, 404 outside it, auditors read only."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -114,3 +115,34 @@ def test_auditors_cannot_take_elimination_steps(client, auditor, application):
 def test_lists_need_a_login(client, regions):
     for name in ("resources:checks", "resources:eliminations"):
         assert client.get(reverse(name)).status_code == 302
+
+
+def test_the_elimination_list_pages_by_key_newest_first(client, official_a, application, monkeypatch):
+    household, newest = application
+    monkeypatch.setattr("resources.selectors.ELIMINATION_PAGE_SIZE", 2)
+    start = newest.applied_at
+    older = [
+        EliminationCase.objects.create(
+            household=household, region_code=household.village_id, method="assisted", visit_date=today(),
+            application_reason="x", applied_by=official_a, applied_at=start - dt.timedelta(days=n),
+            status=EliminationCase.Status.REJECTED,
+        )
+        for n in (1, 2, 3)
+    ]
+    expected = [newest.pk, *(case.pk for case in older)]
+    client.force_login(official_a)
+    url = reverse("resources:eliminations")
+
+    def ids(response) -> list[int]:
+        rows = re.findall(r'data-testid="elimination-row" data-case-id="(\d+)"', response.content.decode())
+        return [int(x) for x in rows]
+
+    first = client.get(url, {"status": "all"})
+    assert ids(first) == expected[:2]
+    after = first.context["page"].next_key
+    second = client.get(url, {"status": "all", "after": after})
+    assert ids(second) == expected[2:]
+    assert second.context["page"].next_key is None
+    back = client.get(url, {"status": "all", "before": second.context["page"].previous_key})
+    assert ids(back) == expected[:2]
+    assert client.get(url, {"status": "all", "after": "not-a-key"}).status_code == 200
