@@ -41,6 +41,7 @@ from povertycloud.accounts.permissions import (
     require_household_editor,
 )
 from povertycloud.forms import add_service_errors
+from povertycloud.paging import query_without_keys
 from povertycloud.regions.scoping import get_for_user_or_404
 from povertycloud.regions.selectors import full_name
 
@@ -101,16 +102,13 @@ def household_list(request: HttpRequest) -> HttpResponse:
     page = selectors.household_page(
         queryset, after=request.GET.get("after"), before=request.GET.get("before")
     )
-    query = request.GET.copy()
-    for key in ("after", "before"):
-        query.pop(key, None)
     return render(
         request,
         "households/list.html",
         {
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query_without_keys(request.GET),
             "filtered": bool(filters),
             "can_edit": can_edit_household_files(request.user),
         },

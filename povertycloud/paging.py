@@ -7,6 +7,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
+from django.http import QueryDict
 
 
 @dataclass
@@ -69,3 +70,11 @@ def keyset_page(
     page.next_key = key_of(items[-1]) if len(found) > size else None
     page.previous_key = key_of(items[0]) if after_key is not None and items else None
     return page
+
+
+def query_without_keys(query: QueryDict) -> str:
+    """The page's query string without its page key, for the pager's links (filters kept)."""
+    kept = query.copy()
+    for key in ("after", "before"):
+        kept.pop(key, None)
+    return kept.urlencode()

@@ -64,7 +64,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         region = Region.objects.filter(code=choices[0][0]).first() if choices else None
         start, end = default_period()
     if region is not None:
-        report, data_hash = services.compute_for(region=region, start=start, end=end, user=user)
+        report, data_hash, computed_at = services.dashboard_content(region=region, start=start, end=end, user=user)
         numbers = report.numbers
         townships = next(s for s in report.sections if s.key == "townships").tables[0][1]
         months = next(s for s in report.sections if s.key == "flows").tables[1][1]
@@ -76,6 +76,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             report=report,
             numbers=numbers,
             data_hash=data_hash,
+            computed_at=computed_at,
             township_monitored=charts.bar_chart(names, list(townships["监测户数"]), unit="户"),
             township_amount=charts.bar_chart(names, list(townships["金额（元）"]), unit="元"),
             township_p0=charts.bar_chart(names, [_percent(v) for v in townships["P0"]], unit="%"),

@@ -22,6 +22,7 @@ from households.models import Household
 from households.services import StaleEdit
 from povertycloud.accounts.permissions import can_edit_household_files, is_auditor
 from povertycloud.forms import add_service_errors
+from povertycloud.paging import query_without_keys
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import get_for_user_or_404
 from resources import charts, checks, elimination, selectors, services
@@ -311,11 +312,8 @@ def elimination_list(request: HttpRequest) -> HttpResponse:
     status = "" if status == "all" else status
     cases = selectors.elimination_cases_for(user, status=status, township=_chosen_township(form, townships))
     page = selectors.elimination_page(cases, after=request.GET.get("after"), before=request.GET.get("before"))
-    query = request.GET.copy()
-    for key in ("after", "before"):
-        query.pop(key, None)
     return render(
         request,
         "resources/eliminations.html",
-        {"form": form, "cases": page.rows, "page": page, "query": query.urlencode()},
+        {"form": form, "cases": page.rows, "page": page, "query": query_without_keys(request.GET)},
     )

@@ -21,6 +21,7 @@ from households.models import Household
 from povertycloud.accounts.models import Role
 from povertycloud.accounts.permissions import can_review_risks, is_auditor, role_of
 from povertycloud.forms import add_service_errors
+from povertycloud.paging import query_without_keys
 from povertycloud.regions.scoping import get_for_user_or_404, sees_everything
 from risk import selectors, services
 from risk.forms import (
@@ -34,13 +35,6 @@ from risk.forms import (
     suggested_risk_types,
 )
 from risk.models import RiskCase, RiskModel
-
-
-def _query_without_keys(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    for key in ("after", "before"):
-        query.pop(key, None)
-    return query.urlencode()
 
 
 def _refuse_readers(request: HttpRequest) -> None:
@@ -83,7 +77,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "run": run,
             "page": page,
-            "query": _query_without_keys(request),
+            "query": query_without_keys(request.GET),
             "filtered": bool(filters),
             "summary": selectors.township_summary(user, today=today, townships=townships),
             "sort": form.sort_key(),
@@ -106,7 +100,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
-            "query": _query_without_keys(request),
+            "query": query_without_keys(request.GET),
             "mine": bool(filters.get("mine")),
         },
     )

@@ -135,6 +135,27 @@ def test_the_dashboard_charts_the_main_indicators_by_township_and_by_month(clien
     assert "2024-12" in text
 
 
+def test_the_dashboard_is_computed_once_per_region_and_period_and_says_when(
+    client, county, county_staff, auditor, monkeypatch
+):
+    from reports import services
+
+    calls = []
+    real = services.compute_for
+
+    def counted(**kwargs):
+        calls.append(kwargs["region"].code)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "compute_for", counted)
+    for user in (county_staff, auditor, county_staff):
+        client.force_login(user)
+        text = client.get(reverse("reports:dashboard"), period()).content.decode()
+        assert 'data-testid="n-monitored">3<' in text and 'data-testid="computed-at"' in text
+    client.get(reverse("reports:dashboard"), period(region=TOWNSHIP_A))
+    assert calls == [COUNTY, TOWNSHIP_A]
+
+
 def test_the_dashboard_opens_on_the_users_region_for_this_year(client, county, auditor):
     client.force_login(auditor)
     response = client.get(reverse("reports:dashboard"))
