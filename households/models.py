@@ -299,7 +299,5 @@ class StatusChange(models.Model):
         return {"region_code": self.household.village_id, "household_id": self.household_id}
 
 
-# Department source records live in their own modules; importing them here registers them in this app.
-from households.feeds.departments import CivilAffairsRecord, EducationRecord, HealthRecord  # noqa: E402, F401
-from households.feeds.models import ImportBatch, LinkCandidate, RejectedRow  # noqa: E402, F401
+# Thresholds live in their own module; importing it here registers the model in this app.
 from households.monitoring import MonitoringThreshold  # noqa: E402, F401

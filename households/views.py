@@ -22,9 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from households import resources, selectors, services
+from households import selectors, services, spreadsheets
 from households.charts import income_chart
-from households.feeds import selectors as feed_selectors
 from households.forms import IncomeForm, PersonForm
 from households.models import Household, IncomeRecord, Person
 from households.page_forms import (
@@ -34,6 +33,7 @@ from households.page_forms import (
     RemoveMemberForm,
     SecretInput,
 )
+from households.panels import member_sections
 from households.sensitive import HOUSEHOLD_FIELDS, PERSON_FIELDS, mask, reveal_value
 from povertycloud.accounts.permissions import (
     can_edit_household_files,
@@ -134,7 +134,7 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "members": selectors.member_rows(members, user, revealed=shown_keys),
             "incomes": selectors.income_rows(incomes),
             "chart": income_chart(incomes),
-            "department_records": feed_selectors.department_rows_of(members, user),
+            "member_sections": member_sections(members, user),
             "history": selectors.status_rows(selectors.status_history_of(household, user)),
             "audit": selectors.audit_trail(household, user, limit=None if show_all_audit else 50),
             "audit_limited": not show_all_audit,
@@ -352,7 +352,7 @@ def export(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         households = selectors.filter_households(selectors.households_for(user), filters)
         include_sensitive = request.POST.get("include_sensitive") == "1"
-        content = resources.export_workbook(
+        content = spreadsheets.export_workbook(
             user=user, households=households, include_sensitive=include_sensitive
         )
         response = HttpResponse(
@@ -398,11 +398,11 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         upload = form.cleaned_data["file"]
         content = upload.read()
         try:
-            dataset = resources.read_sheet(content, upload.name)
+            dataset = spreadsheets.read_sheet(content, upload.name)
         except ValidationError as error:
             form.add_error("file", error)
         else:
-            report = resources.preview_import(user=request.user, dataset=dataset)
+            report = spreadsheets.preview_import(user=request.user, dataset=dataset)
             _discard_pending(request)
             context["report"] = report
             if report.ok:
@@ -431,8 +431,8 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
         request.session.pop(IMPORT_SESSION_KEY, None)
         messages.error(request, _("没有待确认的导入，或导入已过期，请重新上传文件。"))
         return redirect("households:import")
-    dataset = resources.read_sheet(path.read_bytes(), pending["name"])
-    report = resources.confirm_import(
+    dataset = spreadsheets.read_sheet(path.read_bytes(), pending["name"])
+    report = spreadsheets.confirm_import(
         user=request.user, dataset=dataset, filename=pending["name"], sha256=pending["sha256"]
     )
     _discard_pending(request)

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "povertycloud.accounts",
     "povertycloud.audit",
     "households",
+    "exchange",
     "risk",
     "resources",
     "reports",

@@ -14,7 +14,7 @@ urlpatterns = [
     path("risk/", include("risk.urls")),
     path("resources/", include("resources.urls")),
     path("reports/", include("reports.urls")),
-    path("departments/", include("households.feeds.urls")),
+    path("departments/", include("exchange.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

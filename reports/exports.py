@@ -19,12 +19,12 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from openpyxl import Workbook
 
+from exchange import quality
+from exchange.declarations import get_department
 from households.codes import codebook
-from households.feeds import quality
-from households.feeds.declarations import get_department
 from households.models import Household, Person, StatusChange
-from households.resources import neutralise_formula
 from households.sensitive import HEALTH_FIELDS, SENSITIVE_FIELDS, shown
+from households.spreadsheets import neutralise_formula
 from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.models import AuditEvent
 from povertycloud.audit.services import record_event

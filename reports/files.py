@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
-from households.resources import neutralise_formula
+from households.spreadsheets import neutralise_formula
 from reports.performance import HEADLINE, Ledger, PerformanceReport, Section, key_values
 
 # Fonts that cover simplified Chinese, best first; fonts-noto-cjk provides the first two.

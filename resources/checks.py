@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from households.feeds.departments import CivilAffairsRecord
+from exchange.departments import CivilAffairsRecord
 from households.models import Household, Person
 from resources.catalogue import CATEGORY_SOCIAL_PROTECTION, SUBTYPE_DIBAO, SUBTYPE_TEKUN, catalogue
 from resources.matching import match_households

@@ -189,7 +189,7 @@ class OutcomeObservation(models.Model):
     source_model = models.CharField(_("来源记录类型"), max_length=60, blank=True)
     source_record_id = models.BigIntegerField(_("来源记录"), null=True, blank=True)
     batch = models.ForeignKey(
-        "households.ImportBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "exchange.ImportBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("来源批次"),
     )
     recorded_by = models.ForeignKey(

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from households.feeds.departments import EducationRecord, HealthRecord
+from exchange.departments import EducationRecord, HealthRecord
 from households.models import Household, IncomeRecord, Person, StatusChange
 from households.monitoring import MonitoringThreshold, ancestor_codes
 from households.validation import age_on

@@ -38,7 +38,7 @@ from resources.forms import (
 from resources.matching import match_household
 from resources.models import AssistanceMeasure, EliminationCase
 from resources.outcomes import entered_monitoring_dates, observe_outcomes
-from risk.selectors import household_summary
+from risk.case_selectors import household_summary
 
 
 def _household(request: HttpRequest, pk: int) -> Household:

@@ -1,8 +1,8 @@
 """Features per household as of a cut-off date (design.md, data flow 5): pandas, one query per table.
 
-``Sources.load(region_code=…)`` reads every table a region needs once; ``sources.at(cutoff)`` computes the
-features for one cut-off in memory, so training on several years reads the database once.
-``build_features(region_code=…, as_of=…)`` does both for one date.
+risk.sources reads every table a region needs once (``Sources.load(region_code=…)``); ``sources.at(cutoff)``
+calls features_at here, which computes the features for one cut-off in memory, so training on several years
+reads the database once. ``build_features(region_code=…, as_of=…)`` does both for one date.
 
 Nothing recorded after the cut-off enters:
 
@@ -26,24 +26,11 @@ it: the income survey (medical and school spending, 低保金), the status histo
 """
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from households.models import (
-    CivilAffairsRecord,
-    EducationRecord,
-    HealthRecord,
-    Household,
-    IncomeRecord,
-    Person,
-    StatusChange,
-)
-from households.monitoring import thresholds_for
-from povertycloud.regions.models import PREFIX_LENGTH, Region
-from risk.frames import read_frame
-from risk.models import Warning
+from risk.sources import Sources, township_of
 
 DAYS_PER_MONTH = 30.4375
 RECENT_YEARS = 3  # the window of the income trend, minimum and years below the threshold
@@ -205,184 +192,6 @@ FEATURES = [
     *DEPARTMENT,
     "warnings",
 ]
-
-
-def region_prefix(region_code: str | None) -> str:
-    if not region_code:
-        return ""
-    region = Region.objects.filter(code=region_code).first()
-    if region is None:
-        raise ValueError(f"区划代码 {region_code} 不存在。")
-    return region.prefix
-
-
-def township_of(village_codes: pd.Series) -> pd.Series:
-    width = PREFIX_LENGTH[Region.Level.TOWNSHIP]
-    codes, villages = pd.factorize(village_codes)
-    townships = np.array([code[:width].ljust(12, "0") for code in villages], dtype=object)
-    return pd.Series(townships[codes] if len(codes) else [], index=village_codes.index, dtype=object)
-
-
-def in_region(queryset, lookup: str, prefix: str):
-    return queryset.filter(**{f"{lookup}__startswith": prefix}) if prefix else queryset
-
-
-def monitoring_thresholds(villages: list[str]) -> pd.DataFrame:
-    """(village_id, year) → monitoring threshold, through thresholds_for (the most specific region wins)."""
-    rows = [(village, year, float(amount)) for village in villages for year, amount in thresholds_for(village).items()]
-    return pd.DataFrame(rows, columns=["village_id", "year", "threshold"]).astype(
-        {"village_id": str, "year": np.int64, "threshold": float}
-    )
-
-
-@dataclass
-class Sources:
-    """The tables of a region, read once (one query each)."""
-
-    prefix: str
-    households: pd.DataFrame
-    persons: pd.DataFrame
-    incomes: pd.DataFrame
-    status: pd.DataFrame
-    health: pd.DataFrame
-    civil: pd.DataFrame
-    education: pd.DataFrame
-    warnings: pd.DataFrame
-    thresholds: pd.DataFrame
-    person_attributes: dict[str, np.ndarray] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.person_attributes = {name: column.to_numpy() for name, column in person_attributes(self.persons).items()}
-
-    @classmethod
-    def load(cls, *, region_code: str | None = None) -> "Sources":
-        prefix = region_prefix(region_code)
-        households = read_frame(
-            in_region(Household.objects.all(), "village__pk", prefix),
-            [
-                "id",
-                "village_id",
-                "household_type",
-                "poverty_attribute",
-                "lifted_year",
-                "monitoring_type",
-                "risk_types",
-                "whole_household_unable_to_work",
-                "housing_grade",
-                "safe_drinking_water",
-                "sanitary_toilet",
-                "road_to_door",
-                "cultivated_land_mu",
-                "forest_land_mu",
-                "created_at",
-                "updated_at",
-            ],
-            sort=["id"],
-        ).set_index("id")
-        persons = read_frame(
-            in_region(Person.objects.all(), "household__village__pk", prefix),
-            [
-                "id",
-                "household_id",
-                "birth_date",
-                "sex",
-                "relation",
-                "health",
-                "disability_grade",
-                "labour_skill",
-                "education",
-                "school_status",
-                "months_worked_away",
-                "public_welfare_job",
-                "public_welfare_months",
-                "resident_medical_insurance",
-                "employee_medical_insurance",
-                "dibao",
-                "tekun",
-                "updated_at",
-            ],
-            sort=["household_id", "id"],
-        )
-        incomes = read_frame(
-            in_region(IncomeRecord.objects.all(), "household__village__pk", prefix),
-            [
-                "household_id",
-                "year",
-                "household_size",
-                *IncomeRecord.INCOME_FIELDS,
-                "production_cost",
-                "temporary_relief",
-                "loans",
-                "compliant_medical_spending",
-                "compliant_education_spending",
-                "net_income",
-                "per_capita_net_income",
-                "survey_date",
-            ],
-            sort=["household_id", "year"],
-        )
-        status = read_frame(
-            in_region(StatusChange.objects.all(), "household__village__pk", prefix),
-            [
-                "id",
-                "household_id",
-                "effective_date",
-                "event",
-                "household_type",
-                "poverty_attribute",
-                "monitoring_type",
-                "risk_types",
-            ],
-            sort=["household_id", "effective_date", "id"],
-        )
-        linked = {"person__isnull": False}
-        records = "person__household__village__pk"
-        base = ["id", "batch_id", "person_id", "person__household_id", "valid_from", "valid_to"]
-        names = ["id", "batch_id", "person_id", "household_id", "valid_from", "valid_to"]
-        health_fields = [
-            "insured",
-            "chronic_diagnosis",
-            "serious_diagnosis",
-            "serious_diagnosis_date",
-            "out_of_pocket_ytd",
-            "max_stay_self_pay",
-            "monthly_outpatient_cost",
-        ]
-        health = read_frame(
-            in_region(HealthRecord.objects.filter(**linked), records, prefix),
-            [*base, *health_fields],
-            [*names, *health_fields],
-        )
-        civil_fields = [
-            "dibao_type",
-            "dibao_start",
-            "dibao_stop",
-            "tekun",
-            "relief_count",
-            "relief_amount",
-            "last_relief_date",
-            "orphan",
-            "unsupported_child",
-        ]
-        civil = read_frame(
-            in_region(CivilAffairsRecord.objects.filter(**linked), records, prefix),
-            [*base, *civil_fields],
-            [*names, *civil_fields],
-        )
-        education_fields = ["stage", "dropout", "net_study_cost", "aid_amount", "person__birth_date"]
-        education = read_frame(
-            in_region(EducationRecord.objects.filter(**linked), records, prefix),
-            [*base, *education_fields],
-            [*names, *education_fields[:-1], "birth_date"],
-        )
-        warnings = read_frame(
-            Warning.objects.filter(region_code__startswith=prefix), ["household_id", "as_of", "rule_id"]
-        )
-        thresholds = monitoring_thresholds(sorted(households["village_id"].unique()))
-        return cls(prefix, households, persons, incomes, status, health, civil, education, warnings, thresholds)
-
-    def at(self, cutoff: dt.date) -> pd.DataFrame:
-        return features_at(self, cutoff)
 
 
 def build_features(*, region_code: str | None = None, as_of: dt.date) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from households.codes import choices
 from households.models import Household
-from risk import selectors
+from risk import case_selectors, list_selectors
 from risk.models import RiskCase, RiskScore, WarningRule
 from risk.services import MONITORING_TYPE_FOR_HOUSEHOLD_TYPE as FITS
 
@@ -16,10 +16,10 @@ EVERYTHING = [("", _("全部"))]
 
 CASE_STATUS_CHOICES = [
     ("", _("全部")),
-    (selectors.OPEN, _("未办结（预警或核实中）")),
-    (selectors.OVERDUE, _("已超期")),
+    (list_selectors.OPEN, _("未办结（预警或核实中）")),
+    (list_selectors.OVERDUE, _("已超期")),
     *RiskCase.Status.choices,
-    (selectors.NO_CASE, _("未立核实")),
+    (list_selectors.NO_CASE, _("未立核实")),
 ]
 
 
@@ -58,7 +58,7 @@ class RiskFilterForm(forms.Form):
 
 class CaseFilterForm(forms.Form):
     status = forms.ChoiceField(
-        label=_("状态"), required=False, choices=[c for c in CASE_STATUS_CHOICES if c[0] != selectors.NO_CASE]
+        label=_("状态"), required=False, choices=[c for c in CASE_STATUS_CHOICES if c[0] != list_selectors.NO_CASE]
     )
     township = forms.ChoiceField(label=_("乡镇"), required=False)
     mine = forms.BooleanField(label=_("只看我的"), required=False)
@@ -66,20 +66,20 @@ class CaseFilterForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [
-            (selectors.OPEN, _("未办结（预警或核实中）")),
-            *[c for c in self.fields["status"].choices if c[0] not in ("", selectors.OPEN)],
+            (list_selectors.OPEN, _("未办结（预警或核实中）")),
+            *[c for c in self.fields["status"].choices if c[0] not in ("", list_selectors.OPEN)],
             ("all", _("全部")),
         ]
         self.fields["township"].choices = EVERYTHING + [
-            (t.code, t.name) for t in selectors.townships_for(user)
+            (t.code, t.name) for t in list_selectors.townships_for(user)
         ]
 
     def filters(self) -> dict[str, Any]:
         if not self.is_bound:
-            return {"status": selectors.OPEN}
+            return {"status": list_selectors.OPEN}
         self.is_valid()
         values = {name: value for name, value in self.cleaned_data.items() if value}
-        values.setdefault("status", selectors.OPEN)
+        values.setdefault("status", list_selectors.OPEN)
         return values
 
 
@@ -90,7 +90,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, case: RiskCase, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["official"].queryset = selectors.officials_for(case)
+        self.fields["official"].queryset = case_selectors.officials_for(case)
         self.fields["official"].label_from_instance = lambda user: (
             f"{user.get_full_name() or user.username}（{user.region.name if user.region_id else ''}）"
         )

@@ -23,11 +23,11 @@ from risk.features import (
     COMPULSORY_AGES,
     EVENT_IDENTIFIED,
     EVENT_RETURNED,
-    Sources,
     age_on,
     household_state_at,
     with_thresholds,
 )
+from risk.sources import Sources
 
 
 class Target:

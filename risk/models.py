@@ -86,7 +86,7 @@ class Warning(models.Model):
     department = models.CharField(_("部门"), max_length=40)
     source_record_id = models.BigIntegerField(_("来源记录"))
     batch = models.ForeignKey(
-        "households.ImportBatch", on_delete=models.PROTECT, related_name="+", verbose_name=_("来源批次")
+        "exchange.ImportBatch", on_delete=models.PROTECT, related_name="+", verbose_name=_("来源批次")
     )
     as_of = models.DateField(_("截至日期"))
     raised_at = models.DateTimeField(_("预警时间"), auto_now_add=True)
@@ -215,7 +215,7 @@ class RiskScore(models.Model):
         indexes = [
             models.Index(fields=["run", "-p_return"], name="score_run_return_idx"),
             models.Index(fields=["run", "region_code", "-p_return"], name="score_run_region_idx"),
-            # The risk list sorted by p_poor instead (risk.selectors.risk_page).
+            # The risk list sorted by p_poor instead (risk.list_selectors.risk_page).
             models.Index(fields=["run", "-p_poor"], name="score_run_poor_idx"),
             models.Index(fields=["run", "region_code", "-p_poor"], name="score_run_region_poor_idx"),
         ]

@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from households.feeds.declarations import get_department
+from exchange.declarations import get_department
 from households.models import Household, IncomeRecord, StatusChange
 from households.monitoring import ancestor_codes
 from povertycloud.audit.services import record_event
@@ -41,14 +41,12 @@ from risk.features import (
     LIFTED,
     age_on,
     household_state_at,
-    in_region,
     known_incomes,
-    monitoring_thresholds,
-    region_prefix,
     with_thresholds,
 )
 from risk.frames import read_frame
 from risk.models import Warning, WarningRule, WarningThreshold
+from risk.sources import in_region, monitoring_thresholds, region_prefix
 
 Op = WarningRule.Operator
 Pop = WarningRule.Population

@@ -32,10 +32,10 @@ from povertycloud.audit.services import record_event
 from povertycloud.db import analyze
 from povertycloud.regions.models import PREFIX_LENGTH, Region
 from risk.explain import top_factors
-from risk.features import Sources
 from risk.labels import Target
 from risk.models import RiskModel, RiskScore, ScoringRun
 from risk.registry import active_model, load_model
+from risk.sources import Sources
 
 HIGH_SHARE, MEDIUM_SHARE = 0.05, 0.15
 EXPLAIN_SHARE = 0.10

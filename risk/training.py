@@ -45,10 +45,11 @@ from threadpoolctl import threadpool_limits
 from povertycloud.audit.services import record_event
 from risk.evaluation import evaluate, review_capacity
 from risk.explain import HIGH, PHRASES
-from risk.features import FEATURES, Sources
+from risk.features import FEATURES
 from risk.labels import Target, labels_for, year_end
 from risk.models import RiskModel, WarningRule
 from risk.rules import baseline_flags
+from risk.sources import Sources
 
 Kind = RiskModel.Kind
 TARGETS = (Target.POOR_NOW, Target.RETURN)

@@ -23,7 +23,7 @@ from povertycloud.accounts.permissions import can_review_risks, is_auditor, role
 from povertycloud.forms import add_service_errors
 from povertycloud.paging import query_without_keys
 from povertycloud.regions.scoping import get_for_user_or_404, sees_everything
-from risk import selectors, services
+from risk import case_selectors, list_selectors, model_selectors, services
 from risk.forms import (
     AssignForm,
     CaseFilterForm,
@@ -54,15 +54,15 @@ def _case_for(request: HttpRequest, pk: int) -> RiskCase:
 def risk_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     today = timezone.localdate()
-    run = selectors.latest_run_for(user)
-    rules = selectors.rule_names()
-    townships = list(selectors.townships_for(user))
+    run = list_selectors.latest_run_for(user)
+    rules = list_selectors.rule_names()
+    townships = list(list_selectors.townships_for(user))
     form = RiskFilterForm(request.GET or None, townships=townships, rules=rules)
     filters = form.filters()
     page = None
     if run is not None:
-        scores = selectors.filter_scores(selectors.scores_for(user, run), filters, run=run, today=today)
-        page = selectors.risk_page(
+        scores = list_selectors.filter_scores(list_selectors.scores_for(user, run), filters, run=run, today=today)
+        page = list_selectors.risk_page(
             scores,
             sort=form.sort_key(),
             after=request.GET.get("after"),
@@ -79,7 +79,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query_without_keys(request.GET),
             "filtered": bool(filters),
-            "summary": selectors.township_summary(user, today=today, townships=townships),
+            "summary": list_selectors.township_summary(user, today=today, townships=townships),
             "sort": form.sort_key(),
             "can_refresh": can_review_risks(user) and not is_auditor(user),
         },
@@ -92,8 +92,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     form = CaseFilterForm(request.GET or None, user=user)
     filters = form.filters()
-    cases = selectors.filter_cases(selectors.cases_for(user), filters, user=user, today=today)
-    page = selectors.case_page(cases, after=request.GET.get("after"), before=request.GET.get("before"), today=today)
+    cases = case_selectors.filter_cases(case_selectors.cases_for(user), filters, user=user, today=today)
+    page = case_selectors.case_page(
+        cases, after=request.GET.get("after"), before=request.GET.get("before"), today=today
+    )
     return render(
         request,
         "risk/cases.html",
@@ -117,12 +119,12 @@ def _case_context(request: HttpRequest, case: RiskCase, **bound: forms.Form) -> 
     may_visit = services.can_record_visit(user, case)
     context: dict[str, Any] = {
         "case": case,
-        "state": selectors.case_state(case, timezone.localdate()),
-        "summary": selectors.household_summary(household, user),
-        "scores": selectors.scores_of(case, user),
-        "warnings": selectors.warnings_of(case, user),
-        "events": selectors.events_of(case, user),
-        "rule_labels": selectors.rule_labels(case.warning_rules),
+        "state": list_selectors.case_state(case, timezone.localdate()),
+        "summary": case_selectors.household_summary(household, user),
+        "scores": case_selectors.scores_of(case, user),
+        "warnings": case_selectors.warnings_of(case, user),
+        "events": case_selectors.events_of(case, user),
+        "rule_labels": list_selectors.rule_labels(case.warning_rules),
         "due_days": services.DUE_DAYS,
         "monitoring_label": "",
         "decided_risk_labels": "",
@@ -259,16 +261,16 @@ def model_list(request: HttpRequest) -> HttpResponse:
         .select_related("trained_by", "activated_by")
         .order_by("target", "-test_year", "kind", "-trained_at")
     )
-    cards = selectors.model_cards(models, request.user)
+    cards = model_selectors.model_cards(models, request.user)
     return render(
         request,
         "risk/models.html",
         {
             "cards": cards,
-            "comparisons": selectors.comparisons(cards),
+            "comparisons": model_selectors.comparisons(cards),
             "can_activate": is_administrator(request.user),
             "train_form": TrainForm() if is_administrator(request.user) else None,
-            "jobs": selectors.recent_jobs() if is_administrator(request.user) else [],
+            "jobs": model_selectors.recent_jobs() if is_administrator(request.user) else [],
         },
     )
 
@@ -299,7 +301,7 @@ def risk_refresh(request: HttpRequest) -> HttpResponse:
     _refuse_readers(request)
     if not can_review_risks(request.user):
         raise PermissionDenied(_("只有县级工作人员可以更新风险名单。"))
-    missing = selectors.missing_active_models()
+    missing = model_selectors.missing_active_models()
     if missing:
         messages.error(request, _("尚未启用%(targets)s模型，请系统管理员先训练并启用。") % {"targets": missing})
         return redirect("risk:list")

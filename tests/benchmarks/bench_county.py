@@ -73,7 +73,7 @@ def stage_generate(args) -> dict:
     from django.conf import settings
     from django.core.management import call_command
 
-    from households.demo.generator import generate_county
+    from demo.county.generator import generate_county
     from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
     from povertycloud.regions.services import load_regions_csv
 
@@ -85,8 +85,8 @@ def stage_generate(args) -> dict:
 
 
 def stage_import(args) -> dict:
-    from households.demo.department_files import CIVIL_AFFAIRS, EDUCATION, HEALTH
-    from households.feeds.pipeline import import_department_file
+    from demo.county.department_files import CIVIL_AFFAIRS, EDUCATION, HEALTH
+    from exchange.pipeline import import_department_file
 
     rows, parts = 0, []
     for spec in (CIVIL_AFFAIRS, HEALTH, EDUCATION):
@@ -103,8 +103,8 @@ def stage_link(args) -> dict:
     """The linkage step after the imports: records the merge could not link by ID number are tried again
     (the person may be registered since) and candidates are looked for (same name and birth date; IDs one
     digit or one transposition apart) among the county's people. The merge itself links by ID as it inserts."""
-    from households.feeds.declarations import REGISTRY
-    from households.feeds.linkage import find_candidates
+    from exchange.declarations import REGISTRY
+    from exchange.linkage import find_candidates
 
     records = sum(d.model.objects.filter(valid_to__isnull=True).count() for d in REGISTRY.values())
     started = time.perf_counter()
@@ -115,8 +115,8 @@ def stage_link(args) -> dict:
 def stage_relink(args) -> dict:
     """Every current record's link cleared (not timed), then linked again from scratch: the cost of
     rebuilding all links, e.g. after the household file was loaded after the department files."""
-    from households.feeds.declarations import REGISTRY
-    from households.feeds.linkage import find_candidates
+    from exchange.declarations import REGISTRY
+    from exchange.linkage import find_candidates
 
     records = 0
     for department in REGISTRY.values():
@@ -136,7 +136,7 @@ def stage_rules(args) -> dict:
 def stage_features(args) -> dict:
     from django.utils import timezone
 
-    from risk.features import Sources
+    from risk.sources import Sources
 
     frame = Sources.load(region_code=COUNTY).at(timezone.localdate())
     return {"rows": len(frame), "detail": f"{frame.shape[1]} columns"}
@@ -173,7 +173,7 @@ def stage_score(args) -> dict:
 
 
 def stage_report(args) -> dict:
-    from reports.demo import build_demo_report
+    from demo.steps.reports import build_demo_report
 
     report = build_demo_report(region_code=COUNTY, by=_admin())
     rows = sum(report.manifest.get("row_counts", {}).values())

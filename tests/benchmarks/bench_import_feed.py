@@ -113,7 +113,7 @@ def empty_health_tables() -> None:
 
 
 def generate(path: Path, rows: int, *, seed: int, period: str = "2025-03", base=None):
-    from tests.households.feeds.files import health_frame
+    from tests.exchange.files import health_frame
 
     frame = health_frame(rows, seed=seed, period=period, ids=base)
     frame.to_csv(path, index=False, encoding="utf-8-sig")
@@ -157,7 +157,7 @@ def peak_rss_mb() -> float:
 
 
 def import_phase(path: Path) -> None:
-    from households.feeds.pipeline import import_department_file
+    from exchange.pipeline import import_department_file
 
     started = time.perf_counter()
     batch = import_department_file(department="health", path=path, by=None, region_code=REGION)
@@ -229,7 +229,7 @@ def import_export_bulk(typed: Path, rows: int) -> float:
     import tablib
     from import_export import fields, resources
 
-    from households.feeds.departments import HealthRecord
+    from exchange.departments import HealthRecord
 
     class HealthResource(resources.ModelResource):
         batch = fields.Field(attribute="batch_id", column_name="batch_id")

@@ -6,11 +6,11 @@ import pytest
 from django.core.cache import cache
 from playwright.sync_api import expect
 
-from households.feeds.linkage import find_candidates
-from households.feeds.models import ImportBatch, RejectedRow
+from exchange.linkage import find_candidates
+from exchange.models import ImportBatch, RejectedRow
 from tests.browser.test_phone_layout import assert_fits_the_screen
+from tests.exchange.records import make_batch, make_record, substitute
 from tests.factories import TOWNSHIP_A, VILLAGE_A, make_household, make_person, resident_id
-from tests.households.feeds.records import make_batch, make_record, substitute
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -3,7 +3,8 @@
 import pytest
 from django.core.management import call_command
 
-from households.models import Household, ImportBatch
+from exchange.models import ImportBatch
+from households.models import Household
 from povertycloud.accounts.models import User
 from reports.models import Report
 from resources.models import AssistanceMeasure, OutcomeObservation

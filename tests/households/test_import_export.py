@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from households.models import Household, IncomeRecord, Person, StatusChange
-from households.resources import neutralise_formula
+from households.spreadsheets import neutralise_formula
 from povertycloud.audit.models import AuditEvent
 from tests.factories import VILLAGE_A, VILLAGE_A2, VILLAGE_B, resident_id
 from tests.households.pages import add_spouse, make_file

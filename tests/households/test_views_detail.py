@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from exchange.declarations import REGISTRY
 from households import services
-from households.feeds.declarations import REGISTRY
 from households.selectors import monitoring_threshold
 from tests.factories import VILLAGE_B
 from tests.households.pages import add_spouse, make_file

@@ -27,7 +27,7 @@ from django.contrib.sessions.models import Session
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from households.feeds.models import ImportBatch, LinkCandidate, RejectedRow
+from exchange.models import ImportBatch, LinkCandidate, RejectedRow
 from households.models import Household, IncomeRecord, Person
 from povertycloud.accounts.models import Role, User
 from povertycloud.audit.models import AuditEvent
@@ -425,10 +425,10 @@ ACTIONS = {
     "resources:elimination_apply",
     "resources:elimination_township",
     "resources:elimination_county",
-    "feeds:upload",
-    "feeds:linkage_refresh",
-    "feeds:confirm",
-    "feeds:dismiss",
+    "exchange:upload",
+    "exchange:linkage_refresh",
+    "exchange:confirm",
+    "exchange:dismiss",
     "households:reveal",
 }
 

@@ -261,7 +261,7 @@ def test_the_generated_pdf_rendered_to_an_image_shows_its_chinese_title(county, 
 def test_the_demo_report_is_generated_at_once_for_the_county(county, county_staff):
     import datetime as dt
 
-    from reports.demo import build_demo_report
+    from demo.steps.reports import build_demo_report
 
     report = build_demo_report(region_code=COUNTY, by=county_staff, start=START, end=END)
     assert report.status == Report.Status.SUCCEEDED

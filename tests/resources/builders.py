@@ -9,8 +9,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from households.feeds.departments import CivilAffairsRecord, EducationRecord, HealthRecord
-from households.models import Household, ImportBatch, IncomeRecord, StatusChange
+from exchange.departments import CivilAffairsRecord, EducationRecord, HealthRecord
+from exchange.models import ImportBatch
+from households.models import Household, IncomeRecord, StatusChange
 from households.monitoring import MonitoringThreshold
 from resources.models import AssistanceMeasure
 from resources.services import add_months

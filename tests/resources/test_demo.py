@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
+from demo.steps.resources import record_demo_assistance
 from resources.checks import plan_checks
-from resources.demo import record_demo_assistance
 from resources.models import AssistanceMeasure, EliminationCase, OutcomeObservation
 from tests.factories import COUNTY, VILLAGE_A2, VILLAGE_B, make_person
 from tests.resources.builders import monitored, months_ago

@@ -9,9 +9,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from households.demo.department_files import CIVIL_AFFAIRS, EDUCATION, HEALTH
-from households.demo.generator import generate_county
-from households.feeds.pipeline import import_department_file
+from demo.county.department_files import CIVIL_AFFAIRS, EDUCATION, HEALTH
+from demo.county.generator import generate_county
+from exchange.pipeline import import_department_file
 from households.models import Household, StatusChange
 from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
 from povertycloud.regions.services import load_regions_csv

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from households.models import ImportBatch
+from exchange.models import ImportBatch
 from risk.models import RiskCase, RiskModel, RiskScore, ScoringRun, Warning, WarningRule
 from risk.services import due_date
 from tests.factories import COUNTY, make_household, make_person

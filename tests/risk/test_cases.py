@@ -9,8 +9,8 @@ from households.models import Household, StatusChange
 from povertycloud.accounts.models import Role
 from povertycloud.audit.models import AuditEvent
 from risk import services
+from risk.list_selectors import case_state
 from risk.models import CaseEvent, ReviewCapacity, RiskCase
-from risk.selectors import case_state
 from tests.conftest import _user
 from tests.factories import TOWNSHIP_A, VILLAGE_A, VILLAGE_A2, VILLAGE_B
 from tests.risk.review import (

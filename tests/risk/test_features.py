@@ -10,12 +10,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from households.models import HealthRecord, Household, IncomeRecord, Person
-from risk.features import FEATURES, META, Sources, build_features
+from exchange.models import HealthRecord
+from households.models import Household, IncomeRecord, Person
+from risk.features import FEATURES, META, build_features
 from risk.frames import read_frame
 from risk.models import Warning, WarningRule
+from risk.sources import Sources
+from tests.exchange.records import make_batch, make_record
 from tests.factories import VILLAGE_A, make_household, make_income, make_person
-from tests.households.feeds.records import make_batch, make_record
 from tests.risk.modelling import build_small_county, load_reference_data, module_data, status
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +33,7 @@ def county(django_db_setup, django_db_blocker, tmp_path_factory):
 
 def test_features_are_read_with_one_query_per_table(county):
     with (
-        patch("risk.features.read_frame", wraps=read_frame) as reads,
+        patch("risk.sources.read_frame", wraps=read_frame) as reads,
         CaptureQueriesContext(connection) as queries,
     ):
         sources = Sources.load(region_code="522634000000")

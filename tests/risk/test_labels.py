@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from risk.features import Sources
 from risk.labels import Target, labels_for, poor_in_year, returned
+from risk.sources import Sources
+from tests.exchange.records import make_batch, make_record
 from tests.factories import VILLAGE_A, VILLAGE_B, make_household, make_income, make_person
-from tests.households.feeds.records import make_batch, make_record
 from tests.risk.modelling import load_reference_data, status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("regions")]

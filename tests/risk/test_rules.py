@@ -7,13 +7,13 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from households.feeds.models import ImportBatch
+from exchange.models import ImportBatch
 from households.monitoring import MonitoringThreshold, thresholds_for
 from povertycloud.audit.models import AuditEvent
 from risk.models import Warning, WarningRule, WarningThreshold
 from risk.rules import evaluate_rules, run_warning_rules
+from tests.exchange.records import make_batch, make_record
 from tests.factories import TOWNSHIP_A, VILLAGE_A, VILLAGE_B, make_household, make_income, make_person
-from tests.households.feeds.records import make_batch, make_record
 from tests.risk.modelling import load_reference_data, status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("regions")]

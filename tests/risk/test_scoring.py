@@ -11,11 +11,11 @@ from django.core.management import call_command
 
 from povertycloud.audit.models import AuditEvent
 from risk.explain import BANDS, PHRASES
-from risk.features import Sources
 from risk.models import RiskCase, RiskModel, RiskScore, ScoringRun, Warning
 from risk.registry import load_model
 from risk.rules import run_warning_rules
 from risk.scoring import EXPLAIN_SHARE, NoActiveModel, score_region
+from risk.sources import Sources
 from risk.tasks import score_risk_task
 from tests.risk.modelling import build_small_county, module_data, train_and_activate
 

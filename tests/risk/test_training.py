@@ -12,9 +12,10 @@ from django.core.management import call_command
 from households.monitoring import MonitoringThreshold
 from povertycloud.audit.models import AuditEvent
 from risk.evaluation import evaluate, flag_top, targeting_metrics
-from risk.features import FEATURES, Sources
+from risk.features import FEATURES
 from risk.models import ReviewCapacity, RiskModel, WarningRule
 from risk.registry import activate_model, load_model
+from risk.sources import Sources
 from risk.training import TrainingError, train_risk_models
 from tests.factories import TOWNSHIP_A, TOWNSHIP_B
 from tests.risk.modelling import build_small_county, module_data

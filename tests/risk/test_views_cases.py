@@ -220,7 +220,7 @@ def test_nav_links_to_the_risk_pages(client, county_staff, official_a, case):
 
 
 def test_warning_shows_its_source_record_and_hides_health_values_from_auditors(client, county_staff, auditor, case):
-    from households.models import HealthRecord
+    from exchange.models import HealthRecord
     from risk.models import Warning
 
     warning = Warning.objects.get(household_id=case.household_id)

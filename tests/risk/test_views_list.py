@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from risk import selectors
+from risk import list_selectors
 from risk.models import ReviewCapacity, RiskCase
 from tests.factories import TOWNSHIP_A, TOWNSHIP_B, VILLAGE_A, VILLAGE_A2, VILLAGE_B
 from tests.risk.review import household, make_case, make_rule, make_run, make_score, today
@@ -158,7 +158,7 @@ def test_unfinished_runs_are_not_listed(client, county_staff, listed):
 
 
 def test_keyset_pages_walk_forward_and_back_without_count(client, county_staff, listed, monkeypatch):
-    monkeypatch.setattr(selectors, "PAGE_SIZE", 2)
+    monkeypatch.setattr(list_selectors, "PAGE_SIZE", 2)
     client.force_login(county_staff)
     with CaptureQueriesContext(connection) as captured:
         first = client.get(LIST)

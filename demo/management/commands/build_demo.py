@@ -6,17 +6,18 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from demo.risk_demo import run_risk_demo
+from demo.steps.reports import build_demo_report
+from demo.steps.resources import record_demo_assistance
+from demo.steps.risk import run_risk_demo
 from demo.users import ensure_demo_users
-from households.feeds.pipeline import import_department_file
-from households.models import Household, ImportBatch
+from exchange.models import ImportBatch
+from exchange.pipeline import import_department_file
+from households.models import Household
 from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
 from povertycloud.regions.models import Region
 from povertycloud.regions.selectors import full_name
 from povertycloud.regions.services import load_regions_csv
-from reports.demo import build_demo_report
 from reports.models import Report
-from resources.demo import record_demo_assistance
 from resources.models import AssistanceMeasure
 from risk.models import RiskModel
 

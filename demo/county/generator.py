@@ -1,0 +1,349 @@
+"""generate_county: the synthetic demo county, streamed into the database a chunk at a time.
+
+Each chunk of about CHUNK_PERSONS people is drawn from its own random stream ([seed, chunk]), so the same seed
+gives the same county, and memory stays flat however many people are asked for.
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from demo.county import assumptions as A
+from demo.county import incomes as income_model
+from demo.county import loading, monitoring, population, shocks
+from demo.county.department_files import DepartmentFiles
+from demo.county.draws import Table
+from demo.county.ids import IdAllocator
+from demo.county.villages import VillageBook, ensure_regions
+from households.codes import codebook
+from households.models import Household, IncomeRecord, Person, StatusChange
+from households.validation import CodeBook, household_issues, household_member_issues, person_issues
+from povertycloud.audit.services import record_event
+
+CHUNK_PERSONS = 20_000
+CHECKED_PER_CHUNK = 40  # households of each chunk run through the validators before they are written
+
+PERSON_COLUMNS = (
+    "id_number",
+    "disability_certificate",
+    "name",
+    "sex",
+    "ethnicity",
+    "relation",
+    "health",
+    "disability_category",
+    "disability_grade",
+    "labour_skill",
+    "education",
+    "school_status",
+    "months_worked_away",
+    "work_place",
+    "employer",
+    "public_welfare_job",
+    "public_welfare_months",
+    "resident_medical_insurance",
+    "employee_medical_insurance",
+    "critical_illness_insurance",
+    "pension_insurance",
+    "dibao",
+    "tekun",
+)
+HOUSEHOLD_COLUMNS = (
+    "number",
+    "village_id",
+    "group_name",
+    "phone",
+    "bank_account",
+    "household_type",
+    "poverty_attribute",
+    "monitoring_type",
+    "whole_household_unable_to_work",
+    "risk_types",
+    "disaster_subtype",
+    "main_poverty_cause",
+    "other_poverty_causes",
+    "housing_grade",
+    "safe_drinking_water",
+    "sanitary_toilet",
+    "road_to_door",
+    "fuel",
+)
+
+
+class CountyExists(Exception):
+    """The county already has households and --replace was not given."""
+
+
+class GenerationError(Exception):
+    """Generated data failed the household file's validators (a bug in the generator)."""
+
+
+@dataclass
+class Summary:
+    seed: int
+    persons: int = 0
+    households: int = 0
+    incomes: int = 0
+    status_changes: int = 0
+    monitored: int = 0
+    below_threshold: dict[int, int] = field(default_factory=lambda: dict.fromkeys(A.YEARS, 0))
+    deleted: dict[str, int] = field(default_factory=dict)
+    regions_loaded: bool = False
+    seconds: float = 0.0
+    out_dir: str = ""
+    files: dict[str, dict] = field(default_factory=dict)
+
+    def note(self) -> str:
+        below = "、".join(f"{year} 年 {count} 户" for year, count in self.below_threshold.items())
+        replaced = f"；先删除原有 {self.deleted.get('household', 0)} 户" if self.deleted else ""
+        return (
+            f"生成演示县（种子 {self.seed}）：{self.households} 户 {self.persons} 人，"
+            f"年度收支 {self.incomes} 条，状态变更 {self.status_changes} 条，"
+            f"当前监测对象 {self.monitored} 户；人均纯收入低于监测标准：{below}"
+            f"{replaced}。部门数据文件写入 {self.out_dir}。"
+        )
+
+
+@dataclass
+class Chunk:
+    hh: Table
+    pp: Table
+    incomes: Table
+    history: monitoring.History
+    department_rows: dict = field(default_factory=dict)
+
+
+def build_chunk(
+    seed: int,
+    index: int,
+    persons: int,
+    villages: VillageBook,
+    serials: np.ndarray,
+    ids: IdAllocator,
+    codes: CodeBook,
+) -> Chunk:
+    rng = np.random.default_rng([seed, index])
+    hh, pp = population.compose(rng, persons, villages, serials, ids)
+    population.describe_people(rng, hh, pp)
+    population.describe_households(rng, hh, pp)
+    drawn = shocks.draw(rng, hh, pp, villages)
+    shocks.apply_to_people(rng, hh, pp, drawn)
+    incomes = income_model.compute(rng, hh, pp, drawn)
+    history = monitoring.history(rng, hh, pp, incomes, drawn, codes)
+    return Chunk(hh, pp, incomes, history)
+
+
+def person_values(pp: Table, i: int) -> dict:
+    values = {name: pp[name][i].item() for name in PERSON_COLUMNS}
+    values["birth_date"] = pp["birth_date"][i].item()
+    return values
+
+
+def household_values(hh: Table, i: int) -> dict:
+    values = {name: hh[name][i].item() for name in HOUSEHOLD_COLUMNS}
+    values["lifted_year"] = int(hh["lifted_year"][i]) if hh["lifted_year"][i] else None
+    return values
+
+
+def check_sample(chunk: Chunk, codes: CodeBook, count: int = CHECKED_PER_CHUNK) -> None:
+    """Run the household file's validators over the first households of a chunk: an error is a bug here."""
+    problems = []
+    members_of = np.searchsorted(chunk.pp["hh"], np.arange(min(count, len(chunk.hh["size"])) + 1))
+    for i in range(len(members_of) - 1):
+        members = [person_values(chunk.pp, k) for k in range(members_of[i], members_of[i + 1])]
+        issues = [issue for m in members for issue in person_issues(m, codes=codes, on=A.AS_OF)]
+        issues += household_member_issues(members, codes=codes)
+        issues += household_issues(household_values(chunk.hh, i), codes=codes)
+        problems += [
+            f"{chunk.hh['number'][i]} {issue.field}: {issue.message}" for issue in issues if issue.is_error
+        ]
+    if problems:
+        raise GenerationError("生成的数据未通过校验：\n" + "\n".join(problems[:20]))
+
+
+def _write_chunk(writer: loading.CountyWriter, chunk: Chunk) -> tuple[int, int]:
+    hh, pp, incomes, history = chunk.hh, chunk.pp, chunk.incomes, chunk.history
+    h, n = len(hh["size"]), len(pp["age"])
+    ids = np.asarray(writer.household_ids(h), dtype=np.int64)
+    household = {name: hh[name].tolist() for name in HOUSEHOLD_COLUMNS}
+    household["id"] = ids.tolist()
+    household["lifted_year"] = [int(y) if y else None for y in hh["lifted_year"].tolist()]
+    household["cultivated_land_mu"] = hh["cultivated_land_mu"].round(1).tolist()
+    household["forest_land_mu"] = hh["forest_land_mu"].round(1).tolist()
+    writer.write(Household, household, h, with_id=True)
+
+    person = {name: pp[name].tolist() for name in PERSON_COLUMNS}
+    person["household_id"] = ids[pp["hh"]].tolist()
+    person["birth_date"] = pp["birth_date"].tolist()
+    person["months_worked_away"] = pp["months_worked_away"].astype(np.int64).tolist()
+    writer.write(Person, person, n)
+
+    years = len(A.YEARS)
+    income = {"household_id": np.repeat(ids, years).tolist(), "year": np.tile(A.YEARS, h).tolist()}
+    for name in (*income_model.AMOUNT_FIELDS, "household_size"):
+        income[name] = incomes[name].reshape(-1).tolist()
+    income["survey_date"] = income_model.survey_dates(incomes["survey_day"]).reshape(-1).tolist()
+    writer.write(IncomeRecord, income, h * years)
+
+    status = {
+        "household_id": ids[np.asarray(history.household, dtype=np.int64)].tolist(),
+        "effective_date": history.date,
+        "event": history.event,
+        "household_type": history.household_type,
+        "poverty_attribute": history.poverty_attribute,
+        "monitoring_type": history.monitoring_type,
+        "risk_types": history.risk_types,
+        "reason": history.reason,
+        "recorded_by_id": [None] * len(history),
+    }
+    writer.write(StatusChange, status, len(history))
+    return h, len(history)
+
+
+def _chunk_sizes(persons: int, chunk_persons: int) -> list[int]:
+    full, rest = divmod(persons, chunk_persons)
+    return [chunk_persons] * full + ([rest] if rest else [])
+
+
+class _Producer(threading.Thread):
+    """Builds the chunks (numpy, Python) while the main thread writes the previous one (mostly waiting on
+    the database), so that the two overlap. Everything that draws from a random stream or the ID allocator
+    runs here, in chunk order, so the result does not depend on timing."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        sizes: list[int],
+        villages: VillageBook,
+        serials: np.ndarray,
+        ids: IdAllocator,
+        codes: CodeBook,
+        files: DepartmentFiles,
+    ):
+        super().__init__(name="generate-county", daemon=True)
+        self.seed, self.sizes, self.villages, self.serials, self.ids = seed, sizes, villages, serials, ids
+        self.codes, self.files = codes, files
+        self.chunks: queue.Queue = queue.Queue(maxsize=1)
+        self.stopped = threading.Event()
+
+    def _put(self, item) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.chunks.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        try:
+            for index, size in enumerate(self.sizes):
+                if self.stopped.is_set():
+                    return
+                chunk = build_chunk(self.seed, index, size, self.villages, self.serials, self.ids, self.codes)
+                check_sample(chunk, self.codes)
+                chunk.department_rows = self.files.prepare(index, chunk.hh, chunk.pp)
+                self._put(chunk)
+            self._put(None)
+        except BaseException as exc:  # handed to the main thread, which raises it
+            self._put(exc)
+
+    def __iter__(self):
+        while True:
+            item = self.chunks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=30)
+
+
+def generate_county(
+    *,
+    persons: int,
+    seed: int,
+    out_dir: Path,
+    replace: bool = False,
+    progress: Callable[[int], None] | None = None,
+    chunk_persons: int = CHUNK_PERSONS,
+) -> Summary:
+    """The demo county into the database, its department files into out_dir (docs/demo-county.md)."""
+    if persons < 1:
+        raise ValueError("人数至少为 1。")
+    started = time.monotonic()
+    summary = Summary(seed=seed, out_dir=str(out_dir))
+    summary.regions_loaded = ensure_regions()
+    codes = codebook()
+    villages = VillageBook.load(seed)
+    ids = IdAllocator(A.ID_REGION, last_day=A.AS_OF)
+    serials = np.zeros(len(villages.codes), dtype=np.int64)
+    files: DepartmentFiles | None = None
+    producer: _Producer | None = None
+    try:
+        with transaction.atomic():
+            existing = loading.county_households(A.COUNTY_PREFIX).count()
+            if existing and not replace:
+                raise CountyExists(
+                    f"演示县（{A.COUNTY_CODE}）已有 {existing} 户。如要重新生成，请加 --replace"
+                    "（将删除这些户及其成员、收支和状态记录）。"
+                )
+            if existing:
+                summary.deleted = loading.delete_county(A.COUNTY_PREFIX)
+            writer = loading.writer_for_connection(now=timezone.now())
+            files = DepartmentFiles(out_dir, seed=seed, ids=ids, codes=codes, villages=villages)
+            producer = _Producer(
+                seed=seed,
+                sizes=_chunk_sizes(persons, chunk_persons),
+                villages=villages,
+                serials=serials,
+                ids=ids,
+                codes=codes,
+                files=files,
+            )
+            producer.start()
+            for chunk in producer:
+                households, changes = _write_chunk(writer, chunk)
+                files.write(chunk.department_rows)
+                _count(summary, chunk, households, changes)
+                if progress:
+                    progress(len(chunk.pp["age"]))
+            writer.finish()
+            record_event(
+                actor=None,
+                action="import",
+                entity="households.household",
+                region_code=A.COUNTY_CODE,
+                object_repr="演示县",
+                note=summary.note(),
+            )
+    except BaseException:
+        if producer is not None:
+            producer.stop()
+        if files is not None:
+            files.discard()
+        raise
+    summary.files = files.commit()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _count(summary: Summary, chunk: Chunk, households: int, changes: int) -> None:
+    summary.persons += len(chunk.pp["age"])
+    summary.households += households
+    summary.incomes += households * len(A.YEARS)
+    summary.status_changes += changes
+    summary.monitored += int((chunk.hh["monitoring_type"] != "").sum())
+    per_capita = income_model.per_capita(chunk.incomes)
+    for j, year in enumerate(A.YEARS):
+        summary.below_threshold[year] += int((per_capita[:, j] < A.MONITORING_THRESHOLDS[year]).sum())

@@ -1,0 +1,120 @@
+import csv
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from exchange.declarations import REGISTRY, get_department
+from exchange.models import ImportBatch
+from exchange.pipeline import FileRefused, import_department_file
+from exchange.readers import header_key
+
+DEFAULT_REGION = "522634000000"
+
+
+class Command(BaseCommand):
+    help = (
+        "Import one department file (部门数据) into its source records, keeping history: "
+        "import_feed DEPARTMENT FILE. CSV (UTF-8, UTF-8 with BOM or GBK, detected) or XLSX. "
+        "Rows that fail validation are kept with their reasons and written to a CSV; "
+        "the same file twice is a no-op. Departments: "
+        + ", ".join(f"{d.slug} ({d.name})" for d in REGISTRY.values())
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("department", help="declared department: " + ", ".join(REGISTRY))
+        parser.add_argument("file", type=Path, help="the department's CSV or XLSX file")
+        parser.add_argument(
+            "--encoding", help="CSV encoding when detection is not wanted: utf-8, utf-8-sig, gbk (read as GB18030)"
+        )
+        parser.add_argument(
+            "--region", default=DEFAULT_REGION, help=f"12-digit region code the file covers (default {DEFAULT_REGION})"
+        )
+        parser.add_argument("--period", help="统计期 YYYY-MM, if not taken from the file's 统计期 column")
+        parser.add_argument("--user", help="username recorded as the uploader (default: none, 'system')")
+        parser.add_argument(
+            "--rejected-out",
+            type=Path,
+            help="where to write the rejected rows as CSV (default var/feeds/batch-N-rejected.csv)",
+        )
+
+    def handle(self, *args, **options):
+        department = options["department"]
+        if department not in REGISTRY:
+            raise CommandError(f"未知的部门“{department}”。已声明的部门：{', '.join(REGISTRY)}")
+        user = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"用户 {options['user']} 不存在。")
+        bar = tqdm(total=0, unit="行", file=self.stderr, disable=options["verbosity"] == 0, dynamic_ncols=True)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            batch = import_department_file(
+                department=department,
+                path=options["file"],
+                by=user,
+                region_code=options["region"],
+                encoding=options["encoding"],
+                progress=progress,
+                period=options["period"],
+            )
+        except (FileRefused, LookupError) as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            bar.close()
+
+        if batch.already_imported:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"该文件已于 {batch.finished_at:%Y-%m-%d %H:%M} 导入（批次 #{batch.pk}），本次未写入任何内容。"
+                )
+            )
+            return
+        self.stdout.write(
+            f"批次 #{batch.pk}（{batch.department}，统计期 {batch.period}，{batch.file_format.upper()} "
+            f"{batch.encoding}）：共 {batch.total_rows} 行，接收 {batch.accepted_rows} 行，"
+            f"拒收 {batch.rejected_rows} 行；关联到人 {batch.linked_rows} 行，未关联 {batch.unlinked_rows} 行。"
+        )
+        if batch.note:
+            self.stdout.write(batch.note)
+        if batch.rejected_rows:
+            out = options["rejected_out"] or Path(settings.VAR_DIR) / "feeds" / f"batch-{batch.pk}-rejected.csv"
+            write_rejected_csv(batch, out)
+            self.stdout.write(
+                f"拒收行及原因已写入 {out}；也可在管理后台“拒收行”中按批次 #{batch.pk} 查看。"
+            )
+        self.stdout.write(self.style.SUCCESS("导入完成。"))
+
+
+def write_rejected_csv(batch: ImportBatch, out: Path) -> None:
+    """The rejected rows as CSV (UTF-8 with BOM, for Excel): row number, reasons, then the original columns."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = batch.rejected.order_by("row_number").values_list("row_number", "values", "reasons")
+    headers: list[str] = []
+    with out.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        for number, values, reasons in rows.iterator(chunk_size=5000):
+            if not headers:
+                headers = _in_file_order(batch, values)
+                writer.writerow(["行号", "拒收原因", *headers])
+            cells = [values.get(h, "") for h in headers]
+            writer.writerow([number, "；".join(reasons), *(_safe(c) for c in cells)])
+
+
+def _in_file_order(batch: ImportBatch, values: dict) -> list[str]:
+    """The declaration's column order first (PostgreSQL's jsonb does not keep the order of keys)."""
+    order = {header_key(c): i for i, c in enumerate(get_department(batch.department).columns)}
+    return sorted(values, key=lambda h: (order.get(header_key(h), len(order)), h))
+
+
+def _safe(value: str) -> str:
+    """A cell Excel would run as a formula is written as text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

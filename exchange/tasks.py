@@ -1,0 +1,26 @@
+"""Background tasks of the department feeds (django-tasks; its database backend runs them in `db_worker`)."""
+
+from django_tasks import task
+
+from exchange.models import ImportBatch
+from exchange.pipeline import FileRefused, run_import
+
+
+@task()
+def import_department_file_task(batch_id: int) -> dict:
+    """Run a received batch (an uploaded, stored file); progress goes to the cache for the batch page."""
+    batch = ImportBatch.objects.get(pk=batch_id)
+    try:
+        batch = run_import(batch=batch)
+    except FileRefused as exc:
+        # The batch is marked failed with the reason: the task itself has done its job.
+        return {"batch": batch_id, "status": ImportBatch.Status.FAILED, "error": str(exc)}
+    return {
+        "batch": batch.pk,
+        "status": batch.status,
+        "total": batch.total_rows,
+        "accepted": batch.accepted_rows,
+        "rejected": batch.rejected_rows,
+        "linked": batch.linked_rows,
+        "unlinked": batch.unlinked_rows,
+    }

@@ -1,0 +1,406 @@
+"""Department data pages: upload, batches with progress and rejected rows, linkage review, data quality.
+
+Views parse input, find objects through the region scope (outside it: 404), check the role for writes
+(403), call a service, and render or redirect with a message.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from exchange import exports, linkage, quality, selectors
+from exchange.declarations import get_department
+from exchange.forms import DismissForm, QualityForm, SizeLimitHandler, UploadForm, too_large_message
+from exchange.linkage_tasks import enqueue_candidate_search
+from exchange.models import ImportBatch, LinkCandidate
+from exchange.pipeline import FileRefused, enqueue_import, read_progress, receive_department_file
+from exchange.readers import FileReader, match_header
+from households.sensitive import mask_id_number
+from povertycloud.accounts.permissions import (
+    can_decide_links,
+    can_reveal_sensitive,
+    can_upload_department_files,
+)
+from povertycloud.regions.models import Region
+from povertycloud.regions.scoping import (
+    get_for_user_or_404,
+    scope_for_user,
+    sees_everything,
+    user_may_see_code,
+)
+
+STAGES = {
+    "received": gettext_lazy("排队等待导入"),
+    "validating": gettext_lazy("正在读取和校验"),
+    "merging": gettext_lazy("正在写入记录"),
+    "succeeded": gettext_lazy("导入完成"),
+    "failed": gettext_lazy("导入失败"),
+}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# --- Upload ----------------------------------------------------------------------------------------------
+
+
+def uploads_dir(department: str) -> Path:
+    directory = Path(settings.VAR_DIR) / "uploads" / department
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def store_upload(upload, department: str) -> Path:
+    """The upload under VAR_DIR/uploads/<department>/, named by its SHA-256 (the same file is kept once)."""
+    directory = uploads_dir(department)
+    digest = hashlib.sha256()
+    handle, partial = tempfile.mkstemp(dir=directory, suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for block in upload.chunks():
+                digest.update(block)
+                out.write(block)
+        final = directory / f"{digest.hexdigest()}{Path(upload.name).suffix.lower()}"
+        os.replace(partial, final)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return final
+
+
+def _discard(path: Path) -> None:
+    """Remove a stored upload unless a batch still points at it."""
+    if not ImportBatch.objects.filter(stored_file=str(path.resolve())).exists():
+        path.unlink(missing_ok=True)
+
+
+@csrf_exempt
+@login_required
+def upload(request: HttpRequest) -> HttpResponse:
+    # The size limit must be in place before anything reads the body (the CSRF check does), hence the
+    # csrf_exempt wrapper around a csrf_protect view, as Django's upload handler documentation describes.
+    if request.method == "POST" and not can_upload_department_files(request.user):
+        raise PermissionDenied(_("只有县级工作人员和系统管理员可以上传部门数据。"))
+    request.upload_handlers.insert(0, SizeLimitHandler(request))
+    return _upload(request)
+
+
+@csrf_protect
+def _upload(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    may_upload = can_upload_department_files(user)
+    form = UploadForm(request.POST or None, request.FILES or None, user=user)
+    if request.method == "POST":
+        if getattr(request, "upload_too_large", False):
+            form = UploadForm(request.POST, user=user)
+            form.is_valid()
+            form.errors.pop("file", None)
+            form.add_error("file", too_large_message())
+        elif form.is_valid():
+            batch = _receive(request, form)
+            if batch is not None:
+                return redirect("exchange:batch", pk=batch.pk)
+    return render(
+        request,
+        "exchange/upload.html",
+        {"form": form, "may_upload": may_upload, "departments": selectors.departments()},
+    )
+
+
+def _receive(request: HttpRequest, form: UploadForm) -> ImportBatch | None:
+    data = form.cleaned_data
+    upload_file, department = data["file"], data["department"]
+    path = store_upload(upload_file, department)
+    try:
+        try:
+            reader = FileReader(path, encoding=data["encoding"] or None)
+            match_header(get_department(department), reader.headers)
+        except FileRefused:
+            raise
+        except Exception as exc:
+            raise FileRefused(_("无法读取文件：请确认是有效的 CSV 或 Excel（.xlsx）文件。")) from exc
+        with transaction.atomic():
+            batch = receive_department_file(
+                department=department, path=path, by=request.user, region_code=data["region"],
+                encoding=data["encoding"] or None, file_name=upload_file.name,
+            )
+            if not batch.already_imported:
+                enqueue_import(batch=batch)
+                enqueue_candidate_search(batch=batch)
+    except FileRefused as exc:
+        _discard(path)
+        form.add_error("file", str(exc))
+        return None
+    except Exception:
+        _discard(path)
+        raise
+    if batch.already_imported:
+        if Path(batch.stored_file) != path.resolve():
+            _discard(path)
+        messages.info(
+            request,
+            _("这个文件已于 %(when)s 导入（批次 #%(pk)s），没有重复导入。")
+            % {"when": timezone.localtime(batch.finished_at or batch.uploaded_at).strftime("%Y-%m-%d %H:%M"),
+               "pk": batch.pk},
+        )
+    else:
+        messages.success(request, _("文件已接收，正在后台导入。本页会显示进度。"))
+    return batch
+
+
+# --- Batches ---------------------------------------------------------------------------------------------
+
+
+@login_required
+def batch_list(request: HttpRequest) -> HttpResponse:
+    page = selectors.batch_page(selectors.batches_for(request.user), before=_int(request.GET.get("before")))
+    for batch in page.rows:
+        batch.department_name = selectors.department_name(batch.department)
+    context = {"page": page, "may_upload": can_upload_department_files(request.user)}
+    return render(request, "exchange/batch_list.html", context)
+
+
+def _progress(batch: ImportBatch) -> dict[str, Any]:
+    progress = read_progress(batch.pk) or {}
+    finished = batch.status in (ImportBatch.Status.SUCCEEDED, ImportBatch.Status.FAILED)
+    stage = batch.status if finished else progress.get("stage", batch.status)
+    done, total = int(progress.get("done") or 0), int(progress.get("total") or 0)
+    if batch.status == ImportBatch.Status.SUCCEEDED:
+        done = total = batch.total_rows
+    percent = round(100 * done / total) if total else (100 if finished else 0)
+    label = str(STAGES.get(stage, batch.get_status_display()))
+    if total and not finished:
+        label += _("：%(done)s / %(total)s 行") % {"done": done, "total": total}
+    return {
+        "status": batch.status, "stage": stage, "done": done, "total": total, "percent": min(percent, 100),
+        "label": label, "finished": finished,
+    }
+
+
+@login_required
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    batch = get_for_user_or_404(ImportBatch.objects.select_related("uploaded_by"), user, pk=pk)
+    department = get_department(batch.department)
+    rejected = selectors.rejected_page(batch, user, after=_int(request.GET.get("after")))
+    rejected.rows = selectors.rejected_shown(department, rejected.rows)
+    decisions = dict(
+        scope_for_user(LinkCandidate.objects.filter(batch=batch), user)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return render(
+        request,
+        "exchange/batch_detail.html",
+        {
+            "batch": batch,
+            "department": department,
+            "progress": _progress(batch),
+            "running": batch.status in (ImportBatch.Status.RECEIVED, ImportBatch.Status.RUNNING),
+            "sums_ok": batch.accepted_rows + batch.rejected_rows == batch.total_rows,
+            "rejected": rejected,
+            "candidates": {status: decisions.get(status, 0) for status in LinkCandidate.Status.values},
+            "can_reveal": can_reveal_sensitive(user),
+        },
+    )
+
+
+@login_required
+def batch_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    batch = get_for_user_or_404(ImportBatch.objects.all(), request.user, pk=pk)
+    response = JsonResponse(_progress(batch))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def rejected_download(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    batch = get_for_user_or_404(ImportBatch.objects.all(), user, pk=pk)
+    content = exports.rejected_workbook(user=user, batch=batch, full_ids=request.POST.get("full_ids") == "1")
+    response = HttpResponse(
+        content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-rejected.xlsx"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Linkage review --------------------------------------------------------------------------------------
+
+
+@login_required
+def linkage_review(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    departments = selectors.departments()
+    department = selectors.get_department_or_none(request.GET.get("department")) or departments[0]
+    batch = None
+    if request.GET.get("batch"):
+        batch = get_for_user_or_404(ImportBatch.objects.all(), user, pk=_int(request.GET["batch"]) or 0)
+        department = get_department(batch.department)
+    page = selectors.review_page(department, user, batch=batch, after=_int(request.GET.get("after")))
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(
+        request,
+        "exchange/linkage.html",
+        {
+            "departments": departments,
+            "department": department,
+            "batch": batch,
+            "page": page,
+            "query": query.urlencode(),
+            "can_decide": can_decide_links(user),
+            "can_refresh": can_upload_department_files(user),
+            "dismiss_form": DismissForm(),
+            "back": request.get_full_path(),
+        },
+    )
+
+
+def _back(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse("exchange:linkage")
+
+
+def _decidable(request: HttpRequest, pk: int) -> LinkCandidate:
+    """Role first (may not decide: 403), then region (outside: 404)."""
+    if not can_decide_links(request.user):
+        raise PermissionDenied(_("您的角色不能确认或排除关联候选。"))
+    return selectors.candidate_for(request.user, pk)
+
+
+@login_required
+@require_POST
+def confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    candidate = _decidable(request, pk)
+    try:
+        linked = linkage.confirm_link(by=request.user, candidate=candidate)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("已确认关联，%(n)s 条记录已关联到该人员。") % {"n": linked})
+    return redirect(_back(request))
+
+
+@login_required
+@require_POST
+def dismiss(request: HttpRequest, pk: int) -> HttpResponse:
+    candidate = _decidable(request, pk)
+    form = DismissForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+        return redirect(_back(request))
+    try:
+        linkage.dismiss_link(by=request.user, candidate=candidate, reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("已排除该候选。"))
+    return redirect(_back(request))
+
+
+@login_required
+@require_POST
+def linkage_refresh(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not can_upload_department_files(user):
+        raise PermissionDenied(_("只有县级工作人员和系统管理员可以重新查找候选。"))
+    if sees_everything(user):
+        regions = sorted(set(ImportBatch.objects.values_list("region_code", flat=True)))
+    else:
+        regions = [user.region_id]
+    for region_code in regions:
+        enqueue_candidate_search(region_code=region_code)
+    messages.success(request, _("已开始重新查找关联候选，稍后刷新本页查看。"))
+    return redirect(_back(request))
+
+
+# --- Data quality ----------------------------------------------------------------------------------------
+
+
+@login_required
+def quality_issues(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    townships = list(
+        scope_for_user(Region.objects.filter(level=Region.Level.TOWNSHIP), user).order_by("code")
+    )
+    names = {t.code: t.name for t in townships}
+    form = QualityForm(request.GET or None, townships=[(t.code, t.name) for t in townships])
+    chosen = None
+    if request.GET.get("township"):
+        chosen = get_for_user_or_404(
+            Region.objects.filter(level=Region.Level.TOWNSHIP), user, code=request.GET["township"]
+        )
+    elif len(townships) == 1:
+        chosen = townships[0]
+    area = _quality_area(user, chosen, townships)
+    context: dict[str, Any] = {"form": form, "chosen": chosen, "names": names, "area": area}
+    if area is not None:
+        ctx = quality.build_context(user=user, region=area, on=form.on() if form.is_bound else None)
+        rules = quality.applicable_rules(ctx)
+        counts = quality.counts_by_township(ctx)
+        items = quality.issues_in(ctx, chosen) if chosen is not None else {}
+        for found in items.values():
+            for item in found:
+                item.masked_id = mask_id_number(item.person.id_number)
+                item.facts = (
+                    selectors.record_facts(get_department(item.rule.department), item.record, user)
+                    if item.record is not None else []
+                )
+                batch = item.batch
+                item.batch_visible = batch is not None and user_may_see_code(user, batch.region_code)
+        context.update(
+            on=ctx.on,
+            rules=rules,
+            skipped=[rule for rule in quality.RULES.values() if rule not in rules],
+            summary=[
+                (code, names[code], [(rule.label, counts[code].get(rule.code, 0)) for rule in rules],
+                 sum(counts[code].values()))
+                for code in sorted(counts)
+                if code in names
+            ],
+            items=[(quality.RULES[code], found) for code, found in items.items()],
+            limit=quality.ITEM_LIMIT,
+        )
+    return render(request, "exchange/quality.html", context)
+
+
+def _quality_area(user: Any, chosen: Region | None, townships: list[Region]) -> Region | None:
+    """The region whose counts are shown: the user's own, or (administrators) the chosen township's county."""
+    if not sees_everything(user):
+        return getattr(user, "region", None)
+    source = chosen or (townships[0] if townships else None)
+    if source is None:
+        return None
+    return Region.objects.filter(code=source.code[:6].ljust(12, "0")).first() or source
