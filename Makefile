@@ -22,10 +22,11 @@ install: $(VENV)/.installed
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-# The background worker (uploads, long jobs) runs beside the web server and stops with it.
+# The background worker (uploads, long jobs) runs beside the web server and stops with it. run_worker first marks
+# jobs whose worker died as failed (and again every 5 minutes), then runs django-tasks' db_worker.
 demo: install
 	DJANGO_ENV=development $(PY) manage.py build_demo --persons $(DEMO_PERSONS)
-	DJANGO_ENV=development $(PY) manage.py db_worker & worker=$$!; \
+	DJANGO_ENV=development $(PY) manage.py run_worker & worker=$$!; \
 	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	DJANGO_ENV=development $(PY) manage.py runserver 127.0.0.1:8000
 

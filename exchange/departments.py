@@ -1,12 +1,35 @@
 """The departments whose files the county receives: their record models and their declarations."""
 
 from django.db import models
+from django.db.models.functions import Left
 from django.utils.translation import gettext_lazy as _
 
 from exchange.declarations import Department, FieldSpec, Kind, declare
 from exchange.models import SourceRecord
 
 money = {"max_digits": 12, "decimal_places": 2, "null": True, "blank": True}
+COUNTY_DIGITS = 6
+
+
+def one_current_per_person_and_county(prefix: str) -> models.UniqueConstraint:
+    """At most one current version per ID number in each county (the first six digits of region_code).
+
+    A county's department writes only its own records (exchange.load): when a household moves from county A
+    to county B, B's file opens B's version while A's stays current until A's next file no longer lists the
+    person. Each county's history stays its own; neither batch touches the other's records.
+    """
+    return models.UniqueConstraint(
+        models.F("id_number"), Left("region_code", COUNTY_DIGITS),
+        condition=models.Q(valid_to__isnull=True),
+        name=f"{prefix}_one_current_per_person_county",
+    )
+
+
+def closed_by_index(prefix: str) -> models.Index:
+    """Versions a batch closed (rollback reopens them); only closed versions are in it, so new rows cost nothing."""
+    return models.Index(
+        fields=["closed_by"], condition=models.Q(closed_by__isnull=False), name=f"{prefix}_closed_by_idx"
+    )
 
 
 class CivilAffairsRecord(SourceRecord):
@@ -39,13 +62,9 @@ class CivilAffairsRecord(SourceRecord):
             models.Index(fields=["person"], name="civil_person_idx"),
             models.Index(fields=["batch"], name="civil_batch_idx"),
             models.Index(fields=["region_code"], name="civil_region_idx", opclasses=["varchar_pattern_ops"]),
+            closed_by_index("civil"),
         ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["id_number"], condition=models.Q(valid_to__isnull=True),
-                name="civil_one_current_per_person",
-            ),
-        ]
+        constraints = [one_current_per_person_and_county("civil")]
 
 
 class HealthRecord(SourceRecord):
@@ -71,13 +90,9 @@ class HealthRecord(SourceRecord):
             models.Index(fields=["person"], name="health_person_idx"),
             models.Index(fields=["batch"], name="health_batch_idx"),
             models.Index(fields=["region_code"], name="health_region_idx", opclasses=["varchar_pattern_ops"]),
+            closed_by_index("health"),
         ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["id_number"], condition=models.Q(valid_to__isnull=True),
-                name="health_one_current_per_person",
-            ),
-        ]
+        constraints = [one_current_per_person_and_county("health")]
 
 
 class EducationRecord(SourceRecord):
@@ -105,13 +120,9 @@ class EducationRecord(SourceRecord):
             models.Index(
                 fields=["region_code"], name="education_region_idx", opclasses=["varchar_pattern_ops"]
             ),
+            closed_by_index("education"),
         ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["id_number"], condition=models.Q(valid_to__isnull=True),
-                name="education_one_current_per_person",
-            ),
-        ]
+        constraints = [one_current_per_person_and_county("education")]
 
 
 class DisabilityRecord(SourceRecord):
@@ -138,13 +149,9 @@ class DisabilityRecord(SourceRecord):
             models.Index(
                 fields=["region_code"], name="disability_region_idx", opclasses=["varchar_pattern_ops"]
             ),
+            closed_by_index("disability"),
         ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["id_number"], condition=models.Q(valid_to__isnull=True),
-                name="disability_one_current_per_person",
-            ),
-        ]
+        constraints = [one_current_per_person_and_county("disability")]
 
 
 ID_AND_NAME = (

@@ -59,6 +59,11 @@ class UploadForm(forms.Form):
         help_text=gettext_lazy("CSV 可为 UTF-8、UTF-8（带 BOM）或 GBK 编码；最大 200 MB。"),
     )
     encoding = forms.ChoiceField(label=gettext_lazy("编码"), choices=ENCODINGS, required=False)
+    period = forms.RegexField(
+        label=gettext_lazy("统计期"), regex=r"^\d{4}-(0[1-9]|1[0-2])$", required=False,
+        help_text=gettext_lazy("YYYY-MM；文件有“统计期”列时可不填。没有有效统计期的文件会被拒收。"),
+        error_messages={"invalid": gettext_lazy("统计期应写作 YYYY-MM，如 2025-03。")},
+    )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -85,6 +90,21 @@ class UploadForm(forms.Form):
         if name.endswith(".csv") and (head.startswith(ZIP_MAGIC) or b"\x00" in head):
             raise ValidationError(_("文件扩展名是 .csv，但内容不是文本表格。"))
         return upload
+
+
+class RollbackForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("撤销原因"), max_length=1000, widget=forms.TextInput(),
+        error_messages={"required": gettext_lazy("撤销批次须填写原因。")},
+    )
+    confirm = forms.BooleanField(
+        label=gettext_lazy("我确认撤销本批次：它写入的记录作废，它终止的记录恢复"),
+        error_messages={"required": gettext_lazy("请勾选确认后再撤销。")},
+    )
+
+
+class CancelReviewForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("取消原因"), max_length=1000, required=False, widget=forms.TextInput())
 
 
 class DismissForm(forms.Form):

@@ -2,6 +2,9 @@
 
 A version of a source record holds from valid_from (its batch's period start) up to, not including,
 valid_to (the period start of the batch that changed or dropped it); valid_to is empty while current.
+
+Versions opened by a batch that was rolled back are void (exchange.rollback): ``objects`` leaves them out, so
+these reads answer as if that batch had never arrived, and the versions it had closed hold again.
 """
 
 import datetime as dt

@@ -170,7 +170,11 @@ def _link_exact_and_confirmed(department: Department, records: QuerySet) -> tupl
     # where a hash join takes 2 s for a million records.
     analyze(department.model)
     chosen, chosen_params = records.values("pk").query.sql_with_params()
-    unlinked = f"{table}.valid_to IS NULL AND {table}.person_id IS NULL AND {table}.id IN ({chosen})"
+    # A record is linked only to a person of its own county: a county's records never move to another one.
+    unlinked = (
+        f"{table}.valid_to IS NULL AND {table}.person_id IS NULL AND {table}.id IN ({chosen}) "
+        f"AND SUBSTR(h.village_id, 1, 6) = SUBSTR({table}.region_code, 1, 6)"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET person_id = p.id, region_code = h.village_id "
@@ -371,9 +375,11 @@ def confirm_link(*, by: Any, candidate: LinkCandidate) -> int:
     if not decided:
         raise AlreadyDecided()
     model = get_department(candidate.department).model
+    village = person.household.village_id
     linked = model.objects.filter(
-        id_number=candidate.id_number, valid_to__isnull=True, person__isnull=True
-    ).update(person_id=person.pk, region_code=person.household.village_id)
+        id_number=candidate.id_number, valid_to__isnull=True, person__isnull=True,
+        region_code__startswith=village[:COUNTY_DIGITS],  # the person's county's records only
+    ).update(person_id=person.pk, region_code=village)
     if not linked:
         # Someone linked the record meanwhile (another candidate, or a new import): roll everything back.
         transaction.set_rollback(True)

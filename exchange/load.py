@@ -5,9 +5,18 @@ The merge keeps history. For each staged row, by ID number:
 - it differs: the current version is closed (valid_to = the batch's period start) and a new one opened;
 - there is none: a new version is opened.
 For a department that sends its whole list (full_snapshot), current versions of people in the batch's region
-that the file no longer lists are closed. New versions are linked to a Person by ID number as they are
-inserted (person_id, and region_code from the person's village; the batch's region when nobody matches);
-unchanged current versions that nobody matched before are linked by one UPDATE.
+that the file no longer lists are closed, unless the file has no accepted row at all (a header-only file never
+closes anything). Each closed version records the batch that closed it (closed_by), so that a rollback can
+reopen it.
+
+A batch writes only its own region's records. Before the merge, staged rows of people whom the household
+file registers outside the batch's region are taken out of the stage (one join) and kept as rejected rows;
+changes, closures and links look only at versions whose region_code lies in the batch's region. At most one
+version per ID number is current in each county (departments.one_current_per_person_and_county).
+
+New versions are linked to a Person by ID number as they are inserted (person_id, and region_code from the
+person's village; the batch's region when nobody matches); unchanged current versions of the region that
+nobody matched before are linked by one UPDATE.
 
 - PostgreSQL: the staging table is TEMP (no WAL), filled with COPY in text blocks built column-wise by a
   second thread on the same connection (one transaction) while the main thread validates the next chunk.
@@ -17,6 +26,7 @@ unchanged current versions that nobody matched before are linked by one UPDATE.
   (correct, slower).
 """
 
+import datetime as dt
 import json
 import queue
 import threading
@@ -28,6 +38,7 @@ import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import Field
+from django.utils.translation import gettext as _
 
 from exchange.declarations import Department, Kind
 from exchange.models import ImportBatch, RejectedRow
@@ -63,6 +74,11 @@ class MergeCounts:
     linked: int = 0
     unlinked: int = 0
     relinked: int = 0  # unchanged current versions linked to a person only now
+    foreign: int = 0  # rows of people registered outside the batch's region: rejected
+    closing_skipped: bool = False  # a full snapshot with no accepted row: nothing closed
+    # Current versions in the batch's region before it (changed + unchanged + closed): the base of the
+    # closure threshold, found from the merge's own counts (no extra COUNT over the table).
+    region_current: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # database time by step
 
     @property
@@ -86,6 +102,7 @@ class Loader:
         self.department = department
         self.batch = batch
         self.region_prefix = region_prefix
+        self.region_like = region_prefix + "%"
         self.model = department.model
         self.fields: list[Field] = [self.model._meta.get_field(spec.name) for spec in department.fields]
         self.kinds = {spec.name: spec.kind for spec in department.fields}
@@ -214,24 +231,65 @@ class Loader:
             cursor.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
         cursor.execute(f"ANALYZE {STAGE}" if self.postgres else f"CREATE INDEX {STAGE}_id ON {STAGE} (id_number)")
         clock = counts.time("analyze", clock)
-        cursor.execute(self.sql.close_changed, [start])
+        self._reject_foreign(cursor)
+        clock = counts.time("foreign", clock)
+        batch_id, like = self.batch.pk, self.region_like
+        cursor.execute(self.sql.close_changed, [start, batch_id, like])
         counts.changed = cursor.rowcount
         clock = counts.time("close_changed", clock)
         if self.department.full_snapshot:
-            cursor.execute(self.sql.close_unlisted, [start, self.region_prefix + "%"])
-            counts.closed = cursor.rowcount
+            if self.staged:
+                cursor.execute(self.sql.close_unlisted, [start, batch_id, like])
+                counts.closed = cursor.rowcount
+            else:
+                counts.closing_skipped = True
             clock = counts.time("close_unlisted", clock)
-        cursor.execute(self.sql.insert_versions, [self.batch.pk, start, self.batch.region_code])
+        region_code = self.batch.region_code
+        cursor.execute(self.sql.insert_versions, [batch_id, start, region_code, region_code])
         inserted = cursor.rowcount
         analyze(self.model, RejectedRow)
         clock = counts.time("insert", clock)
         counts.new, counts.unchanged = inserted - counts.changed, self.staged - inserted
-        cursor.execute(self.sql.relink)
+        counts.region_current = counts.changed + counts.unchanged + counts.closed
+        cursor.execute(self.sql.relink, [like])
         counts.relinked = cursor.rowcount
         cursor.execute(self.sql.count_linked)
         counts.linked = cursor.fetchone()[0]
         counts.unlinked = self.staged - counts.linked
         counts.time("link", clock)
+
+    def _reject_foreign(self, cursor) -> None:
+        """Staged rows of people registered (household village) outside the batch's region become rejected
+        rows: one join of the stage with the household file, then a delete of the few rows it finds."""
+        cursor.execute(self.sql.foreign, [self.region_like])
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        numbers = sorted({row[0] for row in rows})
+        for first in range(0, len(numbers), 500):
+            part = numbers[first : first + 500]
+            cursor.execute(f"DELETE FROM {STAGE} WHERE row_number IN ({', '.join(['%s'] * len(part))})", part)
+        reason = _("此人已在其他地区登记，不属于本批次的地区。")
+        seen: set[int] = set()
+        rejected = []
+        for number, *values in rows:
+            if number in seen:
+                continue
+            seen.add(number)
+            shown = {spec.column: _as_text(value) for spec, value in zip(self.department.fields, values, strict=True)}
+            rejected.append(Rejected(number, shown, [reason]))
+        self._write_rejected(cursor, rejected)
+        self.counts.foreign = len(rejected)
+        self.staged -= len(rejected)
+
+    def closure_sample(self, limit: int) -> list[int]:
+        """Ids of (up to limit) versions this batch closed because the file no longer lists them, by ID number.
+
+        Called before the transaction is rolled back for a closure review: the ids are those of versions
+        that are current again once it has been."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql.closure_sample, [self.batch.pk, self.batch.pk, limit])
+            return [row[0] for row in cursor.fetchall()]
 
     # --- Values as the database takes them -----------------------------------------------------------
 
@@ -277,9 +335,16 @@ class _Sql:
         self.copy_stage = f"COPY {STAGE} ({columns}) FROM STDIN"
         marks = ", ".join(["%s"] * len(loader.columns))
         self.insert_stage = f"INSERT INTO {STAGE} ({columns}) VALUES ({marks})"
+        # Only versions in the batch's region (region_code LIKE the region's prefix) are changed or closed.
         self.close_changed = (
-            f"UPDATE {table} SET valid_to = %s FROM {STAGE} s WHERE {table}.id_number = s.id_number "
-            f"AND {table}.valid_to IS NULL AND {table}.row_hash <> s.row_hash"
+            f"UPDATE {table} SET valid_to = %s, closed_by_id = %s FROM {STAGE} s "
+            f"WHERE {table}.id_number = s.id_number AND {table}.valid_to IS NULL AND {table}.row_hash <> s.row_hash "
+            f"AND {table}.region_code LIKE %s"
+        )
+        self.foreign = (
+            f"SELECT s.row_number, {', '.join('s.' + c for c in declared)} FROM {STAGE} s "
+            f"JOIN {person} p ON p.id_number = s.id_number JOIN {household} h ON h.id = p.household_id "
+            f"WHERE h.village_id NOT LIKE %s ORDER BY s.row_number"
         )
         self.insert_versions = (
             f"INSERT INTO {table} ({', '.join(quote(c) for c in fixed)}, {', '.join(declared)}) "
@@ -287,8 +352,10 @@ class _Sql:
             f"{', '.join('s.' + c for c in declared)} "
             f"FROM {STAGE} s LEFT JOIN {person} p ON p.id_number = s.id_number "
             f"LEFT JOIN {household} h ON h.id = p.household_id "
+            # The county's current version (the one the unique constraint counts), wherever in the county.
             f"WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {table} r WHERE r.id_number = s.id_number AND r.valid_to IS NULL) "
+            f"(SELECT 1 FROM {table} r WHERE r.id_number = s.id_number AND r.valid_to IS NULL "
+            f"AND SUBSTR(r.region_code, 1, 6) = SUBSTR(COALESCE(h.village_id, %s), 1, 6)) "
             # In ID order the two indexes on id_number are filled page by page, not at random places.
             f"ORDER BY s.id_number"
         )
@@ -298,12 +365,17 @@ class _Sql:
             f"FROM {STAGE} s JOIN {person} p ON p.id_number = s.id_number "
             f"JOIN {household} h ON h.id = p.household_id "
             f"WHERE {table}.id_number = s.id_number AND {table}.valid_to IS NULL "
-            f"AND {table}.person_id IS NULL"
+            f"AND {table}.person_id IS NULL AND {table}.region_code LIKE %s"
         )
         self.count_linked = f"SELECT count(*) FROM {STAGE} s JOIN {person} p ON p.id_number = s.id_number"
         self.close_unlisted = (
-            f"UPDATE {table} SET valid_to = %s WHERE valid_to IS NULL AND region_code LIKE %s "
+            f"UPDATE {table} SET valid_to = %s, closed_by_id = %s WHERE valid_to IS NULL AND region_code LIKE %s "
             f"AND NOT EXISTS (SELECT 1 FROM {STAGE} s WHERE s.id_number = {table}.id_number)"
+        )
+        self.closure_sample = (
+            f"SELECT t.id FROM {table} t WHERE t.closed_by_id = %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {table} r WHERE r.batch_id = %s AND r.id_number = t.id_number) "
+            f"ORDER BY t.id_number LIMIT %s"
         )
         rejected = quote(RejectedRow._meta.db_table)
         self.copy_rejected = f'COPY {rejected} (batch_id, row_number, "values", reasons) FROM STDIN'
@@ -357,6 +429,17 @@ def format_distinct(values: np.ndarray, render: Callable) -> list:
     rendered = np.empty(len(uniques), dtype=object)
     rendered[:] = [render(u) for u in np.asarray(uniques).tolist()]
     return rendered[codes].tolist()
+
+
+def _as_text(value) -> str:
+    """A staged value as a rejected row shows it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _json(value) -> str:

@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from povertycloud.masking import mask_id_number
+
 
 class ImportBatch(models.Model):
     class Status(models.TextChoices):
@@ -22,6 +24,12 @@ class ImportBatch(models.Model):
         RUNNING = "running", _("导入中")
         SUCCEEDED = "succeeded", _("已完成")
         FAILED = "failed", _("失败")
+        # The file would close more current records than the threshold allows: nothing was written; an
+        # authorised user confirms (the import runs again with those closures allowed) or cancels.
+        REVIEW = "review", _("待确认")
+        CANCELLED = "cancelled", _("已取消")
+        # Undone: the versions it opened are void, the versions it closed are current again.
+        ROLLED_BACK = "rolled_back", _("已撤销")
 
     department = models.CharField(_("部门"), max_length=40)
     file_name = models.CharField(_("文件名"), max_length=255)
@@ -50,6 +58,28 @@ class ImportBatch(models.Model):
     unlinked_rows = models.PositiveIntegerField(_("未关联到人"), default=0)
     error = models.TextField(_("错误"), blank=True)
     note = models.TextField(_("说明"), blank=True, help_text=_("忽略的列、跳过的空行、新增和变更的记录数"))
+    # A registry import's figures per table (户信息, 成员信息, …): total, accepted, rejected, new, changed.
+    table_counts = models.JSONField(_("各表行数"), default=dict, blank=True)
+    # The closure review (status 待确认): what the file would close, of how many current records.
+    would_close = models.PositiveIntegerField(_("将终止的记录"), default=0)
+    region_current = models.PositiveIntegerField(_("本区划当前记录"), default=0)
+    review_sample = models.JSONField(
+        _("将终止记录样本"), default=list, blank=True, help_text=_("将终止的当前记录编号（按证件号码排序，至多若干条）")
+    )
+    closures_allowed = models.PositiveIntegerField(
+        _("已确认可终止的记录数"), null=True, blank=True, help_text=_("确认后重新导入时最多可终止的记录数")
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("确认或取消人"),
+    )
+    reviewed_at = models.DateTimeField(_("确认或取消时间"), null=True, blank=True)
+    rolled_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("撤销人"),
+    )
+    rolled_back_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+    rollback_reason = models.TextField(_("撤销原因"), blank=True)
 
     region_lookup = "region_code"
 
@@ -75,6 +105,9 @@ class ImportBatch(models.Model):
                 condition=~Q(status="succeeded")
                 | Q(total_rows=models.F("accepted_rows") + models.F("rejected_rows")),
                 name="batch_accepted_plus_rejected_is_total",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rolled_back") | ~Q(rollback_reason=""), name="batch_rollback_has_reason"
             ),
         ]
 
@@ -106,8 +139,23 @@ class RejectedRow(models.Model):
         return f"{self.batch_id} 第 {self.row_number} 行"
 
 
+class StandingVersions(models.Manager):
+    """Versions of records that stand: a version opened by a batch that was rolled back (void) is left out, so
+    that every read through ``objects`` (history, risk features and rules, outcomes, pages) sees the data as
+    if that batch had never arrived. ``all_versions`` sees them too (rollback, audit)."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(void=False)
+
+
 class SourceRecord(models.Model):
-    """Fields every department's records share. Concrete models add the department's own fields."""
+    """Fields every department's records share. Concrete models add the department's own fields.
+
+    A version holds from valid_from up to, not including, valid_to; ``closed_by`` is the batch that closed
+    it (changed or no longer listed). A rolled-back batch's versions are ``void`` with valid_to = valid_from
+    (an empty interval: never current, never in force on any date) and are kept, because warnings, linkage
+    candidates and the audit trail may name them.
+    """
 
     batch = models.ForeignKey(
         ImportBatch, on_delete=models.PROTECT, related_name="+", verbose_name=_("来源批次")
@@ -123,14 +171,22 @@ class SourceRecord(models.Model):
     row_hash = models.CharField(_("内容摘要"), max_length=32)
     valid_from = models.DateField(_("生效日期"))
     valid_to = models.DateField(_("失效日期"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        ImportBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False,
+        verbose_name=_("终止批次"),
+    )
+    void = models.BooleanField(_("已作废"), default=False, db_default=False, help_text=_("打开本版本的批次已撤销"))
 
     region_lookup = "region_code"
+
+    objects = StandingVersions()
+    all_versions = models.Manager()  # noqa: DJ012 (a manager, not a field)
 
     class Meta:
         abstract = True
 
     def __str__(self) -> str:
-        return f"{self.name} {self.id_number[:6]}…"
+        return f"{self.name} {mask_id_number(self.id_number)}"
 
 
 class LinkCandidate(models.Model):
@@ -204,7 +260,7 @@ class LinkCandidate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.department} {self.id_number[:4]}…{self.id_number[-4:]} → {self.person_id}"
+        return f"{self.department} {mask_id_number(self.id_number)} → {self.person_id}"
 
     def audit_context(self) -> dict:
         return {"region_code": self.region_code}
@@ -219,6 +275,46 @@ class LinkCandidate(models.Model):
         return [str(labels.get(code, code)) for code in self.match_codes]
 
 
+class ImportSettings(models.Model):
+    """Safeguards of the department imports, edited by administrators (one row; defaults when there is none)."""
+
+    max_closed_percent = models.DecimalField(
+        _("终止记录比例上限（%）"), max_digits=5, decimal_places=2, default=10,
+        help_text=_("一个文件将终止的记录超过本区划当前记录的这个比例时，导入停在“待确认”，由县级工作人员确认或取消。"),
+    )
+    min_closed_for_review = models.PositiveIntegerField(
+        _("需确认的最少终止记录数"), default=10,
+        help_text=_("终止的记录少于这个数时不需确认（小区划中终止一两个人不算异常）。"),
+    )
+    max_xlsx_rows = models.PositiveIntegerField(
+        _("Excel 文件最多行数"), default=500_000,
+        help_text=_("Excel 工作表声明的行数（dimension）超过此数的文件在读取前即被拒收。"),
+    )
+    updated_at = models.DateTimeField(_("修改时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("导入设置")
+        verbose_name_plural = _("导入设置")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_closed_percent__gte=0, max_closed_percent__lte=100), name="settings_percent_0_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("导入设置"))
+
+    @classmethod
+    def current(cls) -> "ImportSettings":
+        return cls.objects.order_by("pk").first() or cls()
+
+    def closures_need_review(self, *, closed: int, current: int) -> bool:
+        """More than max_closed_percent of the region's current records, and at least min_closed_for_review."""
+        if closed <= 0 or closed < self.min_closed_for_review:
+            return False
+        return closed * 100 > float(self.max_closed_percent) * max(current, 0)
+
+
 # The department record models are declared beside their departments; importing them registers them here.
 from exchange.departments import (  # noqa: E402, F401
     CivilAffairsRecord,
@@ -226,3 +322,4 @@ from exchange.departments import (  # noqa: E402, F401
     EducationRecord,
     HealthRecord,
 )
+from exchange.registry.models import RegistryConflict  # noqa: E402, F401

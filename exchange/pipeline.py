@@ -22,13 +22,21 @@ Service API (keyword-only; the command, the background task and the web pages al
 ``read_progress(batch_id)`` → ``{"done": n, "total": m, "stage": ...}`` or None, from the cache key
 ``import-progress:<batch id>`` that a page polls. Stages: received, validating, merging, succeeded, failed.
 
-A file that cannot be imported at all (missing required columns, unreadable encoding, a period earlier than
-one already imported, unknown region) raises ``FileRefused`` with a Chinese message; the batch is marked
-failed with that message in ``batch.error``. Row-level faults never refuse a file: the row is kept as a
+A file that cannot be imported at all (missing required columns, unreadable encoding, no valid 统计期, a
+period earlier than one that stands, unknown region, an Excel sheet declaring more rows than allowed) raises
+``FileRefused`` with a Chinese message; the batch is marked failed with that message in ``batch.error``.
+The period comes from the caller or the file's 统计期 column, never from today's date.
+
+Closures are checked inside the import's transaction, after the merge: if a full snapshot would close more
+of the region's current records than ImportSettings allows (more than max_closed_percent, and at least
+min_closed_for_review), the transaction is rolled back and the batch is left 待确认 (``review``) with the
+figures (would_close, region_current, a sample of the records). ``confirm_review(batch=, by=)`` runs the
+import again from the stored file in the background with up to that many closures allowed;
+``cancel_review(batch=, by=)`` marks it cancelled. Both are audited. Only county staff of the batch's region
+and administrators may decide. Row-level faults never refuse a file: the row is kept as a
 RejectedRow (original values, reasons) and ``accepted_rows + rejected_rows == total_rows`` always.
 """
 
-import fcntl
 import hashlib
 import re
 import shutil
@@ -41,17 +49,22 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from exchange import load
 from exchange.declarations import Department, Kind, get_department
-from exchange.models import ImportBatch
+from exchange.models import ImportBatch, ImportSettings
 from exchange.readers import FileReader, FileRefused, file_facts, match_header
 from exchange.validate import FileValidator, period_start
 from households.codes import codebook
+from povertycloud.accounts.permissions import can_upload_department_files
 from povertycloud.audit.services import record_event
+from povertycloud.db import ProcessLock
 from povertycloud.regions.models import Region
+from povertycloud.regions.scoping import user_may_see_code
 
 Progress = Callable[[int, int], None]
 PROGRESS_KEY = "import-progress:{}"
@@ -59,12 +72,24 @@ PROGRESS_SECONDS = 24 * 3600
 LOCK_NAMESPACE = 4104  # PostgreSQL advisory locks: (namespace, batch id) while a batch runs
 DEPARTMENT_LOCK_NAMESPACE = 4105  # (namespace, department) for the load transaction
 Status = ImportBatch.Status
+REVIEW_SAMPLE = 1000  # would-close records kept for the review page (the count is exact)
+
+
+class ClosuresNeedReview(Exception):
+    """Raised inside the import's transaction (which it rolls back) when the closures exceed the threshold."""
+
+    def __init__(self, *, would_close: int, region_current: int, sample: list[int], counts: dict[str, int]):
+        super().__init__(would_close)
+        self.would_close, self.region_current, self.sample, self.counts = would_close, region_current, sample, counts
 
 __all__ = [
     "FileRefused",
+    "cancel_review",
+    "confirm_review",
     "enqueue_import",
     "import_department_file",
     "mark_interrupted_batches",
+    "may_decide_batch",
     "read_progress",
     "receive_department_file",
     "run_import",
@@ -109,11 +134,13 @@ def receive_department_file(
     if period is not None and not _is_period(period):
         raise FileRefused(f"统计期“{period}”应写作 YYYY-MM，如 2025-03。")
     facts = file_facts(path)
+    # The same file is a no-op when a batch of it stands, or waits for its closures to be confirmed.
     earlier = (
         ImportBatch.objects.filter(
-            department=declared.slug, region_code=region_code, sha256=facts.sha256, status=Status.SUCCEEDED
+            department=declared.slug, region_code=region_code, sha256=facts.sha256,
+            status__in=[Status.SUCCEEDED, Status.REVIEW],
         )
-        .order_by("-finished_at")
+        .order_by("-finished_at", "-pk")
         .first()
     )
     if earlier is not None:
@@ -140,7 +167,7 @@ def receive_department_file(
 
 def run_import(*, batch: ImportBatch, progress: Progress | None = None) -> ImportBatch:
     mark_interrupted_batches()
-    with _RunLock(batch.pk):
+    with RunLock(batch.pk):
         started = ImportBatch.objects.filter(pk=batch.pk, status=Status.RECEIVED).update(
             status=Status.RUNNING, started_at=timezone.now()
         )
@@ -151,6 +178,8 @@ def run_import(*, batch: ImportBatch, progress: Progress | None = None) -> Impor
         batch.already_imported = False
         try:
             _run(batch, progress)
+        except ClosuresNeedReview as review:
+            _stop_for_review(batch, review)
         except FileRefused as exc:
             _fail(batch, str(exc))
             raise
@@ -170,7 +199,10 @@ def run_import(*, batch: ImportBatch, progress: Progress | None = None) -> Impor
 def _run(batch: ImportBatch, progress: Progress | None) -> None:
     department = get_department(batch.department)
     region = Region.objects.get(code=batch.region_code)
-    reader = FileReader(Path(batch.stored_file), encoding=batch.encoding or None)
+    safeguards = ImportSettings.current()
+    reader = FileReader(
+        Path(batch.stored_file), encoding=batch.encoding or None, max_xlsx_rows=safeguards.max_xlsx_rows
+    )
     header = match_header(department, reader.headers)
     if reader.format == "xlsx":
         total_estimate = reader.xlsx_row_count()
@@ -235,6 +267,9 @@ def _run(batch: ImportBatch, progress: Progress | None) -> None:
             raise
         timings.update(counts.seconds)
         clock = time.perf_counter()
+        totals["accepted"] -= counts.foreign
+        totals["rejected"] += counts.foreign
+        _check_closures(batch, safeguards, loader, counts, totals)
         batch.total_rows, batch.accepted_rows, batch.rejected_rows = (
             totals["rows"], totals["accepted"], totals["rejected"]
         )
@@ -261,6 +296,8 @@ def _run(batch: ImportBatch, progress: Progress | None) -> None:
                 "changed": counts.changed,
                 "unchanged": counts.unchanged,
                 "closed": counts.closed,
+                "closures_allowed": batch.closures_allowed,
+                "other_region": counts.foreign,
                 "linked": counts.linked,
                 "unlinked": counts.unlinked,
             },
@@ -271,16 +308,24 @@ def _run(batch: ImportBatch, progress: Progress | None) -> None:
 
 
 def _choose_period(batch: ImportBatch, department: Department, validator: FileValidator, chunk) -> None:
+    """The batch's period from the file's 统计期 column; never today's month. Refused if the file has none."""
     chosen = validator.choose_period(chunk) if chunk is not None else None
     if chosen is None:
-        if chunk is not None and any(spec.kind == Kind.PERIOD for spec in department.fields):
+        if chunk is not None:
             return  # wait for a chunk with a valid period; rows without one are rejected meanwhile
-        chosen = timezone.localdate().strftime("%Y-%m")
+        column = next((spec.column for spec in department.fields if spec.kind == Kind.PERIOD), None)
+        if column is None:
+            raise FileRefused(_("没有指定统计期：请在导入时填写统计期（YYYY-MM，如 2025-03）。"))
+        raise FileRefused(
+            _("文件中没有有效的统计期：“%(column)s”列没有一行写作 YYYY-MM（如 2025-03），"
+              "也没有在导入时指定统计期。请补上统计期后重新导入。") % {"column": column}
+        )
     batch.period, batch.period_start = chosen, period_start(chosen)
     validator.period = chosen
 
 
 def _refuse_earlier_period(batch: ImportBatch, department: Department) -> None:
+    """Only batches that stand count: a cancelled, failed or rolled-back batch leaves its period free."""
     later = [
         other
         for other in ImportBatch.objects.filter(
@@ -302,11 +347,131 @@ def _prefix(region_code: str) -> str:
     return region.prefix if region else region_code
 
 
+def _check_closures(
+    batch: ImportBatch, safeguards: ImportSettings, loader: load.Loader, counts: load.MergeCounts,
+    totals: dict[str, int],
+) -> None:
+    """Raise ClosuresNeedReview (the caller's transaction rolls back) when the closures need confirming.
+
+    A confirmed batch may close up to the number that was reviewed; more than that is reviewed again."""
+    closed, current = counts.closed, counts.region_current
+    if not safeguards.closures_need_review(closed=closed, current=current):
+        return
+    if batch.closures_allowed is not None and closed <= batch.closures_allowed:
+        return
+    raise ClosuresNeedReview(
+        would_close=closed,
+        region_current=current,
+        sample=loader.closure_sample(REVIEW_SAMPLE),
+        counts={"total": totals["rows"], "accepted": totals["accepted"], "rejected": totals["rejected"]},
+    )
+
+
+def _stop_for_review(batch: ImportBatch, review: ClosuresNeedReview) -> None:
+    """Nothing of the import remains (rolled back); the batch waits for an authorised user's decision."""
+    percent = 100 * review.would_close / review.region_current if review.region_current else 100
+    note = _(
+        "本文件将使本区划 %(current)s 条当前记录中的 %(closed)s 条（%(percent).1f%%）因不再列入而终止，"
+        "超过了导入设置允许的比例，未写入任何记录。请核对后确认导入或取消。"
+    ) % {"current": review.region_current, "closed": review.would_close, "percent": percent}
+    ImportBatch.objects.filter(pk=batch.pk, status=Status.RUNNING).update(
+        status=Status.REVIEW,
+        finished_at=timezone.now(),
+        would_close=review.would_close,
+        region_current=review.region_current,
+        review_sample=review.sample,
+        total_rows=review.counts["total"],
+        accepted_rows=review.counts["accepted"],
+        rejected_rows=review.counts["rejected"],
+        new_versions=0,
+        closed_versions=0,
+        note=note,
+        error="",
+    )
+    batch.refresh_from_db()
+    batch.already_imported = False
+    _publish(batch, 0, 0, "review")
+    record_event(
+        actor=batch.uploaded_by,
+        action="import",
+        entity=ImportBatch._meta.label_lower,
+        object_pk=batch.pk,
+        object_repr=f"{batch.department} {batch.file_name}",
+        region_code=batch.region_code,
+        changes={
+            "department": batch.department, "sha256": batch.sha256, "status": Status.REVIEW,
+            "would_close": review.would_close, "region_current": review.region_current,
+        },
+        note=note,
+    )
+
+
+# --- Deciding a batch that waits for its closures to be confirmed ----------------------------------------
+
+
+def may_decide_batch(user: Any, batch: ImportBatch) -> bool:
+    """County staff whose region holds the batch's region, and administrators."""
+    return can_upload_department_files(user) and user_may_see_code(user, batch.region_code)
+
+
+def _require_decider(by: Any, batch: ImportBatch) -> None:
+    if not may_decide_batch(by, batch):
+        raise PermissionDenied(_("只有本地区的县级工作人员和系统管理员可以处理这个批次。"))
+
+
+@transaction.atomic
+def confirm_review(*, batch: ImportBatch, by: Any) -> ImportBatch:
+    """Allow the reviewed closures and run the import again from the stored file, in the background."""
+    _require_decider(by, batch)
+    allowed = batch.would_close
+    if not ImportBatch.objects.filter(pk=batch.pk, status=Status.REVIEW).update(
+        status=Status.RECEIVED, closures_allowed=allowed, reviewed_by=by, reviewed_at=timezone.now(),
+        error="", finished_at=None,
+    ):
+        raise ValidationError(_("这个批次已不在待确认状态（可能已由他人处理），本次操作未生效。"), code="decided")
+    batch.refresh_from_db()
+    record_event(
+        actor=by, action="review", entity=ImportBatch._meta.label_lower, object_pk=batch.pk,
+        object_repr=f"{batch.department} {batch.file_name}", region_code=batch.region_code,
+        changes={"status": {"before": Status.REVIEW, "after": Status.RECEIVED}, "closures_allowed": allowed},
+        note=_("确认导入：允许终止 %(n)s 条记录，重新导入。") % {"n": allowed},
+    )
+    _publish(batch, 0, 0, "received")
+    enqueue_import(batch=batch)
+    return batch
+
+
+@transaction.atomic
+def cancel_review(*, batch: ImportBatch, by: Any, reason: str = "") -> ImportBatch:
+    """Leave the file unimported; the batch keeps its row and figures as 已取消."""
+    _require_decider(by, batch)
+    reason = (reason or "").strip()[:1000]
+    if not ImportBatch.objects.filter(pk=batch.pk, status=Status.REVIEW).update(
+        status=Status.CANCELLED, reviewed_by=by, reviewed_at=timezone.now()
+    ):
+        raise ValidationError(_("这个批次已不在待确认状态（可能已由他人处理），本次操作未生效。"), code="decided")
+    batch.refresh_from_db()
+    record_event(
+        actor=by, action="review", entity=ImportBatch._meta.label_lower, object_pk=batch.pk,
+        object_repr=f"{batch.department} {batch.file_name}", region_code=batch.region_code,
+        changes={"status": {"before": Status.REVIEW, "after": Status.CANCELLED}, "would_close": batch.would_close},
+        note=reason or _("取消导入。"),
+    )
+    _publish(batch, 0, 0, "cancelled")
+    return batch
+
+
 def _note(header, totals: dict[str, int], counts: load.MergeCounts) -> str:
     parts = [
         f"新增 {counts.new} 人，内容变更 {counts.changed} 人，未变 {counts.unchanged} 人，"
         f"不再列入而终止 {counts.closed} 人。"
     ]
+    if counts.closing_skipped:
+        parts.append(str(_("文件没有接收的行，未终止任何记录。")))
+    if counts.foreign:
+        parts.append(
+            str(_("%(n)s 行的人员已在其他地区登记，未导入（见拒收行）。")) % {"n": counts.foreign}
+        )
     if counts.relinked:
         parts.append(f"原未关联的 {counts.relinked} 条当前记录已关联到人。")
     if header.extra:
@@ -345,10 +510,10 @@ def _is_period(text: str) -> bool:
 
 
 def _publish(batch: ImportBatch, done: int, total: int, stage: str) -> None:
-    _publish_id(batch.pk, done, total, stage)
+    publish_progress(batch.pk, done, total, stage)
 
 
-def _publish_id(batch_id: int, done: int, total: int, stage: str) -> None:
+def publish_progress(batch_id: int, done: int, total: int, stage: str) -> None:
     cache.set(PROGRESS_KEY.format(batch_id), {"done": done, "total": total, "stage": stage}, PROGRESS_SECONDS)
 
 
@@ -359,57 +524,17 @@ def read_progress(batch_id: int) -> dict | None:
 # --- Running batches whose process died ----------------------------------------------------------------
 
 
-class _RunLock:
-    """Held while a batch runs: a PostgreSQL advisory lock, or (SQLite, one machine) a lock on a file.
-
-    The operating system or the database frees it when the process dies, which is how a later run tells a
-    batch that is still running from one whose process was killed.
-    """
-
-    def __init__(self, batch_id: int):
-        self.batch_id = batch_id
-        self.handle = None
-
-    def acquire(self, *, wait: bool) -> bool:
-        if connection.vendor == "postgresql":
-            function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT {function}(%s, %s)", [LOCK_NAMESPACE, self.batch_id])
-                got = cursor.fetchone()[0]
-            return got is not False
-        directory = Path(settings.VAR_DIR) / "locks"
-        directory.mkdir(parents=True, exist_ok=True)
-        self.handle = (directory / f"import-batch-{self.batch_id}.lock").open("a")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            self.handle.close()
-            self.handle = None
-            return False
-        return True
-
-    def release(self) -> None:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, self.batch_id])
-        elif self.handle is not None:
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()
-            self.handle = None
-
-    def __enter__(self):
-        self.acquire(wait=True)
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
+def RunLock(batch_id: int) -> ProcessLock:
+    """Held while a batch runs (povertycloud.db.ProcessLock), so that a later run tells a live batch from one
+    whose process was killed."""
+    return ProcessLock(LOCK_NAMESPACE, batch_id, file_name=f"import-batch-{batch_id}.lock")
 
 
 def mark_interrupted_batches() -> list[int]:
     """Running batches whose process is gone become failed (their transaction rolled back: nothing stays)."""
     marked = []
     for batch_id in ImportBatch.objects.filter(status=Status.RUNNING).values_list("pk", flat=True):
-        lock = _RunLock(batch_id)
+        lock = RunLock(batch_id)
         if not lock.acquire(wait=False):
             continue
         try:
@@ -419,7 +544,7 @@ def mark_interrupted_batches() -> list[int]:
                 error="导入进程在完成前中断，本批次没有写入任何记录；请重新导入该文件。",
             ):
                 marked.append(batch_id)
-                _publish_id(batch_id, 0, 0, "failed")
+                publish_progress(batch_id, 0, 0, "failed")
         finally:
             lock.release()
     return marked

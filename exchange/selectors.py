@@ -9,11 +9,13 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from exchange.declarations import REGISTRY, Department, Kind, get_department
 from exchange.linkage import birth_from_id
 from exchange.models import ImportBatch, LinkCandidate, RejectedRow
 from exchange.readers import header_key
+from exchange.registry.tables import REGISTRY as REGISTRY_IMPORT
 from households.codes import codebook
 from households.models import Person
 from households.sensitive import HIDDEN, can_see_health, mask_id_number
@@ -35,6 +37,8 @@ def departments() -> list[Department]:
 
 
 def department_name(slug: str) -> str:
+    if slug == REGISTRY_IMPORT:
+        return str(gettext_lazy("户档案（国家系统导出）"))
     department = REGISTRY.get(slug)
     return department.name if department else slug
 
@@ -255,3 +259,38 @@ def get_department_or_none(slug: str | None) -> Department | None:
         return get_department(slug or "")
     except LookupError:
         return None
+
+
+# --- Closure review --------------------------------------------------------------------------------------
+
+
+@dataclass
+class WouldClose:
+    masked_id: str
+    name: str
+    region_code: str
+    valid_from: dt.date
+    batch_id: int
+
+
+def would_close_page(batch: ImportBatch, user: Any, *, offset: int = 0, size: int | None = None) -> Page:
+    """A page of the stored sample of records a batch waiting for review would close, ID numbers masked.
+
+    The sample holds record ids (ordered by ID number); they are read through the region scope."""
+    size = size or PAGE_SIZE
+    ids = [int(pk) for pk in (batch.review_sample or [])]
+    offset = max(offset, 0)
+    chosen = ids[offset : offset + size]
+    model = get_department(batch.department).model
+    found = {
+        record.pk: record
+        for record in scope_for_user(model.objects.filter(pk__in=chosen), user).only(
+            "pk", "id_number", "name", "region_code", "valid_from", "batch_id"
+        )
+    }
+    rows = [
+        WouldClose(mask_id_number(r.id_number), r.name, r.region_code, r.valid_from, r.batch_id)
+        for r in (found[pk] for pk in chosen if pk in found)
+    ]
+    next_offset = offset + size if offset + size < len(ids) else None
+    return Page(rows=rows, next_key=next_offset, is_first=offset == 0)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from exchange import views
+from exchange.registry import views as registry_views
 
 app_name = "exchange"
 
@@ -9,7 +10,13 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("batches/<int:pk>/", views.batch_detail, name="batch"),
     path("batches/<int:pk>/progress/", views.batch_progress, name="batch_progress"),
+    path("batches/<int:pk>/confirm/", views.batch_confirm, name="batch_confirm"),
+    path("batches/<int:pk>/cancel/", views.batch_cancel, name="batch_cancel"),
+    path("batches/<int:pk>/rollback/", views.batch_rollback, name="batch_rollback"),
     path("batches/<int:pk>/rejected.xlsx", views.rejected_download, name="rejected_download"),
+    path("registry/", registry_views.upload, name="registry_upload"),
+    path("registry/<int:pk>/", registry_views.batch, name="registry_batch"),
+    path("registry/<int:pk>/rejected.csv", registry_views.rejected_csv, name="registry_rejected"),
     path("linkage/", views.linkage_review, name="linkage"),
     path("linkage/refresh/", views.linkage_refresh, name="linkage_refresh"),
     path("linkage/candidates/<int:pk>/confirm/", views.confirm, name="confirm"),

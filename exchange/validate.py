@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 
 from exchange.declarations import Department, FieldSpec, Kind
 from households.validation import (
@@ -37,6 +37,7 @@ DATE_PATTERNS = (
 )
 PERIOD_PATTERN = re.compile(r"^(\d{4})\s*(?:[-/.年]\s*)?(\d{1,2})\s*月?$")
 EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
+RAW_LINE = "原始行"  # the key of a rejected row's values when the reader could not split it into columns
 # 16 characters, as pandas' hashing asks; fixed, so that hashes compare across batches and processes.
 HASH_KEY = "povertycloud-row"
 DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
@@ -263,11 +264,7 @@ class FileValidator:
         self.code_maps = {
             spec.name: self._code_map(spec.codeset) for spec in department.fields if spec.kind == Kind.CODE
         }
-        meta = department.model._meta
-        self.max_lengths = {
-            spec.name: min(spec.max_length, getattr(meta.get_field(spec.name), "max_length", None) or 10**6)
-            for spec in department.fields
-        }
+        self.max_lengths = {spec.name: self._max_length(department, spec) for spec in department.fields}
         self.checkers = {
             Kind.ID_NUMBER: self._id_number,
             Kind.TEXT: self._text,
@@ -279,6 +276,19 @@ class FileValidator:
             Kind.PERIOD: self._period,
             Kind.DISABILITY_CERTIFICATE: self._certificate,
         }
+
+    @staticmethod
+    def _max_length(department: Department, spec: FieldSpec) -> int:
+        """The declared limit, or the model field's if shorter. A declaration that says its lengths are its own
+        (the registry tables, whose coded columns arrive as labels longer than the codes stored) keeps them, and
+        so does a column that fills no field of the model."""
+        if department.extra.get("declared_lengths"):
+            return spec.max_length
+        try:
+            field = department.model._meta.get_field(spec.name)
+        except FieldDoesNotExist:
+            return spec.max_length
+        return min(spec.max_length, getattr(field, "max_length", None) or 10**6)
 
     def _code_map(self, codeset: str) -> dict[str, str]:
         labels = self.codes.labels.get(codeset, {})
@@ -305,8 +315,17 @@ class FileValidator:
         cells = frame.to_numpy(dtype=object)
         row_numbers = np.arange(first_row_number, first_row_number + len(cells), dtype=np.int64)
         blank_row = (cells == "").all(axis=1)
+        # Rows the reader could not split into fields (NUL, unbalanced quote, over-long line): their raw text
+        # is in the first column; they are rejected with the reader's reason alone.
+        reader_rejects: dict[int, str] = frame.attrs.get("reader_rejects") or {}
+        if reader_rejects:
+            blank_row[list(reader_rejects)] = False
         if blank_row.any():
+            kept = np.flatnonzero(~blank_row)
             cells, row_numbers = cells[~blank_row], row_numbers[~blank_row]
+            reader_rejects = {
+                int(np.searchsorted(kept, pos)): reason for pos, reason in reader_rejects.items()
+            }
         n = len(cells)
         failures = _Failures()
         clean: dict[str, np.ndarray] = {}
@@ -330,9 +349,15 @@ class FileValidator:
         self._repeats(digest, row_numbers, failures)
 
         reasons = failures.reasons()
+        for pos, reason in reader_rejects.items():
+            reasons[pos] = [reason]
         positions = np.fromiter(sorted(reasons), dtype=np.int64, count=len(reasons))
         rejected = [
-            Rejected(int(row_numbers[pos]), self._original(cells[pos]), reasons[pos])
+            Rejected(
+                int(row_numbers[pos]),
+                {RAW_LINE: cells[pos][0]} if pos in reader_rejects else self._original(cells[pos]),
+                reasons[pos],
+            )
             for pos in positions.tolist()
         ]
         keep = np.ones(n, dtype=bool)

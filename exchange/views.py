@@ -28,11 +28,29 @@ from django.views.decorators.http import require_POST
 
 from exchange import exports, linkage, quality, selectors
 from exchange.declarations import get_department
-from exchange.forms import DismissForm, QualityForm, SizeLimitHandler, UploadForm, too_large_message
+from exchange.forms import (
+    CancelReviewForm,
+    DismissForm,
+    QualityForm,
+    RollbackForm,
+    SizeLimitHandler,
+    UploadForm,
+    too_large_message,
+)
 from exchange.linkage_tasks import enqueue_candidate_search
-from exchange.models import ImportBatch, LinkCandidate
-from exchange.pipeline import FileRefused, enqueue_import, read_progress, receive_department_file
-from exchange.readers import FileReader, match_header
+from exchange.models import ImportBatch, ImportSettings, LinkCandidate
+from exchange.pipeline import (
+    FileRefused,
+    cancel_review,
+    confirm_review,
+    enqueue_import,
+    may_decide_batch,
+    read_progress,
+    receive_department_file,
+)
+from exchange.readers import match_header, peek_header
+from exchange.registry.tables import REGISTRY as REGISTRY_DEPARTMENT
+from exchange.rollback import later_standing_batches, rollback_batch
 from households.sensitive import mask_id_number
 from povertycloud.accounts.permissions import (
     can_decide_links,
@@ -53,7 +71,14 @@ STAGES = {
     "merging": gettext_lazy("正在写入记录"),
     "succeeded": gettext_lazy("导入完成"),
     "failed": gettext_lazy("导入失败"),
+    "review": gettext_lazy("待确认：将终止的记录超过允许的比例"),
+    "cancelled": gettext_lazy("已取消"),
+    "rolled_back": gettext_lazy("已撤销"),
 }
+FINISHED = (
+    ImportBatch.Status.SUCCEEDED, ImportBatch.Status.FAILED, ImportBatch.Status.REVIEW,
+    ImportBatch.Status.CANCELLED, ImportBatch.Status.ROLLED_BACK,
+)
 
 
 def _int(value: Any) -> int | None:
@@ -135,8 +160,13 @@ def _receive(request: HttpRequest, form: UploadForm) -> ImportBatch | None:
     path = store_upload(upload_file, department)
     try:
         try:
-            reader = FileReader(path, encoding=data["encoding"] or None)
-            match_header(get_department(department), reader.headers)
+            # A bounded read: the first megabyte of a CSV, the first rows of an Excel sheet (whose declared
+            # size is checked first). The whole file is read by the background import, never here.
+            peek = peek_header(
+                path, encoding=data["encoding"] or None, max_xlsx_rows=ImportSettings.current().max_xlsx_rows
+            )
+            if peek.headers is not None:
+                match_header(get_department(department), peek.headers)
         except FileRefused:
             raise
         except Exception as exc:
@@ -144,7 +174,7 @@ def _receive(request: HttpRequest, form: UploadForm) -> ImportBatch | None:
         with transaction.atomic():
             batch = receive_department_file(
                 department=department, path=path, by=request.user, region_code=data["region"],
-                encoding=data["encoding"] or None, file_name=upload_file.name,
+                encoding=data["encoding"] or None, file_name=upload_file.name, period=data.get("period") or None,
             )
             if not batch.already_imported:
                 enqueue_import(batch=batch)
@@ -156,7 +186,11 @@ def _receive(request: HttpRequest, form: UploadForm) -> ImportBatch | None:
     except Exception:
         _discard(path)
         raise
-    if batch.already_imported:
+    if batch.already_imported and batch.status == ImportBatch.Status.REVIEW:
+        if Path(batch.stored_file) != path.resolve():
+            _discard(path)
+        messages.info(request, _("这个文件已上传（批次 #%(pk)s），正等待确认，没有重复导入。") % {"pk": batch.pk})
+    elif batch.already_imported:
         if Path(batch.stored_file) != path.resolve():
             _discard(path)
         messages.info(
@@ -184,7 +218,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 
 def _progress(batch: ImportBatch) -> dict[str, Any]:
     progress = read_progress(batch.pk) or {}
-    finished = batch.status in (ImportBatch.Status.SUCCEEDED, ImportBatch.Status.FAILED)
+    finished = batch.status in FINISHED
     stage = batch.status if finished else progress.get("stage", batch.status)
     done, total = int(progress.get("done") or 0), int(progress.get("total") or 0)
     if batch.status == ImportBatch.Status.SUCCEEDED:
@@ -203,6 +237,8 @@ def _progress(batch: ImportBatch) -> dict[str, Any]:
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     batch = get_for_user_or_404(ImportBatch.objects.select_related("uploaded_by"), user, pk=pk)
+    if batch.department == REGISTRY_DEPARTMENT:
+        return redirect("exchange:registry_batch", pk=batch.pk)
     department = get_department(batch.department)
     rejected = selectors.rejected_page(batch, user, after=_int(request.GET.get("after")))
     rejected.rows = selectors.rejected_shown(department, rejected.rows)
@@ -212,10 +248,25 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .annotate(n=Count("pk"))
         .order_by()
     )
+    may_decide = may_decide_batch(user, batch)
+    review = None
+    if batch.status == ImportBatch.Status.REVIEW:
+        review = {
+            "page": selectors.would_close_page(batch, user, offset=_int(request.GET.get("sample")) or 0),
+            "percent": round(100 * batch.would_close / batch.region_current, 1) if batch.region_current else 100,
+            "cancel_form": CancelReviewForm(),
+        }
+    later = (
+        later_standing_batches(batch) if may_decide and batch.status == ImportBatch.Status.SUCCEEDED else []
+    )
     return render(
         request,
         "exchange/batch_detail.html",
         {
+            "may_decide": may_decide,
+            "review": review,
+            "rollback_form": RollbackForm(),
+            "later_batches": later,
             "batch": batch,
             "department": department,
             "progress": _progress(batch),
@@ -226,6 +277,69 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_reveal": can_reveal_sensitive(user),
         },
     )
+
+
+def _decidable_batch(request: HttpRequest, pk: int) -> ImportBatch:
+    """Role first (may not decide: 403), then region (outside: 404)."""
+    if not can_upload_department_files(request.user):
+        raise PermissionDenied(_("只有县级工作人员和系统管理员可以处理导入批次。"))
+    return get_for_user_or_404(ImportBatch.objects.all(), request.user, pk=pk)
+
+
+def _messages_of(request: HttpRequest, error: ValidationError) -> None:
+    for message in error.messages:
+        messages.error(request, message)
+
+
+@login_required
+@require_POST
+def batch_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _decidable_batch(request, pk)
+    try:
+        confirm_review(batch=batch, by=request.user)
+    except ValidationError as error:
+        _messages_of(request, error)
+    else:
+        messages.success(request, _("已确认，正在后台重新导入；本页会显示进度。"))
+    return redirect("exchange:batch", pk=batch.pk)
+
+
+@login_required
+@require_POST
+def batch_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _decidable_batch(request, pk)
+    form = CancelReviewForm(request.POST)
+    form.is_valid()
+    try:
+        cancel_review(batch=batch, by=request.user, reason=form.cleaned_data.get("reason", ""))
+    except ValidationError as error:
+        _messages_of(request, error)
+    else:
+        messages.success(request, _("已取消这个文件的导入，没有写入任何记录。"))
+    return redirect("exchange:batch", pk=batch.pk)
+
+
+@login_required
+@require_POST
+def batch_rollback(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _decidable_batch(request, pk)
+    form = RollbackForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+        return redirect("exchange:batch", pk=batch.pk)
+    try:
+        result = rollback_batch(batch=batch, by=request.user, reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        _messages_of(request, error)
+    else:
+        messages.success(
+            request,
+            _("批次已撤销：作废了它写入的 %(voided)s 条记录，恢复了它终止的 %(reopened)s 条记录。")
+            % {"voided": result.voided, "reopened": result.reopened},
+        )
+    return redirect("exchange:batch", pk=batch.pk)
 
 
 @login_required

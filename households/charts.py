@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from households.models import IncomeRecord
-from households.selectors import monitoring_threshold
+from households.selectors import monitoring_thresholds_of
 
 # Small user units with large type, so the labels stay readable when a phone shrinks the chart.
 WIDTH, HEIGHT = 420, 240
@@ -52,12 +52,13 @@ def nice_ceiling(value: Decimal) -> int:
     return 10 * magnitude
 
 
-def income_chart(incomes: list[IncomeRecord]) -> IncomeChart | None:
+def income_chart(incomes: list[IncomeRecord], *, region_code: str) -> IncomeChart | None:
     """Bars of 人均纯收入 per year and a line of each year's monitoring threshold."""
     if not incomes:
         return None
     records = sorted(incomes, key=lambda r: r.year)
-    thresholds = {r.year: monitoring_threshold(r.year) for r in records}
+    known = monitoring_thresholds_of(region_code)
+    thresholds = {r.year: known.get(r.year) for r in records}
     values = [max(r.per_capita_net_income or Decimal(0), Decimal(0)) for r in records]
     top = nice_ceiling(max([*values, *(t for t in thresholds.values() if t is not None)]))
     plot_width = WIDTH - LEFT - RIGHT

@@ -129,9 +129,12 @@ class PersonForm(CodedModelForm):
         )
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
-    def __init__(self, *args: Any, household: Household | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, household: Household | None = None, user: Any = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.household = household or (self.instance.household if self.instance.pk else None)
+        # Who enters the values: an ID number already registered outside their region is reported
+        # without naming that household (without a user, no other household is ever named).
+        self.user = user
 
     def validate_unique(self) -> None:
         # The services report a duplicate ID with the household it belongs to; skip the generic message.
@@ -145,7 +148,7 @@ class PersonForm(CodedModelForm):
         cleaned = super().clean()
         if self.household is not None and not self.errors:
             replacing = self.instance if self.instance.pk else None
-            add_issues(self, check_person(self.household, self.values(), replacing=replacing))
+            add_issues(self, check_person(self.household, self.values(), replacing=replacing, by=self.user))
         return cleaned
 
 

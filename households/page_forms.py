@@ -10,8 +10,7 @@ from django.utils.translation import gettext_lazy
 from households import selectors
 from households.codes import choices
 from households.forms import HouseholdForm
-
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+from households.spreadsheets import MAX_UPLOAD_BYTES
 
 
 class HouseholdFilterForm(forms.Form):

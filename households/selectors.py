@@ -1,5 +1,7 @@
 """Reads of the household file for pages and exports. Every queryset is narrowed to the user's region."""
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,7 +15,8 @@ from django.utils.translation import gettext as _
 
 from households.codes import codebook, labels_of
 from households.models import Household, IncomeRecord, Person, StatusChange
-from households.sensitive import HEALTH_FIELDS, HIDDEN, SENSITIVE_FIELDS, can_see_health, mask, shown
+from households.monitoring import thresholds_for
+from households.sensitive import HEALTH_FIELDS, HIDDEN, SENSITIVE_FIELDS, can_see_health, mask, mask_text, shown
 from households.validation import RELATION_HEAD, age_on
 from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.models import AuditEvent
@@ -23,15 +26,10 @@ from povertycloud.regions.selectors import villages_of
 
 PAGE_SIZE = 50
 
-# Placeholder until the monitoring threshold table (per region and year, edited by administrators) lands:
-# per-capita net income in yuan below which a household is within the monitoring range (domain.md §4).
-MONITORING_THRESHOLDS = {2021: 6000, 2022: 6500, 2023: 7300, 2024: 7600, 2025: 8000}
-
-
-def monitoring_threshold(year: int, region_code: str | None = None) -> Decimal | None:
-    """The monitoring income threshold of a year; region_code is accepted for the coming per-region table."""
-    value = MONITORING_THRESHOLDS.get(int(year))
-    return Decimal(value) if value is not None else None
+def monitoring_thresholds_of(region_code: str) -> dict[int, Decimal]:
+    """{year: monitoring threshold} for a village, from the threshold table (the most specific region that
+    sets a year wins). A year the table does not hold is absent: pages say so rather than guess."""
+    return thresholds_for(region_code)
 
 
 def villages_for_user(user: Any) -> QuerySet[Region]:
@@ -57,22 +55,55 @@ def households_for(user: Any) -> QuerySet[Household]:
     return queryset
 
 
-def _search(text: str) -> Q:
-    """Digits find household numbers and ID numbers by prefix (their indexes serve it); words find member
-    names and village names anywhere in the name."""
-    if text.upper().rstrip("X").isdigit():
-        people = Person.objects.filter(id_number__startswith=text.upper())
-        return Q(number__startswith=text) | Q(pk__in=people.values("household_id"))
+# A whole resident ID (18 characters, or a 15-digit first-generation one), and a name with the ID's last four
+# characters (王大山 123X, or 123X 王大山).
+FULL_ID = re.compile(r"^(\d{17}[\dX]|\d{15})$")
+NAME_AND_TAIL = (
+    re.compile(r"^(?P<name>[^\d\s]+?)\s*(?P<tail>\d{3}[\dX])$"),
+    re.compile(r"^(?P<tail>\d{3}[\dX])\s*(?P<name>[^\d\s]+)$"),
+)
+
+
+def _search(text: str, *, by_id_number: bool) -> Q:
+    """Digits find household numbers by prefix (their index serves it); words find member names and village
+    names anywhere in the name.
+
+    An ID number is found only whole, or by its last four characters together with the member's full name,
+    and only by users who may reveal ID numbers: a prefix (5226341980…) would let anyone who sees the masked
+    number (5226341980********) find the rest a digit at a time, and for a role that sees only masked
+    numbers any ID search would do the same a guess at a time.
+    """
+    compact = unicodedata.normalize("NFKC", text).upper().replace(" ", "")
+    if compact.isdigit() or FULL_ID.match(compact):
+        found = Q(number__startswith=compact)
+        if by_id_number and FULL_ID.match(compact):
+            found |= Q(pk__in=Person.objects.filter(id_number=compact).values("household_id"))
+        return found
     people = Person.objects.filter(name__contains=text)
     villages = Region.objects.filter(level=Region.Level.VILLAGE, name__contains=text)
-    return Q(number__startswith=text) | Q(pk__in=people.values("household_id")) | Q(village__in=villages)
+    found = Q(number__startswith=text) | Q(pk__in=people.values("household_id")) | Q(village__in=villages)
+    if by_id_number:
+        normalised = unicodedata.normalize("NFKC", text).strip().upper()
+        for pattern in NAME_AND_TAIL:
+            matched = pattern.match(normalised)
+            if matched:
+                named = Person.objects.filter(
+                    name=matched.group("name").strip(), id_number__endswith=matched.group("tail")
+                )
+                return found | Q(pk__in=named.values("household_id"))
+    return found
 
 
-def filter_households(queryset: QuerySet[Household], filters: Mapping[str, Any]) -> QuerySet[Household]:
-    """Search text (name, ID number, household number, village name) and the list's filters."""
+def filter_households(
+    queryset: QuerySet[Household], filters: Mapping[str, Any], *, user: Any = None
+) -> QuerySet[Household]:
+    """Search text (name, ID number, household number, village name) and the list's filters.
+
+    ID numbers are searched (whole, or the last four with a name) only for a user who may reveal them; without
+    a user, never."""
     text = (filters.get("q") or "").strip()
     if text:
-        queryset = queryset.filter(_search(text))
+        queryset = queryset.filter(_search(text, by_id_number=user is not None and can_reveal_sensitive(user)))
     if filters.get("village"):
         queryset = queryset.filter(village_id=filters["village"])
     if filters.get("household_type"):
@@ -368,10 +399,11 @@ TRANSFER_FIELDS = (
 )
 
 
-def income_rows(incomes: list[IncomeRecord]) -> list[IncomeRow]:
+def income_rows(incomes: list[IncomeRecord], *, region_code: str) -> list[IncomeRow]:
+    thresholds = monitoring_thresholds_of(region_code)
     rows = []
     for record in incomes:
-        threshold = monitoring_threshold(record.year)
+        threshold = thresholds.get(record.year)
         per_capita = record.per_capita_net_income
         rows.append(
             IncomeRow(
@@ -489,7 +521,7 @@ def _display(user: Any, name: str, value: Any) -> Any:
     if name in CODED_FIELDS and isinstance(value, str):
         book = codebook()
         return "、".join(book.label(CODED_FIELDS[name], code) for code in value.split(",") if code) or "—"
-    return value
+    return mask_text(value)  # an ID or mobile number typed into free text is masked too
 
 
 def audit_trail(household: Household, user: Any, *, limit: int | None = 50) -> list[AuditEntry]:

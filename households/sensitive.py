@@ -1,8 +1,9 @@
 """Sensitive values of the household file: how they are masked, who may see them, and revealing one.
 
-ID numbers (and disability certificate numbers, which contain one), phone numbers and bank accounts are
-masked on every page and export unless a role that may reveal them asks for one value; each reveal is
-written to the audit trail. Health details are hidden from auditors without sensitive data access.
+ID numbers (and disability certificate numbers, which contain one), phone numbers (households' and helpers')
+and bank accounts are masked on every page, export and admin page unless a role that may reveal them asks for
+one value; each reveal is written to the audit trail. Health details are hidden from auditors without
+sensitive data access. The list of sensitive fields and the masks are povertycloud.masking's.
 """
 
 from typing import Any
@@ -12,61 +13,26 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from households.models import Household, Person
-from povertycloud.accounts.permissions import can_reveal_sensitive, is_auditor
+from povertycloud.accounts.permissions import can_reveal_sensitive, can_see_health
 from povertycloud.audit.services import record_model_event
+from povertycloud.masking import (  # noqa: F401  (re-exported: the one masking module)
+    HEALTH_FIELDS,
+    MASKS,
+    SENSITIVE_FIELDS,
+    mask,
+    mask_bank_account,
+    mask_changes,
+    mask_id_number,
+    mask_phone,
+    mask_text,
+)
 
 HIDDEN = gettext_lazy("（已隐藏）")
 
-# Field names whose values are masked by default, by model.
+# The fields a page may reveal, by model, with their labels. Which field names are masked, and how, is the
+# one list in povertycloud.masking (helpers' phones and department records' certificates included).
 HOUSEHOLD_FIELDS = {"phone": gettext_lazy("联系电话"), "bank_account": gettext_lazy("银行账号")}
 PERSON_FIELDS = {"id_number": gettext_lazy("证件号码"), "disability_certificate": gettext_lazy("残疾证号")}
-HEALTH_FIELDS = {"health", "disability_category", "disability_grade", "disability_certificate"}
-SENSITIVE_FIELDS = {*HOUSEHOLD_FIELDS, *PERSON_FIELDS}
-
-
-def _keep_ends(value: str, head: int, tail: int) -> str:
-    if len(value) <= head + tail:
-        return "*" * len(value)
-    return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
-
-
-def mask_id_number(value: str | None) -> str:
-    """5226**********123X: region of the first four digits and the last four stay visible."""
-    value = (value or "").strip()
-    return _keep_ends(value, 4, 4) if value else ""
-
-
-def mask_phone(value: str | None) -> str:
-    """138****5678."""
-    value = (value or "").strip()
-    return _keep_ends(value, 3, 4) if value else ""
-
-
-def mask_bank_account(value: str | None) -> str:
-    """****1234."""
-    value = (value or "").replace(" ", "")
-    if not value:
-        return ""
-    return "****" + value[-4:] if len(value) > 4 else "*" * len(value)
-
-
-MASKS = {
-    "id_number": mask_id_number,
-    "disability_certificate": mask_id_number,
-    "phone": mask_phone,
-    "bank_account": mask_bank_account,
-}
-
-
-def mask(field: str, value: Any) -> Any:
-    masker = MASKS.get(field)
-    if masker is None or value in (None, ""):
-        return value
-    return masker(str(value))
-
-
-def can_see_health(user: Any) -> bool:
-    return not is_auditor(user) or bool(getattr(user, "sensitive_data_access", False))
 
 
 def shown(user: Any, field: str, value: Any, *, revealed: bool = False) -> Any:
@@ -83,7 +49,7 @@ def reveal_value(*, by: Any, household: Household, field: str, person: Person | 
 
     The caller has already found household (and person) through the user's region scope.
     """
-    if not can_reveal_sensitive(by):
+    if not can_reveal_sensitive(by) or (field in HEALTH_FIELDS and not can_see_health(by)):
         raise PermissionDenied(_("您的角色不能查看完整的敏感信息。"))
     if person is not None:
         if field not in PERSON_FIELDS or person.household_id != household.pk:

@@ -8,16 +8,18 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import F, Model
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import CharField, F, Model
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from households.codes import codebook
 from households.models import Household, IncomeRecord, Person, StatusChange
 from households.validation import (
     RELATION_HEAD,
     Issue,
+    duplicate_id_issue,
     household_issues,
     household_member_issues,
     income_issues,
@@ -81,6 +83,31 @@ def _values_of(instance: Model) -> dict[str, Any]:
     }
 
 
+def _check_lengths(model: type[Model], values: Mapping[str, Any]) -> None:
+    """A text longer than its column is a message on its field, never a database error (a 500)."""
+    errors = {}
+    for name, value in values.items():
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:  # not a field of the model: the save will say so
+            continue
+        limit = field.max_length if isinstance(field, CharField) else None
+        too_long = limit is not None and isinstance(value, str) and len(value) > limit
+        if too_long:
+            errors[name] = _("%(label)s最长 %(max)s 个字符，这里有 %(length)s 个。") % {
+                "label": field.verbose_name, "max": field.max_length, "length": len(value),
+            }
+    if errors:
+        raise ValidationError(errors)
+
+
+def _create(model: type[Model], **values: Any) -> Model:
+    """INSERT in a savepoint, so that a unique constraint that another transaction won first raises an
+    IntegrityError the caller can turn into a message while its own transaction stays usable."""
+    with transaction.atomic():
+        return model.objects.create(**values)
+
+
 def _conditional_update(instance: Model, values: dict[str, Any], expected_version: int, label: str) -> None:
     """UPDATE ... WHERE version = expected: a second save of a stale form changes nothing."""
     updated = type(instance).objects.filter(pk=instance.pk, version=expected_version).update(
@@ -107,6 +134,7 @@ def create_household(*, by: Any, data: Mapping[str, Any], reason: str = "新建�
         raise ValidationError({"village": "户档案须登记到村一级。"})
     _require_editor_of(by, village.code)
     raise_for_errors(household_issues(values, codes=codebook()))
+    _check_lengths(Household, values)
     household = Household.objects.create(**values)
     household.refresh_from_db()
     StatusChange.objects.create(
@@ -138,6 +166,7 @@ def update_household(
     before = snapshot(household)
     merged = {**_values_of(household), **values}
     raise_for_errors(household_issues(merged, codes=codebook()))
+    _check_lengths(Household, values)
     status_changed = any(getattr(household, name) != merged.get(name) for name in STATUS_FIELDS)
     if status_changed and not reason.strip():
         raise ValidationError({"reason": "修改户类型、监测类别或风险类型时须填写原因。"})
@@ -215,10 +244,40 @@ def _member_values(person: Person) -> dict[str, Any]:
     return _values_of(person)
 
 
-def check_person(
-    household: Household, values: dict[str, Any], *, replacing: Person | None = None
+def _same_county(code: str, other: str) -> bool:
+    return bool(code) and bool(other) and code[:6] == other[:6]
+
+
+def duplicate_id_issues(
+    number: str, *, household: Household, by: Any = None, replacing: Person | None = None
 ) -> list[Issue]:
-    """All issues of a member's values in the context of their household (forms show these before saving)."""
+    """The ID number registered to someone else, said so that it never names a household outside `by`'s
+    region (without `by`, never any other household)."""
+    if not number:
+        return []
+    clash = Person.objects.filter(id_number=number).exclude(pk=getattr(replacing, "pk", None))
+    holder = clash.select_related("household").first()
+    if holder is None:
+        return []
+    village = holder.household.village_id
+    user_region = getattr(getattr(by, "region", None), "code", "") or household.village_id
+    return [
+        duplicate_id_issue(
+            number,
+            holder_household=holder.household.number,
+            holder_visible=by is not None and user_may_see_code(by, village),
+            holder_in_same_county=_same_county(village, user_region),
+        )
+    ]
+
+
+def check_person(
+    household: Household, values: dict[str, Any], *, replacing: Person | None = None, by: Any = None
+) -> list[Issue]:
+    """All issues of a member's values in the context of their household (forms show these before saving).
+
+    by: the user who enters the values; an ID number registered in a household outside their region is
+    reported without naming that household (see duplicate_id_issues)."""
     book = codebook()
     issues = person_issues(values, codes=book)
     others = household.members.all()
@@ -226,26 +285,31 @@ def check_person(
         others = others.exclude(pk=replacing.pk)
     members = [*(_member_values(p) for p in others), values]
     issues += household_member_issues(members, codes=book)
-    number = values.get("id_number")
-    if number:
-        clash = Person.objects.filter(id_number=number).exclude(pk=getattr(replacing, "pk", None))
-        holder = clash.select_related("household").first()
-        if holder is not None:
-            issues.append(
-                Issue(
-                    "id_number",
-                    f"证件号码 {number} 已登记在户 {holder.household.number}，同一人不能在两户登记。",
-                )
-            )
+    issues += duplicate_id_issues(values.get("id_number") or "", household=household, by=by, replacing=replacing)
     return issues
+
+
+def _person_race_lost(
+    error: IntegrityError, *, household: Household, values: Mapping[str, Any], by: Any, replacing: Person | None
+) -> ValidationError:
+    """Two saves of the same ID number at once: both passed the check, the database's unique constraint
+    refused the second. Its user gets the message the form shows for a duplicate ID number."""
+    issues = duplicate_id_issues(values.get("id_number") or "", household=household, by=by, replacing=replacing)
+    if not issues:
+        raise error
+    return ValidationError({"id_number": [issue.message for issue in issues]})
 
 
 @transaction.atomic
 def add_person(*, by: Any, household: Household, data: Mapping[str, Any]) -> Person:
     _require_editor_of(by, household.village_id)
     values = _normalise(data)
-    raise_for_errors(check_person(household, values))
-    person = Person.objects.create(household=household, **values)
+    raise_for_errors(check_person(household, values, by=by))
+    _check_lengths(Person, values)
+    try:
+        person = _create(Person, household=household, **values)
+    except IntegrityError as error:
+        raise _person_race_lost(error, household=household, values=values, by=by, replacing=None) from error
     person.refresh_from_db()
     record_model_event(actor=by, action="create", instance=person, changes=diff({}, snapshot(person)))
     return person
@@ -258,8 +322,13 @@ def update_person(*, by: Any, person: Person, data: Mapping[str, Any], expected_
     values = _normalise(data)
     before = snapshot(person)
     merged = {**_values_of(person), **values}
-    raise_for_errors(check_person(household, merged, replacing=person))
-    _conditional_update(person, values, expected_version, f"成员 {person.name} 的信息")
+    raise_for_errors(check_person(household, merged, replacing=person, by=by))
+    _check_lengths(Person, values)
+    try:
+        with transaction.atomic():
+            _conditional_update(person, values, expected_version, f"成员 {person.name} 的信息")
+    except IntegrityError as error:
+        raise _person_race_lost(error, household=household, values=merged, by=by, replacing=person) from error
     record_model_event(actor=by, action="update", instance=person, changes=diff(before, snapshot(person)))
     return person
 
@@ -293,6 +362,14 @@ AMOUNT_FIELDS = (*IncomeRecord.INCOME_FIELDS, "production_cost", *IncomeRecord.N
                  "compliant_medical_spending", "compliant_education_spending")
 
 
+def _income_of(household: Household, year: Any) -> IncomeRecord | None:
+    return IncomeRecord.objects.filter(household=household, year=year).first()
+
+
+def _year_taken(year: Any) -> ValidationError:
+    return ValidationError({"year": _("%(year)s 年的收支已录入，请打开该年度记录修改。") % {"year": year}})
+
+
 @transaction.atomic
 def record_income(
     *, by: Any, household: Household, data: Mapping[str, Any], expected_version: int | None = None
@@ -303,14 +380,21 @@ def record_income(
     if not values.get("household_size"):
         values["household_size"] = household.members.count()
     raise_for_errors(income_issues(values, amount_fields=AMOUNT_FIELDS))
-    existing = IncomeRecord.objects.filter(household=household, year=values["year"]).first()
+    existing = _income_of(household, values["year"])
     if existing is None:
-        record = IncomeRecord.objects.create(household=household, **values)
+        try:
+            record = _create(IncomeRecord, household=household, **values)
+        except IntegrityError as error:
+            # Two surveys of the same year saved at once: the unique (household, year) constraint refused
+            # the second; it gets the message a duplicate year always gets.
+            if not IncomeRecord.objects.filter(household=household, year=values["year"]).exists():
+                raise
+            raise _year_taken(values["year"]) from error
         record.refresh_from_db()  # the stored amounts and the computed net and per-capita income
         record_model_event(actor=by, action="create", instance=record, changes=diff({}, snapshot(record)))
         return record
     if expected_version is None:
-        raise ValidationError({"year": f"{values['year']} 年的收支已录入，请打开该年度记录修改。"})
+        raise _year_taken(values["year"])
     before = snapshot(existing)
     _conditional_update(existing, values, expected_version, f"{values['year']} 年收支")
     record_model_event(actor=by, action="update", instance=existing, changes=diff(before, snapshot(existing)))

@@ -9,12 +9,14 @@ confirmation, the same run for real: all rows or none.
 import csv
 import datetime as dt
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 from typing import Any
 
+import openpyxl
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
@@ -38,8 +40,14 @@ from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import scope_for_user, user_may_see_code
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-MAX_IMPORT_ROWS = 2000
+MAX_IMPORT_ROWS = 2000  # data rows in one upload
+MAX_SHEET_ROWS = 2 * MAX_IMPORT_ROWS + 1  # lines read at most (blank lines included): a sheet declaring more is refused
+MAX_COLUMNS = 200
+MAX_CELL_CHARS = 500  # longer than any column of the household file
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # an XLSX is a zip: what it unpacks to is bounded too
 ROW_NUMBER_COLUMN = "行号"
+READ_ERROR_COLUMN = "读取错误"
 
 
 def neutralise_formula(value: Any) -> Any:
@@ -265,6 +273,8 @@ class HouseholdMemberResource(resources.Resource):
         """The column header of a model field name, for showing errors against their column."""
         name = "village_id" if name == "village" else name
         for resource_field in cls.fields.values():
+            if resource_field.readonly:
+                continue  # 村 (the village's name) is shown, never written: an error on "name" is 姓名's
             if name in (resource_field.attribute, resource_field.attribute.split("__")[-1]):
                 return resource_field.column_name
         return "" if name == NON_FIELD_ERRORS else name
@@ -282,6 +292,11 @@ class HouseholdMemberResource(resources.Resource):
     def before_import(self, dataset, **kwargs):
         self._households.clear()
         self._villages.clear()
+
+    def before_import_row(self, row, **kwargs):
+        problem = row.get(READ_ERROR_COLUMN)
+        if problem:
+            raise ValidationError({NON_FIELD_ERRORS: str(problem)})
 
     def get_or_init_instance(self, instance_loader, row):
         return SheetRow(household=SimpleNamespace(), person=SimpleNamespace()), True
@@ -416,60 +431,162 @@ def _cell_text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+class _Rows:
+    """The rows of an upload, read with bounds: at most MAX_SHEET_ROWS lines, MAX_IMPORT_ROWS of them with
+    data, MAX_COLUMNS columns. A line that cannot be read (a NUL byte, an unbalanced quote, an over-long
+    cell) is kept as a line with a reason, so that it is reported against its line and the others are read.
+    """
+
+    def __init__(self) -> None:
+        self.headers: list[str] = []
+        self.lines: list[tuple[int, list[Any], str]] = []  # (line number, cells, reason it cannot be read)
+        self.data_lines = 0
+
+    def add(self, line: int, cells: list[Any], problem: str = "") -> None:
+        if not problem and not any(_cell_text(cell) for cell in cells):
+            return  # a blank line
+        if not problem:
+            problem = _long_cell(cells)
+        self.data_lines += 1
+        if self.data_lines > MAX_IMPORT_ROWS:
+            message = _("一次最多导入 %(max)s 行，文件超过 %(max)s 行，请分批导入。")
+            raise ValidationError(message % {"max": MAX_IMPORT_ROWS})
+        self.lines.append((line, [] if problem else cells, problem))
+
+
+def _long_cell(cells: list[Any]) -> str:
+    for column, cell in enumerate(cells, start=1):
+        if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
+            return _("第 %(column)s 列的内容过长（%(length)s 个字符，最多 %(max)s 个），这一行未读取。") % {
+                "column": column, "length": len(cell), "max": MAX_CELL_CHARS,
+            }
+    return ""
+
+
+def _too_many_lines(declared: int) -> ValidationError:
+    message = _("工作表声明有 %(rows)s 行，一次最多导入 %(max)s 行，请分批导入。文件未读取。")
+    return ValidationError(message % {"rows": declared, "max": MAX_IMPORT_ROWS})
+
+
+def _read_xlsx(content: bytes) -> _Rows:
+    """The first sheet, refused from its declared size (the <dimension> element that openpyxl's read-only
+    mode reads without loading a row) before any row is read; a sheet without one is read no further than
+    the bounds allow."""
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    if sum(member.file_size for member in archive.infolist()) > MAX_UNPACKED_BYTES:
+        raise ValidationError(
+            _("文件解压后超过 %(max)s MB，不能导入。") % {"max": MAX_UNPACKED_BYTES // (1024 * 1024)}
+        )
+    workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    try:
+        sheet = workbook.active
+        if sheet is None:
+            raise ValidationError(_("文件中没有工作表。"))
+        if (sheet.max_row or 0) > MAX_SHEET_ROWS:
+            raise _too_many_lines(sheet.max_row)
+        if (sheet.max_column or 0) > MAX_COLUMNS:
+            message = _("工作表声明有 %(columns)s 列，最多 %(max)s 列。文件未读取。")
+            raise ValidationError(message % {"columns": sheet.max_column, "max": MAX_COLUMNS})
+        rows = _Rows()
+        width = min(sheet.max_column or MAX_COLUMNS, MAX_COLUMNS)
+        cells = sheet.iter_rows(min_row=1, max_row=MAX_SHEET_ROWS + 1, max_col=width, values_only=True)
+        for line, row in enumerate(cells, start=1):
+            if line > MAX_SHEET_ROWS:
+                raise _too_many_lines(line)
+            values = list(row)
+            if line == 1:
+                while values and values[-1] is None:
+                    values.pop()
+                rows.headers = [_cell_text(cell) for cell in values]
+                continue
+            rows.add(line, values[: len(rows.headers)])
+        return rows
+    finally:
+        workbook.close()
+
+
+def _read_csv(content: bytes) -> _Rows:
+    """CSV in UTF-8 (with or without BOM) or GB18030, one row a line, each line parsed on its own so that
+    a NUL byte, an unbalanced quote or an over-long field rejects that line only."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = content.decode("gb18030")
+    rows = _Rows()
+    for line, raw in enumerate(re.split(r"\r\n|\n|\r", text), start=1):
+        if line > MAX_SHEET_ROWS:
+            raise _too_many_lines(line)
+        problem, cells = "", []
+        if "\x00" in raw:
+            problem = _("这一行含有空字符（NUL），未读取。")
+        else:
+            try:
+                cells = next(csv.reader([raw], strict=True), [])
+            except csv.Error:
+                if len(raw) > csv.field_size_limit():
+                    problem = _("这一行的内容过长，未读取。")
+                else:
+                    problem = _("这一行的引号不成对（或引号后缺少分隔符），未读取。")
+        if line == 1:
+            if problem:
+                raise ValidationError(_("第 1 行（表头）无法读取：%(problem)s") % {"problem": problem})
+            rows.headers = [_cell_text(cell) for cell in cells[:MAX_COLUMNS]]
+            continue
+        if not problem and len(cells) > MAX_COLUMNS:
+            problem = _("这一行超过 %(max)s 列，未读取。") % {"max": MAX_COLUMNS}
+        if not problem:
+            width = len(rows.headers)
+            cells = (cells + [""] * width)[:width]
+        rows.add(line, cells, problem)
+    return rows
+
+
 def read_sheet(content: bytes, filename: str) -> tablib.Dataset:
     """The uploaded file as a dataset: each household's 户主 first, every row numbered as in the file.
 
+    Reading is bounded: the upload's size (MAX_UPLOAD_BYTES), an XLSX's unpacked size and declared
+    dimensions (checked before a row is read), the number of lines and of data rows. A line that cannot
+    be read gets its reason in READ_ERROR_COLUMN and is reported as an error of its line.
+
     Raises ValidationError (in the user's language) for a file that cannot be read or lacks columns.
     """
+    if len(content) > MAX_UPLOAD_BYTES:
+        limit = MAX_UPLOAD_BYTES // (1024 * 1024)
+        raise ValidationError(_("文件过大：最大 %(max)s MB。") % {"max": limit})
     suffix = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
     try:
         if suffix == "xlsx":
-            source = XLSX().create_dataset(content)
+            source = _read_xlsx(content)
         elif suffix == "csv":
-            try:
-                text = content.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = content.decode("gb18030")
-            source = tablib.Dataset()
-            rows = list(csv.reader(io.StringIO(text)))
-            if rows:
-                width = len(rows[0])
-                source.headers = rows[0]
-                for row in rows[1:]:
-                    source.append((row + [""] * width)[:width])
+            source = _read_csv(content)
         else:
             raise ValidationError(_("只能导入 .xlsx 或 .csv 文件。"))
     except ValidationError:
         raise
-    except (zipfile.BadZipFile, StopIteration, KeyError, OSError, ValueError, tablib.InvalidDimensions) as e:
+    except (zipfile.BadZipFile, StopIteration, KeyError, OSError, ValueError, TypeError, EOFError) as e:
         raise ValidationError(_("无法读取文件：请上传由本系统导出的 Excel (.xlsx) 或 CSV 文件。")) from e
-    headers = [_cell_text(h) for h in (source.headers or [])]
+    headers = source.headers
     missing = [column for column in HouseholdMemberResource.REQUIRED_COLUMNS if column not in headers]
     if missing:
         raise ValidationError(_("文件缺少必需的列：%(columns)s。") % {"columns": "、".join(missing)})
-    numbered = []
-    for index, row in enumerate(source, start=2):
-        if any(_cell_text(cell) for cell in row):
-            numbered.append((index, list(row)))
-    if not numbered:
+    if not source.lines:
         raise ValidationError(_("文件中没有数据行。"))
-    if len(numbered) > MAX_IMPORT_ROWS:
-        message = _("一次最多导入 %(max)s 行，文件有 %(rows)s 行，请分批导入。")
-        raise ValidationError(message % {"max": MAX_IMPORT_ROWS, "rows": len(numbered)})
+    width = len(headers)
+    numbered = [(line, (cells + [""] * width)[:width], problem) for line, cells, problem in source.lines]
     number_at, relation_at = headers.index("户编号"), headers.index("与户主关系")
     heads = {"01", codebook().label("relation", "01")}
     first_seen: dict[str, int] = {}
-    for position, (_line, row) in enumerate(numbered):
+    for position, (_line, row, _problem) in enumerate(numbered):
         first_seen.setdefault(_cell_text(row[number_at]), position)
 
-    def order(item: tuple[int, tuple[int, list]]) -> tuple[int, int, int]:
-        position, (_line, row) = item
+    def order(item: tuple[int, tuple[int, list, str]]) -> tuple[int, int, int]:
+        position, (_line, row, _problem) = item
         is_head = _cell_text(row[relation_at]) in heads
         return first_seen[_cell_text(row[number_at])], 0 if is_head else 1, position
 
-    dataset = tablib.Dataset(headers=[*headers, ROW_NUMBER_COLUMN])
-    for _position, (line, row) in sorted(enumerate(numbered), key=order):
-        dataset.append([*row, line])
+    dataset = tablib.Dataset(headers=[*headers, ROW_NUMBER_COLUMN, READ_ERROR_COLUMN])
+    for _position, (line, row, problem) in sorted(enumerate(numbered), key=order):
+        dataset.append([*row, line, problem])
     return dataset
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARACTERS = "10X98765432"
@@ -331,6 +332,32 @@ def household_member_issues(members: Sequence[Mapping[str, Any]], *, codes: Code
             issues.append(Issue("id_number", f"证件号码 {number} 在本户重复出现（{names}）。"))
         seen[number] = str(member.get("name") or "")
     return issues
+
+
+def duplicate_id_issue(
+    number: str, *, holder_household: str, holder_visible: bool, holder_in_same_county: bool
+) -> Issue:
+    """The ID number is already registered to a member of another household.
+
+    The message names that household only when the user may see it (holder_visible); otherwise it says
+    no more than that the number is registered elsewhere, and whom to ask: county staff find a number
+    registered in their county by searching the household list with the full number, and a registration
+    in another county only that county's staff can see.
+    """
+    if holder_visible:
+        message = _("证件号码 %(number)s 已登记在户 %(household)s，同一人不能在两户登记。") % {
+            "number": number, "household": holder_household,
+        }
+    elif holder_in_same_county:
+        message = _(
+            "该证件号码已在其他地区登记，同一人不能在两户登记。如需核实，请县级工作人员按完整证件号码查询。"
+        )
+    else:
+        message = _(
+            "该证件号码已在其他地区登记，同一人不能在两户登记。登记地不在本县：如需核实，请联系县级工作人员，"
+            "由登记地所在县的工作人员查询。"
+        )
+    return Issue("id_number", message)
 
 
 # --- The household itself ----------------------------------------------------------------------------

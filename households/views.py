@@ -98,7 +98,7 @@ def _stale_message(label: str) -> str:
 def household_list(request: HttpRequest) -> HttpResponse:
     form = HouseholdFilterForm(request.GET or None, user=request.user)
     filters = form.filters() if form.is_bound else {}
-    queryset = selectors.filter_households(selectors.households_for(request.user), filters)
+    queryset = selectors.filter_households(selectors.households_for(request.user), filters, user=request.user)
     page = selectors.household_page(
         queryset, after=request.GET.get("after"), before=request.GET.get("before")
     )
@@ -132,8 +132,8 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "village_full_name": full_name(household.village),
             "facts": selectors.household_facts(household, user, revealed=shown_keys),
             "members": selectors.member_rows(members, user, revealed=shown_keys),
-            "incomes": selectors.income_rows(incomes),
-            "chart": income_chart(incomes),
+            "incomes": selectors.income_rows(incomes, region_code=household.village_id),
+            "chart": income_chart(incomes, region_code=household.village_id),
             "member_sections": member_sections(members, user),
             "history": selectors.status_rows(selectors.status_history_of(household, user)),
             "audit": selectors.audit_trail(household, user, limit=None if show_all_audit else 50),
@@ -219,7 +219,7 @@ def household_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def member_add(request: HttpRequest, pk: int) -> HttpResponse:
     household = _editable_household(request, pk)
     if request.method == "POST":
-        form = PersonForm(request.POST, household=household)
+        form = PersonForm(request.POST, household=household, user=request.user)
         if form.is_valid():
             try:
                 person = services.add_person(by=request.user, household=household, data=form.values())
@@ -230,7 +230,7 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
                 _pass_on_warnings(request, form)
                 return redirect("households:detail", pk=household.pk)
     else:
-        form = PersonForm(household=household)
+        form = PersonForm(household=household, user=request.user)
     context = {"form": form, "household": household, "person": None}
     return render(request, "households/member_form.html", context)
 
@@ -243,7 +243,7 @@ def member_edit(request: HttpRequest, pk: int, person_pk: int) -> HttpResponse:
     if request.method == "POST":
         data = _keep_blank_secrets(request, person, PERSON_FIELDS)
         stale = _posted_version(request) != person.version
-        form = PersonForm(data, instance=Person.objects.get(pk=person.pk), household=household)
+        form = PersonForm(data, instance=Person.objects.get(pk=person.pk), household=household, user=request.user)
         if not stale and form.is_valid():
             try:
                 services.update_person(
@@ -350,7 +350,7 @@ def export(request: HttpRequest) -> HttpResponse:
     form = HouseholdFilterForm(source, user=user)
     filters = form.filters()
     if request.method == "POST":
-        households = selectors.filter_households(selectors.households_for(user), filters)
+        households = selectors.filter_households(selectors.households_for(user), filters, user=user)
         include_sensitive = request.POST.get("include_sensitive") == "1"
         content = spreadsheets.export_workbook(
             user=user, households=households, include_sensitive=include_sensitive
@@ -396,7 +396,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form}
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        content = upload.read()
+        content = upload.read(spreadsheets.MAX_UPLOAD_BYTES + 1)  # the form refused a larger one already
         try:
             dataset = spreadsheets.read_sheet(content, upload.name)
         except ValidationError as error:

@@ -5,6 +5,7 @@ DJANGO_DEBUG     off unless set to 1/true
 DJANGO_SECRET_KEY  required when DJANGO_ENV=production
 DATABASE_URL     PostgreSQL in production (postgres://user@host:5432/name);
                  the SQLite file var/povertycloud.sqlite3 otherwise
+DATABASE_ROLE    a PostgreSQL role to SET on connecting (the owner role, for migrations)
 """
 
 import os
@@ -65,11 +66,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "povertycloud.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "povertycloud.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -97,6 +100,10 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    # Migrations run as the role that owns the tables (manage.py setup_database_roles): the login user sets
+    # it on each connection (SET ROLE), e.g. DATABASE_ROLE=povertycloud_owner for `manage.py migrate` only.
+    if env_str("DATABASE_ROLE"):
+        DATABASES["default"].setdefault("OPTIONS", {})["assume_role"] = env_str("DATABASE_ROLE")
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -159,7 +166,28 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Content-Security-Policy of every response (povertycloud.middleware): the project's own files only. No page
+# has an inline script, inline style or style attribute (keep it so: a script goes in static/js, a colour
+# in site.css); charts are inline SVG, which needs nothing more.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+
+# Failed logins are counted per account (the user name as Django authenticates it) and per address
+# (povertycloud.accounts.throttle). The address limit may be set higher, so that one office behind one address
+# is not locked out by colleagues' typos while a guesser spraying many accounts from one address still is.
 LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5)
+LOGIN_THROTTLE_ADDRESS_ATTEMPTS = env_int("LOGIN_THROTTLE_ADDRESS_ATTEMPTS", 5)
 LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 15 * 60)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

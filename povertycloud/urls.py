@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from povertycloud import views
+from povertycloud.accounts.views import AdminLoginView
 
 admin.site.site_header = "扶贫云 管理后台"
 admin.site.site_title = "扶贫云"
@@ -16,5 +17,7 @@ urlpatterns = [
     path("reports/", include("reports.urls")),
     path("departments/", include("exchange.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The admin's login is the site's throttled, audited login view (before the admin's own URLs).
+    path("admin/login/", AdminLoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),
 ]

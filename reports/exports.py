@@ -23,7 +23,7 @@ from exchange import quality
 from exchange.declarations import get_department
 from households.codes import codebook
 from households.models import Household, Person, StatusChange
-from households.sensitive import HEALTH_FIELDS, SENSITIVE_FIELDS, shown
+from households.sensitive import HIDDEN, can_see_health, mask_changes, mask_text, shown
 from households.spreadsheets import neutralise_formula
 from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.models import AuditEvent
@@ -396,23 +396,10 @@ def decisions_export(
 
 
 def _masked_changes(user: Any, changes: Any, revealed: bool) -> Any:
-    """The changes of an audit event with sensitive values masked wherever their field name appears."""
-    if isinstance(changes, dict):
-        masked = {}
-        for key, value in changes.items():
-            if key in SENSITIVE_FIELDS or key in HEALTH_FIELDS:
-                if isinstance(value, dict):
-                    masked[key] = {
-                        k: _shown(user, key, v, revealed) if v not in (None, "") else v for k, v in value.items()
-                    }
-                else:
-                    masked[key] = _shown(user, key, value, revealed) if value not in (None, "") else value
-            else:
-                masked[key] = _masked_changes(user, value, revealed)
-        return masked
-    if isinstance(changes, list):
-        return [_masked_changes(user, v, revealed) for v in changes]
-    return changes
+    """The changes of an audit event with every sensitive value masked wherever its field name appears (the
+    one list, helpers' phones included), health details hidden from those who may not see them, and ID
+    numbers and mobile numbers in other text masked."""
+    return mask_changes(changes, reveal=revealed, hide_health=not can_see_health(user), hidden=str(HIDDEN))
 
 
 def audit_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool) -> None:
@@ -431,11 +418,11 @@ def audit_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date, e
             str(action_labels.get(e.action, e.action)),
             e.entity,
             e.object_pk,
-            e.object_repr,
+            e.object_repr if revealed else mask_text(e.object_repr),
             e.region_code,
             e.household_id,
             json.dumps(_masked_changes(user, e.changes, revealed), ensure_ascii=False, sort_keys=True),
-            e.note,
+            e.note if revealed else mask_text(e.note),
         ]
         for e in events.order_by("at", "pk").iterator(chunk_size=STREAM_ROWS)
     )

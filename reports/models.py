@@ -35,6 +35,7 @@ class Report(models.Model):
     data_hash = models.CharField(_("数据摘要（SHA-256）"), max_length=64, blank=True)
     manifest = models.JSONField(_("清单"), default=dict, blank=True)
     error = models.TextField(_("错误"), blank=True)
+    task_id = models.CharField(_("后台任务编号"), max_length=64, blank=True)
 
     region_lookup = "region_id"
 

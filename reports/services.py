@@ -26,7 +26,10 @@ from reports.files import csv_bytes, ledger_file_name, pdf_bytes, xlsx_bytes
 from reports.models import Report
 from reports.performance import PerformanceReport, compute_report
 from reports.sources import read_sources
+from risk.jobs import RunLock, fail_task_row, interrupted_message, task_gone, task_row, uses_database_tasks
 
+REPORT_LOCK_NAMESPACE = 4120  # PostgreSQL advisory locks: (namespace, report id) while a report is generated
+GENERATE_TASK = "reports.tasks.generate_report_task"
 REPORT_LEVELS = (Region.Level.COUNTY, Region.Level.TOWNSHIP)
 MAX_PERIOD_DAYS = 366 * 5
 Status = Report.Status
@@ -78,7 +81,39 @@ def request_report(*, by: Any, region_code: str, start: dt.date | None, end: dt.
 def _enqueue(report_id: int) -> None:
     from reports.tasks import generate_report_task
 
-    generate_report_task.enqueue(report_id)
+    result = generate_report_task.enqueue(report_id)
+    Report.objects.filter(pk=report_id).update(task_id=str(result.id))
+
+
+def report_lock(report: Report | int) -> RunLock:
+    """Held by the process that generates the report, for as long as it runs (see risk.jobs.RunLock)."""
+    return RunLock(REPORT_LOCK_NAMESPACE, getattr(report, "pk", report))
+
+
+def mark_interrupted_reports() -> list[int]:
+    """Queued or running reports whose task is gone (risk.jobs.task_gone: no task row, a task that ended
+    without finishing the report, or a running task whose process no longer holds the report's lock)
+    become failed with the reason; the report's page offers to generate it again."""
+    if not uses_database_tasks():
+        return []
+    marked = []
+    reason = interrupted_message()
+    for report in Report.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]):
+        lock = report_lock(report)
+        row = task_row(task_id=report.task_id, task_path=GENERATE_TASK, first_arg=report.pk)
+        if not task_gone(row=row, requested_at=report.requested_at, lock=lock):
+            continue
+        if not lock.acquire(wait=False):
+            continue
+        try:
+            if Report.objects.filter(pk=report.pk, status=report.status).update(
+                status=Status.FAILED, finished_at=timezone.now(), stage="失败", error=reason
+            ):
+                marked.append(report.pk)
+                fail_task_row(row, reason)
+        finally:
+            lock.release()
+    return marked
 
 
 def _progress(report: Report, percent: int, stage: str) -> None:
@@ -92,7 +127,13 @@ def _write(directory: Path, name: str, content: bytes) -> dict[str, Any]:
 
 
 def generate_report(*, report: Report) -> Report:
-    """Run a queued report; a report already started or finished is left as it is."""
+    """Run a queued report; a report already started or finished is left as it is. The report's lock is
+    held while it runs: the cleanup (mark_interrupted_reports) leaves a report alone while it is held."""
+    with report_lock(report):
+        return _generate_locked(report)
+
+
+def _generate_locked(report: Report) -> Report:
     started = Report.objects.filter(pk=report.pk, status=Status.QUEUED).update(
         status=Status.RUNNING, started_at=timezone.now(), progress=1, stage="读取数据"
     )

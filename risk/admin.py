@@ -10,11 +10,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from households.monitoring import MonitoringThreshold
+from povertycloud.audit.admin_mixins import audited_formset_save
 from povertycloud.audit.services import diff, record_event, snapshot
 from povertycloud.regions.admin_mixins import AuditorReadOnlyAdmin, RegionScopedAdmin
 from povertycloud.regions.scoping import sees_everything
 from risk.models import (
     ReviewCapacity,
+    ReviewQuota,
     RiskModel,
     RiskScore,
     ScoringRun,
@@ -71,6 +73,12 @@ class AdministratorsWrite:
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+    def save_formset(self, request, form, formset, change):
+        # Inline rows (a rule's regional thresholds) are audited one by one, as their own admin does.
+        audited_formset_save(request, formset, lambda: super(AdministratorsWrite, self).save_formset(
+            request, form, formset, change
+        ))
 
 
 class ReadOnly:
@@ -138,6 +146,15 @@ class ReviewCapacityAdmin(AdministratorsWrite, RegionScopedAdmin):
     raw_id_fields = ("region",)
 
 
+@admin.register(ReviewQuota)
+class ReviewQuotaAdmin(AdministratorsWrite, RegionScopedAdmin):
+    """A county's default review quota; county staff change it on /risk/quota/ (risk.capacity)."""
+
+    list_display = ("region", "households", "share", "updated_by", "updated_at")
+    raw_id_fields = ("region",)
+    readonly_fields = ("updated_by", "updated_at")
+
+
 @admin.register(Warning)
 class WarningAdmin(ReadOnly, RegionScopedAdmin):
     list_display = ("as_of", "rule", "household", "value", "threshold", "department", "batch")
@@ -148,8 +165,18 @@ class WarningAdmin(ReadOnly, RegionScopedAdmin):
 
 @admin.register(RiskModel)
 class RiskModelAdmin(AuditorReadOnlyAdmin):
-    list_display = ("version", "target", "kind", "test_year", "roc_auc", "pr_auc", "active", "trained_at")
-    list_filter = ("target", "kind", "active")
+    list_display = (
+        "version",
+        "target",
+        "kind",
+        "test_year",
+        "roc_auc",
+        "pr_auc",
+        "beats_baseline",
+        "active",
+        "trained_at",
+    )
+    list_filter = ("target", "kind", "active", "beats_baseline")
     exclude = ("artifact",)
     actions = ["activate"]
 
@@ -172,6 +199,7 @@ class RiskModelAdmin(AuditorReadOnlyAdmin):
         value = (obj.metrics or {}).get("pr_auc")
         return "—" if value is None else f"{value:.3f}"
 
+    # Models below their best baseline are refused here: the override (with a reason) is on /risk/models/.
     @admin.action(description="启用所选模型（每个预测目标一个）")
     def activate(self, request, queryset):
         for model in queryset.order_by("target", "-trained_at"):

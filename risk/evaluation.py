@@ -2,45 +2,47 @@
 
 - ROC-AUC and PR-AUC (average precision) of the probabilities; Brier score.
 - Targeting at the review capacity: in each township the top N households by probability are flagged, N
-  from ReviewCapacity (per township) or 10% of the township's households scored when none is set.
+  from ReviewCapacity (per township), else the county's ReviewQuota (a number per township or a share of
+  its households, set by the county's staff; risk.capacity), else 10% of the township's households scored.
   Exclusion error EE = positives not flagged / positives; inclusion error IE = flagged not positive /
   flagged. Ties are broken by the order of the rows (household id), so the flagged set is reproducible.
 - Calibration curve: observed rate against mean probability in ten equal-count bins.
 """
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from risk.models import ReviewCapacity
+from risk.capacity import Quota, as_quota, review_quota
 
+# Used only where neither ReviewCapacity nor the county's ReviewQuota says how many a township verifies.
 DEFAULT_REVIEW_SHARE = 0.10
 CALIBRATION_BINS = 10
+Capacity = Quota | Mapping[str, int]
 
 
-def review_capacity(townships: Iterable[str]) -> dict[str, int]:
-    return dict(
-        ReviewCapacity.objects.filter(region_id__in=set(townships)).values_list("region_id", "households")
-    )
+def review_capacity(townships: Iterable[str]) -> Quota:
+    """The quota of these townships: their ReviewCapacity rows and their counties' ReviewQuota."""
+    return review_quota(set(townships))
 
 
 def capacity_per_township(
-    townships: pd.Series, capacity: dict[str, int], default_share: float = DEFAULT_REVIEW_SHARE
+    townships: pd.Series, capacity: Capacity, default_share: float = DEFAULT_REVIEW_SHARE
 ) -> pd.Series:
+    quota = as_quota(capacity)
     sizes = townships.value_counts()
     return pd.Series(
-        {t: capacity.get(t, math.ceil(default_share * n)) for t, n in sizes.items()}, dtype=np.int64
+        {t: quota.for_township(t, int(n), default_share=default_share) for t, n in sizes.items()}, dtype=np.int64
     )
 
 
 def flag_top(
     scores: np.ndarray,
     townships: pd.Series,
-    capacity: dict[str, int],
+    capacity: Capacity,
     default_share: float = DEFAULT_REVIEW_SHARE,
 ) -> np.ndarray:
     """True for the top N rows by score within each township (N per capacity_per_township)."""
@@ -87,15 +89,15 @@ def calibration_points(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BIN
     return [{"predicted": float(a), "observed": float(b)} for a, b in zip(predicted, observed, strict=True)]
 
 
-def evaluate(
-    y: np.ndarray, p: np.ndarray, townships: pd.Series, capacity: dict[str, int]
-) -> tuple[dict, dict]:
+def evaluate(y: np.ndarray, p: np.ndarray, townships: pd.Series, capacity: Capacity) -> tuple[dict, dict]:
     """(metrics, evaluation): overall metrics; the calibration curve and the same metrics per township."""
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
     flagged = flag_top(p, townships, capacity)
     metrics = targeting_metrics(y, p, flagged)
-    metrics["capacity"] = "ReviewCapacity" if capacity else f"{DEFAULT_REVIEW_SHARE:.0%} per township"
+    quota = as_quota(capacity)
+    default = f"{DEFAULT_REVIEW_SHARE:.0%} per township"
+    metrics["capacity"] = ("ReviewCapacity" if not quota.counties else quota.source(default)) if quota else default
     per_township = {}
     codes = townships.to_numpy()
     for township in sorted(set(codes)):

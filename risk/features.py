@@ -12,6 +12,11 @@ Nothing recorded after the cut-off enters:
 - department records: the version valid at the cut-off (valid_from ≤ cut-off < valid_to);
 - warnings: as_of ≤ cut-off; people born after the cut-off are not members yet.
 
+**Place** (PLACE, extra columns beside FEATURES): what the household file says about the household's
+village and township, each computed without the household itself (leave one out): the share of 脱贫户, of
+monitored and ever-monitored households, of households with a 低保 member, and the cultivated land per
+person. None of them reads an income survey, so the cross-sectional model (risk.training) may use them.
+
 Amounts of money are in monitoring thresholds of their year (an amount divided by that year's per-capita
 threshold), so that years with different price levels compare; shares and counts are as they are.
 
@@ -182,6 +187,20 @@ DEPARTMENT = [
     "dept_study_cost",
     "dept_study_cost_max",
 ]
+# Leave-one-out summaries of the household's village and township (place_features); not in FEATURES, so
+# the out-of-time models are as before; the cross-sectional models add them.
+PLACE_SOURCES = {
+    "lifted_share": "lifted",
+    "monitored_share": "monitored_now",
+    "ever_monitored_share": "ever_monitored",
+    "dibao_share": "dibao_members",
+    "land_per_person": "land_per_person",
+}
+PLACE = [
+    "village_households",
+    *(f"village_{name}" for name in PLACE_SOURCES),
+    *(f"township_{name}" for name in PLACE_SOURCES),
+]
 FEATURES = [
     *STABLE_PERSON,
     *VOLATILE_PERSON,
@@ -295,7 +314,34 @@ def features_at(sources: Sources, cutoff: dt.date) -> pd.DataFrame:
         | hh.index.isin(sources.status.loc[sources.status["effective_date"] <= c, "household_id"])
         | hh.index.isin(known["household_id"])
     )
-    return frame[existed]
+    frame = frame[existed]
+    return pd.concat([frame, place_features(frame)], axis=1)
+
+
+def _leave_one_out(values: pd.Series, groups: pd.Series) -> np.ndarray:
+    """Mean of the other households' values in the same group (NaN values and the household excluded)."""
+    known = values.notna()
+    filled = values.fillna(0).astype(float)
+    total = filled.groupby(groups.to_numpy()).transform("sum").to_numpy()
+    count = known.astype(float).groupby(groups.to_numpy()).transform("sum").to_numpy()
+    own = filled.to_numpy()
+    others = count - known.to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(others > 0, (total - own) / others, np.nan)
+
+
+def place_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """PLACE for each household of a features frame: its village's and township's other households."""
+    out: dict[str, np.ndarray] = {}
+    village, township = frame["village_id"], frame["township"]
+    out["village_households"] = village.map(village.value_counts()).to_numpy(dtype=float)
+    for name, column in PLACE_SOURCES.items():
+        values = frame[column].astype(float)
+        if column == "dibao_members":
+            values = (values > 0).astype(float).where(values.notna())
+        out[f"village_{name}"] = _leave_one_out(values, village)
+        out[f"township_{name}"] = _leave_one_out(values, township)
+    return pd.DataFrame({name: np.asarray(out[name], dtype=np.float32) for name in PLACE}, index=frame.index)
 
 
 def person_attributes(persons: pd.DataFrame) -> pd.DataFrame:

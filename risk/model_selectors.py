@@ -194,6 +194,7 @@ class ModelCard:
     extra: list[tuple[str, Any]]
     calibration: CalibrationChart | None
     townships: TownshipTable | None
+    baseline_label: str = ""  # the kind of the best baseline it was compared with, in words
 
 
 @dataclass
@@ -212,9 +213,16 @@ def model_cards(models: list[Any], user: Any) -> list[ModelCard]:
             extra=extra_metrics(model),
             calibration=calibration_chart(model),
             townships=township_table(model, user),
+            baseline_label=_baseline_label(model),
         )
         for model in models
     ]
+
+
+def _baseline_label(model: Any) -> str:
+    comparison = model.baseline_comparison if isinstance(getattr(model, "baseline_comparison", None), Mapping) else {}
+    kind = comparison.get("best_baseline")
+    return str(dict(RiskModel.Kind.choices).get(kind, kind or ""))
 
 
 def comparisons(cards: list[ModelCard]) -> list[Comparison]:
@@ -222,7 +230,7 @@ def comparisons(cards: list[ModelCard]) -> list[Comparison]:
     groups: dict[tuple[str, int | None], list[ModelCard]] = defaultdict(list)
     for card in cards:
         groups[(card.model.target, card.model.test_year)].append(card)
-    order = {"xgboost": 0, "logistic": 1, "rules": 2}
+    order = {"xgboost": 0, "logistic": 1, "pmt": 2, "rules": 3}
     result = []
     for (_target, year), members in sorted(groups.items(), key=lambda item: (item[0][0], -(item[0][1] or 0))):
         members.sort(key=lambda card: (order.get(card.model.kind, 9), -card.model.pk))
@@ -261,6 +269,7 @@ JOB_STATUSES = {
     "READY": gettext_lazy("排队中"),
     "RUNNING": gettext_lazy("运行中"),
     "SUCCEEDED": gettext_lazy("已完成"),
+    "SUCCESSFUL": gettext_lazy("已完成"),
     "FAILED": gettext_lazy("失败"),
 }
 
@@ -287,7 +296,10 @@ def recent_jobs(limit: int = 10) -> list[JobRow]:
             status_label=str(JOB_STATUSES.get(row.status, row.status)),
             enqueued_at=row.enqueued_at,
             finished_at=row.finished_at,
-            summary=_job_summary(row.return_value) if row.status == "SUCCEEDED" else row.exception_class_path,
+            summary=(
+                _job_summary(row.return_value) if row.status in ("SUCCEEDED", "SUCCESSFUL")
+                else row.exception_class_path
+            ),
         )
         for row in rows
     ]
@@ -297,7 +309,11 @@ def _job_summary(value: Any) -> str:
     if not isinstance(value, dict):
         return ""
     if "models" in value:
-        return _("检验年度 %(year)s，新模型 %(n)s 个") % {"year": value.get("test_year"), "n": len(value["models"])}
+        summary = _("检验年度 %(year)s，新模型 %(n)s 个") % {"year": value.get("test_year"), "n": len(value["models"])}
+        if value.get("mode_label"):
+            summary = f"{value['mode_label']}；{summary}"
+        skipped = value.get("skipped") or {}
+        return summary + "".join(_("；未训练：%(why)s") % {"why": why} for why in skipped.values())
     parts = []
     if "households" in value:
         parts.append(_("评分 %(n)s 户") % {"n": value["households"]})

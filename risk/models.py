@@ -124,6 +124,7 @@ class RiskModel(models.Model):
         XGBOOST = "xgboost", "XGBoost"
         LOGISTIC = "logistic", _("逻辑回归（基线）")
         RULES = "rules", _("仅预警规则（基线）")
+        PMT = "pmt", _("代理家计调查 OLS（基线）")
 
     version = models.CharField(_("版本"), max_length=40, unique=True)
     target = models.CharField(_("预测目标"), max_length=20, choices=Target.choices)
@@ -149,6 +150,16 @@ class RiskModel(models.Model):
         verbose_name=_("启用人"),
     )
     activated_at = models.DateTimeField(_("启用时间"), null=True, blank=True)
+    # Whether the model beat the best of its baselines on held-out data (risk.training.BASELINE_METRIC);
+    # null for models stored before it was recorded. One that did not is activated only by an override.
+    beats_baseline = models.BooleanField(_("优于最佳基线"), null=True, blank=True)
+    baseline_comparison = models.JSONField(_("与基线比较"), default=dict, blank=True)
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("强制启用人"),
+    )
+    override_at = models.DateTimeField(_("强制启用时间"), null=True, blank=True)
+    override_reason = models.TextField(_("强制启用理由"), blank=True)
 
     class Meta:
         verbose_name = _("风险模型")
@@ -307,6 +318,42 @@ class ReviewCapacity(models.Model):
         return f"{self.region}: {self.households}"
 
 
+class ReviewQuota(models.Model):
+    """A county's own default review quota for townships without a ReviewCapacity row: a number of
+    households per township and round, or a share of the township's households scored. County staff of the
+    county edit it (risk.capacity.set_review_quota)."""
+
+    region = models.OneToOneField(
+        "regions.Region", on_delete=models.PROTECT, related_name="+", verbose_name=_("县"), primary_key=True
+    )
+    households = models.PositiveIntegerField(
+        _("每个乡镇每轮核实户数"), null=True, blank=True, help_text=_("留空则按比例")
+    )
+    share = models.DecimalField(
+        _("核实比例（占乡镇评分户数）"), max_digits=4, decimal_places=3, null=True, blank=True,
+        help_text=_("0.001–1，例如 0.1 即 10%"),
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("修改人"),
+    )
+    updated_at = models.DateTimeField(_("修改时间"), auto_now=True)
+
+    region_lookup = "region_id"
+
+    class Meta:
+        verbose_name = _("县核实名额")
+        verbose_name_plural = _("县核实名额")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(share__isnull=True) | (Q(share__gt=0) & Q(share__lte=1)), name="review_quota_share_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region}: {self.households or '—'} / {self.share or '—'}"
+
+
 class CaseEvent(models.Model):
     """Every state change of a case, with who, when and why (the audit trail has them too)."""
 
@@ -327,3 +374,51 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.from_status}→{self.to_status}"
+
+
+class Job(models.Model):
+    """A background job of the risk side (refreshing the risk list, training) while it is queued, runs and
+    ends. At most one of each kind is queued or running at a time: the partial unique constraint makes a
+    second start fail in the database, whoever checks first (risk.jobs.start_job)."""
+
+    class Kind(models.TextChoices):
+        REFRESH = "refresh", _("更新风险名单")
+        TRAIN = "train", _("训练模型")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("运行中")
+        SUCCEEDED = "succeeded", _("已完成")
+        FAILED = "failed", _("失败")
+
+    kind = models.CharField(_("任务"), max_length=12, choices=Kind.choices)
+    region_code = models.CharField(_("区划代码"), max_length=12, blank=True, help_text=_("空表示全部地区"))
+    status = models.CharField(_("状态"), max_length=12, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(_("后台任务编号"), max_length=64, blank=True)
+    parameters = models.JSONField(_("参数"), default=dict, blank=True)
+    result = models.JSONField(_("结果"), default=dict, blank=True)
+    error = models.TextField(_("错误"), blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("发起人"),
+    )
+    requested_at = models.DateTimeField(_("发起时间"), auto_now_add=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("后台任务")
+        verbose_name_plural = _("后台任务")
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(status__in=["queued", "running"]), name="one_active_job_per_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.get_status_display()}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

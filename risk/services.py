@@ -39,6 +39,7 @@ from povertycloud.audit.services import record_event, record_model_event
 from povertycloud.db import analyze
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import user_may_see_code
+from risk.capacity import case_quotas
 from risk.models import CaseEvent, ReviewCapacity, RiskCase, RiskScore, ScoringRun, Warning
 
 DUE_DAYS = 15  # from first clue to decision (domain.md §4)
@@ -94,7 +95,7 @@ def _capacities() -> dict[str, int]:
 def _top_ranked(run: ScoringRun) -> dict[int, RiskScore]:
     """The run's N highest p_return per township (N = the township's review capacity), among households
     that are not monitored already and were not decided since the run's date."""
-    capacities = _capacities()
+    capacities = case_quotas(run, default_households=DEFAULT_CAPACITY)  # ReviewCapacity, county ReviewQuota
     deepest = max([DEFAULT_CAPACITY, *capacities.values()])
     township = Substr("region_code", 1, TOWNSHIP_DIGITS)
     ranked = (

@@ -7,6 +7,8 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django_tasks import task
 
+from risk.jobs import run_job
+from risk.models import Job
 from risk.rules import run_warning_rules
 from risk.scoring import score_region
 from risk.services import open_cases_from_run
@@ -23,9 +25,30 @@ def _date(value: str | None) -> dt.date | None:
 
 @task()
 def train_risk_task(
-    seed: int = 0, test_year: int | None = None, region_code: str | None = None, user_id: int | None = None
+    seed: int = 0,
+    test_year: int | None = None,
+    region_code: str | None = None,
+    user_id: int | None = None,
+    job_id: int | None = None,
 ) -> dict:
-    result = train_risk_models(region_code=region_code, seed=seed, test_year=test_year, by=_user(user_id))
+    """Train the risk models; started from the models page it runs as a Job (one training at a time)."""
+    if job_id is not None:
+
+        def work(job: Job) -> dict:
+            parameters = job.parameters or {}
+            return _train(
+                seed=parameters.get("seed", 0),
+                test_year=parameters.get("test_year"),
+                region_code=job.region_code or None,
+                user=job.requested_by,
+            )
+
+        return run_job(job_id=job_id, work=work)
+    return _train(seed=seed, test_year=test_year, region_code=region_code, user=_user(user_id))
+
+
+def _train(*, seed: int, test_year: int | None, region_code: str | None, user) -> dict:
+    result = train_risk_models(region_code=region_code, seed=seed, test_year=test_year, by=user)
     return {
         "models": [m.pk for m in result.models],
         "test_year": result.test_year,
@@ -61,10 +84,19 @@ def run_warning_rules_task(
 
 
 @task()
-def refresh_risk_list_task(region_code: str | None = None, user_id: int | None = None) -> dict:
+def refresh_risk_list_task(
+    region_code: str | None = None, user_id: int | None = None, job_id: int | None = None
+) -> dict:
     """What county staff start from the risk list: today's warning rules, a scoring run with the active
-    models, and the cases both open."""
-    user = _user(user_id)
+    models, and the cases both open. Started from the page it runs as a Job: one refresh at a time."""
+    if job_id is not None:
+        return run_job(
+            job_id=job_id, work=lambda job: _refresh(region_code=job.region_code or None, user=job.requested_by)
+        )
+    return _refresh(region_code=region_code, user=_user(user_id))
+
+
+def _refresh(*, region_code: str | None, user) -> dict:
     rules = run_warning_rules(region_code=region_code, by=user)
     run = score_region(region_code=region_code, by=user)
     opened = open_cases_from_run(run=run, by=user)

@@ -23,7 +23,7 @@ from povertycloud.accounts.permissions import can_review_risks, is_auditor, role
 from povertycloud.forms import add_service_errors
 from povertycloud.paging import query_without_keys
 from povertycloud.regions.scoping import get_for_user_or_404, sees_everything
-from risk import case_selectors, list_selectors, model_selectors, services
+from risk import case_selectors, jobs, list_selectors, model_selectors, services
 from risk.forms import (
     AssignForm,
     CaseFilterForm,
@@ -34,7 +34,7 @@ from risk.forms import (
     VisitForm,
     suggested_risk_types,
 )
-from risk.models import RiskCase, RiskModel
+from risk.models import Job, RiskCase, RiskModel
 
 
 def _refuse_readers(request: HttpRequest) -> None:
@@ -82,8 +82,16 @@ def risk_list(request: HttpRequest) -> HttpResponse:
             "summary": list_selectors.township_summary(user, today=today, townships=townships),
             "sort": form.sort_key(),
             "can_refresh": can_review_risks(user) and not is_auditor(user),
+            "refresh_job": _own_refresh_job(user),
         },
     )
+
+
+def _own_refresh_job(user: Any) -> Job | None:
+    """The newest refresh of the user's own region (all regions for an administrator)."""
+    if not can_review_risks(user) or is_auditor(user):
+        return None
+    return jobs.latest_job(Job.Kind.REFRESH, region_code="" if sees_everything(user) else user.region_id)
 
 
 @login_required
@@ -271,6 +279,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
             "can_activate": is_administrator(request.user),
             "train_form": TrainForm() if is_administrator(request.user) else None,
             "jobs": model_selectors.recent_jobs() if is_administrator(request.user) else [],
+            "train_job": jobs.latest_job(Job.Kind.TRAIN) if is_administrator(request.user) else None,
         },
     )
 
@@ -287,10 +296,12 @@ def model_train(request: HttpRequest) -> HttpResponse:
             for message in errors:
                 messages.error(request, message)
         return redirect("risk:models")
-    from risk.tasks import train_risk_task
-
-    result = train_risk_task.enqueue(seed=form.cleaned_data["seed"], user_id=request.user.pk)
-    messages.success(request, _job_message(result, _("训练任务")))
+    try:
+        job = jobs.start_job(kind=Job.Kind.TRAIN, by=request.user, parameters={"seed": form.cleaned_data["seed"]})
+    except jobs.JobBusy as busy:
+        messages.error(request, busy.messages[0])
+    else:
+        _job_message(request, job, _("训练任务"))
     return redirect("risk:models")
 
 
@@ -305,18 +316,24 @@ def risk_refresh(request: HttpRequest) -> HttpResponse:
     if missing:
         messages.error(request, _("尚未启用%(targets)s模型，请系统管理员先训练并启用。") % {"targets": missing})
         return redirect("risk:list")
-    from risk.tasks import refresh_risk_list_task
-
     region_code = None if sees_everything(request.user) else request.user.region_id
-    result = refresh_risk_list_task.enqueue(region_code=region_code, user_id=request.user.pk)
-    messages.success(request, _job_message(result, _("风险名单更新任务")))
+    try:
+        job = jobs.start_job(kind=Job.Kind.REFRESH, by=request.user, region_code=region_code)
+    except jobs.JobBusy as busy:
+        # Another refresh is queued or running (the database refused a second one): a message, not a 500.
+        messages.error(request, busy.messages[0])
+    else:
+        _job_message(request, job, _("风险名单更新任务"))
     return redirect("risk:list")
 
 
-def _job_message(result: Any, what: str) -> str:
-    if result.is_finished:
-        return _("%(what)s已完成。") % {"what": what}
-    return _("%(what)s已提交，后台运行中；完成后本页可见结果。") % {"what": what}
+def _job_message(request: HttpRequest, job: Job, what: str) -> None:
+    if job.status == Job.Status.SUCCEEDED:
+        messages.success(request, _("%(what)s已完成。") % {"what": what})
+    elif job.status == Job.Status.FAILED:
+        messages.error(request, _("%(what)s失败：%(error)s") % {"what": what, "error": job.error})
+    else:
+        messages.success(request, _("%(what)s已提交，后台运行中；完成后本页可见结果。") % {"what": what})
 
 
 @login_required

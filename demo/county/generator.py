@@ -1,4 +1,9 @@
-"""generate_county: the synthetic demo county, streamed into the database a chunk at a time.
+"""generate_county: the synthetic demo county, written as the files a real county has.
+
+The county comes out as the national system's registry export (registry_files.py: households, members, every
+year's income, status history) and the latest period's department files (department_files.py). Nothing is
+written to the household file here: load_county imports the export through the registry import
+(exchange.registry), the road a real county's data takes.
 
 Each chunk of about CHUNK_PERSONS people is drawn from its own random stream ([seed, chunk]), so the same seed
 gives the same county, and memory stays flat however many people are asked for.
@@ -12,20 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from django.db import transaction
-from django.utils import timezone
 
 from demo.county import assumptions as A
 from demo.county import incomes as income_model
-from demo.county import loading, monitoring, population, shocks
+from demo.county import monitoring, population, shocks
 from demo.county.department_files import DepartmentFiles
 from demo.county.draws import Table
 from demo.county.ids import IdAllocator
+from demo.county.registry_files import FILE_NAMES as REGISTRY_FILE_NAMES
+from demo.county.registry_files import RegistryFiles
 from demo.county.villages import VillageBook, ensure_regions
+from exchange.models import ImportBatch
+from exchange.registry.service import import_registry
 from households.codes import codebook
-from households.models import Household, IncomeRecord, Person, StatusChange
 from households.validation import CodeBook, household_issues, household_member_issues, person_issues
-from povertycloud.audit.services import record_event
 
 CHUNK_PERSONS = 20_000
 CHECKED_PER_CHUNK = 40  # households of each chunk run through the validators before they are written
@@ -77,10 +82,6 @@ HOUSEHOLD_COLUMNS = (
 )
 
 
-class CountyExists(Exception):
-    """The county already has households and --replace was not given."""
-
-
 class GenerationError(Exception):
     """Generated data failed the household file's validators (a bug in the generator)."""
 
@@ -94,20 +95,20 @@ class Summary:
     status_changes: int = 0
     monitored: int = 0
     below_threshold: dict[int, int] = field(default_factory=lambda: dict.fromkeys(A.YEARS, 0))
-    deleted: dict[str, int] = field(default_factory=dict)
     regions_loaded: bool = False
     seconds: float = 0.0
     out_dir: str = ""
     files: dict[str, dict] = field(default_factory=dict)
+    registry_files: dict[str, dict] = field(default_factory=dict)
+    registry_paths: list[Path] = field(default_factory=list)
 
     def note(self) -> str:
         below = "、".join(f"{year} 年 {count} 户" for year, count in self.below_threshold.items())
-        replaced = f"；先删除原有 {self.deleted.get('household', 0)} 户" if self.deleted else ""
         return (
             f"生成演示县（种子 {self.seed}）：{self.households} 户 {self.persons} 人，"
             f"年度收支 {self.incomes} 条，状态变更 {self.status_changes} 条，"
-            f"当前监测对象 {self.monitored} 户；人均纯收入低于监测标准：{below}"
-            f"{replaced}。部门数据文件写入 {self.out_dir}。"
+            f"当前监测对象 {self.monitored} 户；人均纯收入低于监测标准：{below}。"
+            f"户档案导出文件和部门数据文件写入 {self.out_dir}。"
         )
 
 
@@ -166,45 +167,6 @@ def check_sample(chunk: Chunk, codes: CodeBook, count: int = CHECKED_PER_CHUNK) 
         ]
     if problems:
         raise GenerationError("生成的数据未通过校验：\n" + "\n".join(problems[:20]))
-
-
-def _write_chunk(writer: loading.CountyWriter, chunk: Chunk) -> tuple[int, int]:
-    hh, pp, incomes, history = chunk.hh, chunk.pp, chunk.incomes, chunk.history
-    h, n = len(hh["size"]), len(pp["age"])
-    ids = np.asarray(writer.household_ids(h), dtype=np.int64)
-    household = {name: hh[name].tolist() for name in HOUSEHOLD_COLUMNS}
-    household["id"] = ids.tolist()
-    household["lifted_year"] = [int(y) if y else None for y in hh["lifted_year"].tolist()]
-    household["cultivated_land_mu"] = hh["cultivated_land_mu"].round(1).tolist()
-    household["forest_land_mu"] = hh["forest_land_mu"].round(1).tolist()
-    writer.write(Household, household, h, with_id=True)
-
-    person = {name: pp[name].tolist() for name in PERSON_COLUMNS}
-    person["household_id"] = ids[pp["hh"]].tolist()
-    person["birth_date"] = pp["birth_date"].tolist()
-    person["months_worked_away"] = pp["months_worked_away"].astype(np.int64).tolist()
-    writer.write(Person, person, n)
-
-    years = len(A.YEARS)
-    income = {"household_id": np.repeat(ids, years).tolist(), "year": np.tile(A.YEARS, h).tolist()}
-    for name in (*income_model.AMOUNT_FIELDS, "household_size"):
-        income[name] = incomes[name].reshape(-1).tolist()
-    income["survey_date"] = income_model.survey_dates(incomes["survey_day"]).reshape(-1).tolist()
-    writer.write(IncomeRecord, income, h * years)
-
-    status = {
-        "household_id": ids[np.asarray(history.household, dtype=np.int64)].tolist(),
-        "effective_date": history.date,
-        "event": history.event,
-        "household_type": history.household_type,
-        "poverty_attribute": history.poverty_attribute,
-        "monitoring_type": history.monitoring_type,
-        "risk_types": history.risk_types,
-        "reason": history.reason,
-        "recorded_by_id": [None] * len(history),
-    }
-    writer.write(StatusChange, status, len(history))
-    return h, len(history)
 
 
 def _chunk_sizes(persons: int, chunk_persons: int) -> list[int]:
@@ -274,11 +236,10 @@ def generate_county(
     persons: int,
     seed: int,
     out_dir: Path,
-    replace: bool = False,
     progress: Callable[[int], None] | None = None,
     chunk_persons: int = CHUNK_PERSONS,
 ) -> Summary:
-    """The demo county into the database, its department files into out_dir (docs/demo-county.md)."""
+    """The demo county's registry export and department files into out_dir (docs/demo-county.md)."""
     if persons < 1:
         raise ValueError("人数至少为 1。")
     started = time.monotonic()
@@ -289,53 +250,47 @@ def generate_county(
     ids = IdAllocator(A.ID_REGION, last_day=A.AS_OF)
     serials = np.zeros(len(villages.codes), dtype=np.int64)
     files: DepartmentFiles | None = None
+    registry: RegistryFiles | None = None
     producer: _Producer | None = None
     try:
-        with transaction.atomic():
-            existing = loading.county_households(A.COUNTY_PREFIX).count()
-            if existing and not replace:
-                raise CountyExists(
-                    f"演示县（{A.COUNTY_CODE}）已有 {existing} 户。如要重新生成，请加 --replace"
-                    "（将删除这些户及其成员、收支和状态记录）。"
-                )
-            if existing:
-                summary.deleted = loading.delete_county(A.COUNTY_PREFIX)
-            writer = loading.writer_for_connection(now=timezone.now())
-            files = DepartmentFiles(out_dir, seed=seed, ids=ids, codes=codes, villages=villages)
-            producer = _Producer(
-                seed=seed,
-                sizes=_chunk_sizes(persons, chunk_persons),
-                villages=villages,
-                serials=serials,
-                ids=ids,
-                codes=codes,
-                files=files,
-            )
-            producer.start()
-            for chunk in producer:
-                households, changes = _write_chunk(writer, chunk)
-                files.write(chunk.department_rows)
-                _count(summary, chunk, households, changes)
-                if progress:
-                    progress(len(chunk.pp["age"]))
-            writer.finish()
-            record_event(
-                actor=None,
-                action="import",
-                entity="households.household",
-                region_code=A.COUNTY_CODE,
-                object_repr="演示县",
-                note=summary.note(),
-            )
+        registry = RegistryFiles(out_dir, codes=codes)
+        files = DepartmentFiles(out_dir, seed=seed, ids=ids, codes=codes, villages=villages)
+        producer = _Producer(
+            seed=seed,
+            sizes=_chunk_sizes(persons, chunk_persons),
+            villages=villages,
+            serials=serials,
+            ids=ids,
+            codes=codes,
+            files=files,
+        )
+        producer.start()
+        for chunk in producer:
+            registry.write(chunk.hh, chunk.pp, chunk.incomes, chunk.history)
+            files.write(chunk.department_rows)
+            _count(summary, chunk, len(chunk.hh["size"]), len(chunk.history))
+            if progress:
+                progress(len(chunk.pp["age"]))
     except BaseException:
         if producer is not None:
             producer.stop()
         if files is not None:
             files.discard()
+        if registry is not None:
+            registry.discard()
         raise
+    summary.registry_files = registry.commit()
+    summary.registry_paths = registry.paths
     summary.files = files.commit()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def load_county(*, summary_or_dir: "Summary | Path", by=None) -> ImportBatch:
+    """Import a generated county's registry export through the registry import, as a real county would."""
+    directory = Path(summary_or_dir.out_dir if isinstance(summary_or_dir, Summary) else summary_or_dir)
+    paths = [directory / name for name in REGISTRY_FILE_NAMES.values()]
+    return import_registry(region_code=A.COUNTY_CODE, paths=paths, by=by, as_of=A.AS_OF)
 
 
 def _count(summary: Summary, chunk: Chunk, households: int, changes: int) -> None:

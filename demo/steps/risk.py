@@ -59,10 +59,14 @@ def run_risk_demo(
             f"  {row['target']:<8} {row['kind']:<9} ROC-AUC {row['roc_auc']:.3f}  PR-AUC {row['pr_auc']:.3f}  "
             f"Brier {row['brier']:.3f}"
         )
-    for model in training.models:
-        if model.kind == "xgboost":
-            activate_model(by=admin, model=model)
-            result.models.append(model.version)
+    # Per target, XGBoost where it beat its baselines on the test year; otherwise the run's best model by
+    # PR-AUC (a baseline that beats the other baselines needs no override).
+    for target in dict.fromkeys(model.target for model in training.models):
+        models = [model for model in training.models if model.target == target]
+        chosen = next((m for m in models if m.kind == "xgboost" and m.beats_baseline is not False), None)
+        chosen = chosen or max(models, key=lambda m: m.metrics.get("pr_auc") or 0)
+        activate_model(by=admin, model=chosen)
+        result.models.append(chosen.version)
     say(f"已训练并启用模型：{'、'.join(result.models)}（检验年度 {training.test_year}）。")
     run = score_region(region_code=county, as_of=today, by=reviewer, sources=sources)
     result.scored, result.explained = run.households_scored, run.explained

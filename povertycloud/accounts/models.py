@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
 
@@ -45,3 +45,40 @@ class User(AbstractUser):
     def __str__(self) -> str:
         full = self.get_full_name()
         return f"{full}（{self.username}）" if full else self.username
+
+    # Every change to a user's role, region, sensitive data access, admin flags or password is audited here,
+    # on the one path all of them take (the admin, the password views, createsuperuser and changepassword,
+    # the demo's users, services), not by each caller. See povertycloud.accounts.services.
+
+    _rehashing = False
+
+    def check_password(self, raw_password):
+        # A correct password may be re-hashed with the current hasher and saved: not a change of password.
+        self._rehashing = True
+        try:
+            return super().check_password(raw_password)
+        finally:
+            self._rehashing = False
+
+    def save(self, *args, **kwargs):
+        from povertycloud.accounts.services import audited_attnames, record_user_change
+
+        attnames = audited_attnames(kwargs.get("update_fields"))
+        if self._rehashing and "password" in attnames:
+            attnames.remove("password")
+        creating = self._state.adding or self.pk is None
+        before = None
+        if attnames and not creating:
+            before = type(self)._default_manager.filter(pk=self.pk).values(*attnames).first()
+            creating = before is None
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(type(self), instance=self)):
+            super().save(*args, **kwargs)
+            if attnames:
+                record_user_change(user=self, before=None if creating else before, attnames=attnames)
+
+    def delete(self, *args, **kwargs):
+        from povertycloud.accounts.services import record_user_removal
+
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(type(self), instance=self)):
+            record_user_removal(user=self)
+            return super().delete(*args, **kwargs)

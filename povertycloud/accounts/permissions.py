@@ -32,6 +32,11 @@ def can_reveal_sensitive(user: Any) -> bool:
     return role in {Role.TOWNSHIP_OFFICIAL, Role.COUNTY_STAFF, Role.ADMIN}
 
 
+def can_see_health(user: Any) -> bool:
+    """Health details are hidden from auditors without sensitive data access."""
+    return not is_auditor(user) or bool(getattr(user, "sensitive_data_access", False))
+
+
 def require_household_editor(user: Any) -> None:
     if not can_edit_household_files(user):
         raise PermissionDenied("只有乡镇干部和系统管理员可以修改户档案。")

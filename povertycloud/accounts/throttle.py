@@ -1,26 +1,82 @@
-"""Login throttling: after N failed attempts for one username or one address, refuse for a while."""
+"""Login throttling: too many failed attempts for one account, or from one address, refuse for a while.
+
+An account is the user name as Django authenticates it: the form strips it and applies the user model's
+Unicode normalisation (NFKC, AbstractBaseUser.normalize_username), so " ｏｆｆｉｃｉａｌ_a " logs in as
+official_a and must count against official_a. It is case-folded too, so that no spelling of a name escapes
+its count, whatever the database's collation.
+
+A successful login clears its own account's failures and takes that account's failures off its address's
+count; failures of other accounts from the same address stay counted.
+"""
+
+import hashlib
+import unicodedata
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 
-def _keys(username: str, address: str) -> list[str]:
-    return [f"login-fail:user:{username.lower()}", f"login-fail:ip:{address}"]
+def normalise_username(raw: str | None) -> str:
+    """The user name as authentication sees it (forms.UsernameField, the user model), case-folded."""
+    value = (raw or "").strip()
+    value = get_user_model().normalize_username(value) if value else value
+    return unicodedata.normalize("NFKC", value.casefold())
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _account_key(username: str) -> str:
+    return f"login-fail:user:{_digest(normalise_username(username))}"
+
+
+def _address_key(address: str) -> str:
+    return f"login-fail:ip:{_digest(address)}"
+
+
+def _pair_key(username: str, address: str) -> str:
+    return f"login-fail:pair:{_digest(normalise_username(username) + chr(0) + address)}"
+
+
+def _count(key: str) -> int:
+    return int(cache.get(key) or 0)
 
 
 def is_locked(username: str, address: str) -> bool:
-    limit = settings.LOGIN_THROTTLE_ATTEMPTS
-    return any((cache.get(key) or 0) >= limit for key in _keys(username, address))
+    return (
+        _count(_account_key(username)) >= settings.LOGIN_THROTTLE_ATTEMPTS
+        or _count(_address_key(address)) >= settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS
+    )
+
+
+def _increment(key: str) -> None:
+    window = settings.LOGIN_THROTTLE_WINDOW_SECONDS
+    cache.add(key, 0, window)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, window)
+    # Some backends' incr() stores the value with the default timeout: the window runs from the last failure.
+    cache.touch(key, window)
 
 
 def note_failure(username: str, address: str) -> None:
-    for key in _keys(username, address):
-        cache.add(key, 0, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+    for key in (_account_key(username), _address_key(address), _pair_key(username, address)):
+        _increment(key)
 
 
 def clear(username: str, address: str) -> None:
-    cache.delete_many(_keys(username, address))
+    """After a successful login: this account's failures are forgiven, other accounts' are not."""
+    own = _count(_pair_key(username, address))
+    if own:
+        try:
+            remaining = cache.decr(_address_key(address), own)
+            if remaining <= 0:
+                cache.delete(_address_key(address))
+            else:
+                cache.touch(_address_key(address), settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+        except ValueError:
+            pass
+    cache.delete_many([_account_key(username), _pair_key(username, address)])

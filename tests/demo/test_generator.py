@@ -17,7 +17,8 @@ from openpyxl import load_workbook
 
 from demo.county import assumptions as A
 from demo.county.department_files import CIVIL_AFFAIRS, EDUCATION, HEALTH, parse_date
-from demo.county.generator import CountyExists, generate_county
+from demo.county.generator import generate_county, load_county
+from demo.county.registry_files import FILE_NAMES as REGISTRY_FILE_NAMES
 from households.codes import codebook
 from households.models import Household, IncomeRecord, Person, StatusChange
 from households.validation import (
@@ -45,8 +46,17 @@ NOT_COMPARED = {
 }
 
 
-def generate(out: Path, *, persons: int = SMALL, seed: int = 7, replace: bool = False):
-    return generate_county(persons=persons, seed=seed, out_dir=out, replace=replace)
+def generate(out: Path, *, persons: int = SMALL, seed: int = 7, load: bool = True):
+    """Generate the county's files and, unless told not to, import its registry export as a county would."""
+    summary = generate_county(persons=persons, seed=seed, out_dir=out)
+    if load:
+        batch = load_county(summary_or_dir=out)
+        assert batch.rejected_rows == 0, list(batch.rejected.values_list("reasons", flat=True)[:5])
+    return summary
+
+
+def file_bytes(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in REGISTRY_FILE_NAMES.values()}
 
 
 def _values(model, order: tuple[str, ...]) -> list[tuple]:
@@ -126,16 +136,23 @@ ALLOWED_CODES = {
 
 
 def test_the_same_seed_gives_the_same_county_and_files(regions, tmp_path):
-    generate(tmp_path / "a")
-    first = snapshot()
-    generate(tmp_path / "b", replace=True)
-    assert snapshot() == first
+    generate(tmp_path / "a", load=False)
+    generate(tmp_path / "b", load=False)
+    assert file_bytes(tmp_path / "a") == file_bytes(tmp_path / "b")
     for spec in (CIVIL_AFFAIRS, HEALTH):
         assert (tmp_path / "a" / spec.filename).read_bytes() == (tmp_path / "b" / spec.filename).read_bytes()
     assert read_xlsx(tmp_path / "a" / EDUCATION.filename) == read_xlsx(tmp_path / "b" / EDUCATION.filename)
 
-    generate(tmp_path / "c", seed=8, replace=True)
-    assert snapshot()["persons"] != first["persons"]
+    generate(tmp_path / "c", seed=8, load=False)
+    assert file_bytes(tmp_path / "c")["成员信息.csv"] != file_bytes(tmp_path / "a")["成员信息.csv"]
+
+
+def test_the_generated_export_loads_whole_and_a_second_load_changes_nothing(regions, tmp_path):
+    generate(tmp_path)
+    first = snapshot()
+    again = load_county(summary_or_dir=tmp_path)
+    assert again.already_imported
+    assert snapshot() == first
 
 
 def test_it_generates_exactly_the_people_asked_for(regions, tmp_path):
@@ -276,23 +293,21 @@ def test_monitored_households_have_risk_types_and_disaster_subtypes_where_needed
 # --- The run itself -----------------------------------------------------------------------------------
 
 
-def test_one_audit_event_records_the_generation(regions, tmp_path):
+def test_one_audit_event_records_the_registry_import(regions, tmp_path):
     summary = generate(tmp_path)
     events = AuditEvent.objects.filter(action="import")
     assert events.count() == 1
     event = events.get()
     assert event.region_code == A.COUNTY_CODE
-    assert f"{summary.households} 户 {SMALL} 人" in event.note and "种子 7" in event.note
+    tables = event.changes["tables"]
+    assert tables["members"]["accepted"] == SMALL and tables["households"]["new"] == summary.households
 
 
-def test_it_refuses_to_overwrite_a_county_without_replace(regions, tmp_path):
-    generate(tmp_path)
-    with pytest.raises(CountyExists, match="--replace"):
-        generate(tmp_path / "again")
-    assert Person.objects.count() == SMALL
-    summary = generate(tmp_path / "again", persons=100, replace=True)
-    assert summary.deleted["person"] == SMALL
-    assert Person.objects.count() == 100
+def test_generating_writes_files_only(regions, tmp_path):
+    summary = generate(tmp_path, load=False)
+    assert not Household.objects.exists() and not Person.objects.exists()
+    assert {path.name for path in summary.registry_paths} == set(REGISTRY_FILE_NAMES.values())
+    assert summary.registry_files["members"]["rows"] == SMALL
 
 
 def test_it_loads_the_region_tree_when_it_is_missing(db, tmp_path):
@@ -302,19 +317,13 @@ def test_it_loads_the_region_tree_when_it_is_missing(db, tmp_path):
     assert Region.objects.filter(level=Region.Level.VILLAGE, code__startswith="522634").count() > 40
 
 
-def test_the_command_generates_and_refuses_a_second_run_without_replace(regions, tmp_path):
+def test_the_command_writes_the_export_and_the_department_files(regions, tmp_path):
     out = io.StringIO()
     call_command("generate_county", persons=40, seed=3, out=str(tmp_path), stdout=out, stderr=io.StringIO())
-    assert "40 人" in out.getvalue()
-    with pytest.raises(CommandError, match="--replace"):
-        call_command(
-            "generate_county",
-            persons=40,
-            seed=3,
-            out=str(tmp_path),
-            stdout=io.StringIO(),
-            stderr=io.StringIO(),
-        )
+    assert "40 人" in out.getvalue() and "成员信息.csv: 40 行" in out.getvalue()
+    assert not Household.objects.exists()
+    with pytest.raises(CommandError, match="至少为 1"):
+        call_command("generate_county", persons=0, out=str(tmp_path), stdout=io.StringIO(), stderr=io.StringIO())
 
 
 # --- Department files ----------------------------------------------------------------------------------

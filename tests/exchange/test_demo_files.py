@@ -5,7 +5,7 @@ import json
 import pytest
 
 from demo.county.department_files import CIVIL_AFFAIRS, EDUCATION, HEALTH
-from demo.county.generator import generate_county
+from demo.county.generator import generate_county, load_county
 from exchange.models import ImportBatch, RejectedRow
 from exchange.pipeline import import_department_file
 from tests.factories import COUNTY
@@ -20,6 +20,7 @@ REJECTING = ("bad_check_character", "blank_required", "unknown_code", "duplicate
 @pytest.fixture
 def demo_county(regions, tmp_path):
     generate_county(persons=500, seed=4, out_dir=tmp_path)
+    load_county(summary_or_dir=tmp_path)
     return tmp_path
 
 

@@ -308,23 +308,23 @@ def test_a_running_batch_whose_process_is_gone_is_marked_failed(regions):
 def test_the_command_prints_counts_and_writes_the_rejected_rows(regions, tmp_path, capsys):
     path = health_file(tmp_path / "h.csv", [health_row(A, "张三"), health_row(bad_check(B), "=李四")])
     out = tmp_path / "rejected.csv"
-    call_command("import_feed", "health", str(path), "--rejected-out", str(out), verbosity=0)
+    call_command("import_feed", "health", str(path), "--region", COUNTY, "--rejected-out", str(out), verbosity=0)
     printed = capsys.readouterr().out
     assert "共 2 行，接收 1 行，拒收 1 行" in printed and "未关联 1 行" in printed
     assert str(out) in printed
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("行号,拒收原因,统计期,证件号码,姓名")
     assert "'=李四" in lines[1]  # a cell Excel would run as a formula is written as text
-    call_command("import_feed", "health", str(path), verbosity=0)
+    call_command("import_feed", "health", str(path), "--region", COUNTY, verbosity=0)
     assert "本次未写入任何内容" in capsys.readouterr().out
 
 
 def test_the_command_refuses_an_unknown_department_and_a_bad_file(regions, tmp_path):
     with pytest.raises(CommandError, match="未知的部门"):
-        call_command("import_feed", "tax", str(tmp_path / "x.csv"), verbosity=0)
+        call_command("import_feed", "tax", str(tmp_path / "x.csv"), "--region", COUNTY, verbosity=0)
     path = write_csv(tmp_path / "h.csv", ["姓名"], [["张三"]])
     with pytest.raises(CommandError, match="必填列"):
-        call_command("import_feed", "health", str(path), verbosity=0)
+        call_command("import_feed", "health", str(path), "--region", COUNTY, verbosity=0)
 
 
 def test_the_command_has_help(capsys):
@@ -338,3 +338,9 @@ def test_rejected_row_values_are_json_with_chinese_kept(regions, tmp_path):
     batch = run(health_file(tmp_path / "h.csv", [health_row("1", "张三")]))
     row = RejectedRow.objects.get(batch=batch)
     assert json.dumps(row.values, ensure_ascii=False).count("张三") == 1
+
+
+def test_the_command_needs_the_region_it_imports_into(regions, tmp_path):
+    path = write_csv(tmp_path / "h.csv", ["姓名"], [["张三"]])
+    with pytest.raises(CommandError, match="--region"):
+        call_command("import_feed", "health", str(path), verbosity=0)

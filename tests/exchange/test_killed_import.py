@@ -44,7 +44,7 @@ class Database:
             self.env.pop("DATABASE_URL", None)
             self.env["SQLITE_PATH"] = str(self.sqlite_path)
             self.manage("migrate", "-v", "0")
-            self.manage("load_regions")
+            self.manage("load_regions", str(Path(settings.BASE_DIR) / "fixtures" / "regions_leishan.csv"))
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(

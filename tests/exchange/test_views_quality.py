@@ -52,7 +52,7 @@ def test_a_township_lists_each_item_with_person_household_record_and_batch(clien
     client.force_login(county_staff)
     html = client.get(URL + f"?township={TOWNSHIP_A}&period=2025-03").content.decode()
     assert 'data-rule="dibao_department_only"' in html
-    assert "甲" in html and a.id_number not in html and a.id_number[:4] + "**********" in html
+    assert "甲" in html and a.id_number not in html and a.id_number[:10] + "********" in html
     assert reverse("households:detail", args=[a.household_id]) in html
     assert f"#{record.pk}" in html and "农村低保" in html
     assert reverse("exchange:batch", args=[batch.pk]) in html

@@ -1,5 +1,7 @@
 """Masking of ID numbers, phones, bank accounts and health details; revealing one value, audited."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 
@@ -14,10 +16,62 @@ JSON = "application/json"
 
 @pytest.mark.parametrize(
     ("value", "masked"),
-    [("52263419800517123X", "5226**********123X"), ("", ""), (None, ""), ("1234", "****")],
+    [
+        ("52263419800517123X", "5226341980********"),
+        ("522634198005171234", "5226341980********"),
+        ("52263419800517123X42", "5226341980**********"),  # a disability certificate: ID + category + grade
+        ("522634800517123", "52263480*******"),  # a first-generation 15-digit ID
+        ("G12345678", "*********"),  # anything else: masked whole
+        ("", ""),
+        (None, ""),
+        ("1234", "****"),
+    ],
 )
 def test_mask_id_number(value, masked):
     assert mask_id_number(value) == masked
+
+
+@pytest.mark.parametrize("number", ["52263419800517123X", "522634198005171234", "522634200012310011"])
+def test_a_masked_id_number_never_shows_the_sequence_or_the_check_character(number):
+    """The sequence (digits 15-17) and the check character are what birth date, sex and region cannot give
+    back: the mask shows neither, nor the month and day of birth."""
+    masked = mask_id_number(number)
+    assert masked[:10] == number[:10]
+    assert set(masked[10:]) == {"*"} and len(masked) == 18
+
+
+def test_masked_id_with_everything_else_a_page_shows_leaves_hundreds_of_numbers(household):
+    """Region and year from the mask, birth date and sex from an export: still 500 candidates with a valid
+    check character, so the mask cannot be undone."""
+    from households.validation import id_check_character
+
+    head = head_of(household)
+    masked = mask_id_number(head.id_number)
+    known = masked[:10] + head.birth_date.strftime("%m%d")
+    odd = head.sex == "1"
+    candidates = [
+        known + f"{sequence:03d}" + id_check_character(known + f"{sequence:03d}")
+        for sequence in range(1000)
+        if (sequence % 2 == 1) == odd
+    ]
+    assert head.id_number in candidates and len(candidates) == 500
+    assert all(mask_id_number(candidate) == masked for candidate in candidates)
+
+
+def test_one_list_of_sensitive_fields_includes_helpers_phones_and_certificates():
+    from povertycloud.masking import SENSITIVE_FIELDS, mask
+
+    assert {"id_number", "disability_certificate", "certificate", "phone", "helper_phone", "bank_account"} <= (
+        SENSITIVE_FIELDS
+    )
+    assert mask("helper_phone", "13987654321") == "139****4321"
+
+
+def test_free_text_masks_id_numbers_and_mobile_numbers_but_not_household_numbers():
+    from povertycloud.masking import mask_text
+
+    text = "王大山 522634198005171234 电话 13812345678 户 522634101200000011"
+    assert mask_text(text) == "王大山 5226341980******** 电话 138****5678 户 522634101200000011"
 
 
 @pytest.mark.parametrize(
@@ -152,3 +206,31 @@ def test_reveal_needs_post_and_a_known_field(client, official_a, household):
     assert client.post(reveal(household), {"field": "name"}).status_code == 400
     assert client.post(reveal(household), {"field": "id_number"}).status_code == 400
     assert not AuditEvent.objects.filter(action="reveal").exists()
+
+
+def test_household_audit_trail_masks_the_helpers_phone(client, official_a, household):
+    """A measure's 帮扶责任人电话 is written to the audit trail with the measure: the page masks it there too."""
+    from resources import services as measures
+
+    measures.record_measure(
+        by=official_a, household=household,
+        data={"category": "02", "subtype": "0204", "amount": "3000", "funding_source": "财政衔接资金",
+              "start_date": dt.date.today() - dt.timedelta(days=60), "end_date": None,
+              "responsible_unit": "西江镇人民政府", "helper_name": "杨帮扶", "helper_unit": "西江镇",
+              "helper_phone": "13987654321", "risk_types": "", "status": "implemented"},
+    )
+    assert AuditEvent.objects.filter(entity="resources.assistancemeasure").exists()
+    client.force_login(official_a)
+    html = client.get(detail(household) + "?audit=all").content.decode()
+    assert "13987654321" not in html and "139****4321" in html
+
+
+def test_reveal_of_a_disability_certificate_needs_health_access(auditor, household):
+    from django.core.exceptions import PermissionDenied
+
+    from households.sensitive import reveal_value
+
+    spouse = household.members.get(relation="02")
+    auditor.sensitive_data_access = False
+    with pytest.raises(PermissionDenied):
+        reveal_value(by=auditor, household=household, field="disability_certificate", person=spouse)

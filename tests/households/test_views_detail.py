@@ -7,8 +7,9 @@ from django.urls import reverse
 
 from exchange.declarations import REGISTRY
 from households import services
-from households.selectors import monitoring_threshold
-from tests.factories import VILLAGE_B
+from households.monitoring import MonitoringThreshold
+from households.selectors import monitoring_thresholds_of
+from tests.factories import COUNTY, VILLAGE_A, VILLAGE_B
 from tests.households.pages import add_spouse, make_file
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,15 @@ def test_file_page_lists_members_with_labels(client, official_a, household):
     assert "长期慢性病" in html
 
 
-def test_income_is_shown_as_a_table_and_a_chart_with_the_threshold(client, official_a, household):
+@pytest.fixture
+def thresholds(regions):
+    """The county's threshold table: 2023 set for the province, 2024 set by the county itself."""
+    MonitoringThreshold.objects.create(region_id="520000000000", year=2023, amount=Decimal("7300"))
+    MonitoringThreshold.objects.create(region_id="520000000000", year=2024, amount=Decimal("7600"))
+    MonitoringThreshold.objects.create(region_id=COUNTY, year=2024, amount=Decimal("7800"))
+
+
+def test_income_is_shown_as_a_table_and_a_chart_with_the_threshold(client, official_a, household, thresholds):
     client.force_login(official_a)
     response = client.get(detail_url(household))
     html = response.content.decode()
@@ -72,11 +81,17 @@ def test_income_is_shown_as_a_table_and_a_chart_with_the_threshold(client, offic
     assert "<script src=\"http" not in html  # no external assets
 
 
-def test_monitoring_threshold_placeholder_values():
-    assert monitoring_threshold(2021) == Decimal("6000")
-    assert monitoring_threshold(2023) == Decimal("7300")
-    assert monitoring_threshold(2025) == Decimal("8000")
-    assert monitoring_threshold(2019) is None
+def test_thresholds_come_from_the_countys_table_and_a_missing_year_says_so(
+    client, official_a, household, thresholds
+):
+    MonitoringThreshold.objects.filter(year=2023).delete()
+    client.force_login(official_a)
+    response = client.get(detail_url(household))
+    rows = {row.record.year: row for row in response.context["incomes"]}
+    assert rows[2024].threshold == Decimal("7800")  # the county's own value wins over the province's
+    assert rows[2023].threshold is None and not rows[2023].below_threshold
+    assert 'data-testid="no-threshold"' in response.content.decode()
+    assert monitoring_thresholds_of(VILLAGE_A) == {2024: Decimal("7800")}
 
 
 def test_status_history_is_shown(client, official_a, household):

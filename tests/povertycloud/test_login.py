@@ -98,10 +98,58 @@ def test_the_lock_counts_a_username_in_any_case(official_a):
 
 def test_the_lock_counts_failures_from_one_address_across_usernames(official_a, official_b):
     client = Client()
-    for number in range(5):
+    for number in range(settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS):
         attempt(client, f"guess{number}", "wrong-password-1", address="10.6.6.6")
     assert attempt(client, "official_b", PASSWORD, address="10.6.6.6").status_code == 429
     assert attempt(client, "official_b", PASSWORD, address="10.7.7.7").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        " official_a ",  # the form strips the name
+        "ｏｆｆｉｃｉａｌ＿ａ",  # full-width: NFKC gives official_a, which Django then authenticates
+        "ＯＦＦＩＣＩＡＬ_A",
+    ],
+)
+def test_the_lock_counts_the_user_name_as_django_authenticates_it(official_a, spelling):
+    client = Client()
+    for number in range(5):
+        attempt(client, spelling, "wrong-password-1", address=f"10.3.0.{number + 10}")
+    assert attempt(client, "official_a", PASSWORD, address="10.9.9.9").status_code == 429
+
+
+def test_a_full_width_user_name_logs_in_as_the_account(official_a):
+    """The premise of the test above: these spellings reach the same account."""
+    assert attempt(Client(), "ｏｆｆｉｃｉａｌ＿ａ", PASSWORD).status_code == 302
+
+
+def test_a_success_does_not_clear_other_accounts_failures_from_the_same_address(official_a, official_b, settings):
+    settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS = 5
+    client = Client()
+    for number in range(4):
+        attempt(client, f"guess{number}", "wrong-password-1", address="10.6.6.6")
+    assert attempt(client, "official_a", PASSWORD, address="10.6.6.6").status_code == 302
+    client.logout()
+    attempt(client, "guess9", "wrong-password-1", address="10.6.6.6")  # the fifth failure from this address
+    assert attempt(client, "official_b", PASSWORD, address="10.6.6.6").status_code == 429
+
+
+def test_a_success_forgives_only_its_own_failures_on_the_address(official_a, official_b, settings):
+    settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS = 5
+    client = Client()
+    for _ in range(3):
+        attempt(client, "official_a", "wrong-password-1", address="10.6.6.7")
+    attempt(client, "guess", "wrong-password-1", address="10.6.6.7")
+    assert attempt(client, "official_a", PASSWORD, address="10.6.6.7").status_code == 302
+    client.logout()
+    # official_a's three typos are forgiven; the stranger's one stays: four more failures lock the address.
+    for number in range(3):
+        attempt(client, f"other{number}", "wrong-password-1", address="10.6.6.7")
+    assert attempt(client, "official_b", PASSWORD, address="10.6.6.7").status_code == 302
+    client.logout()
+    attempt(client, "other9", "wrong-password-1", address="10.6.6.7")
+    assert attempt(client, "official_b", PASSWORD, address="10.6.6.7").status_code == 429
 
 
 def test_a_successful_login_clears_earlier_failures(official_a):
@@ -186,3 +234,65 @@ def test_pages_need_a_login(db, path):
     response = Client().get(path)
     assert response.status_code == 302
     assert "login" in response["Location"]
+
+
+# --- The admin's login: the same view, throttled and audited the same way ------------------------------
+
+ADMIN_LOGIN = "/admin/login/"
+
+
+def admin_attempt(client: Client, username: str, password: str, address: str = "10.0.0.1"):
+    return client.post(ADMIN_LOGIN, {"username": username, "password": password, "next": "/admin/"},
+                       REMOTE_ADDR=address)
+
+
+def test_admin_login_works_for_staff(admin_user):
+    client = Client()
+    response = admin_attempt(client, "administrator", PASSWORD)
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_admin_login_refuses_non_staff_and_counts_it(official_a):
+    client = Client()
+    response = admin_attempt(client, "official_a", PASSWORD)
+    assert response.status_code == 200 and not logged_in(client)
+    assert AuditEvent.objects.filter(action="login_failed", object_repr="official_a").count() == 1
+
+
+def test_admin_login_failure_is_audited(admin_user):
+    admin_attempt(Client(), "administrator", "wrong-password-1", address="10.4.4.4")
+    event = AuditEvent.objects.get(action="login_failed")
+    assert event.object_repr == "administrator" and "10.4.4.4" in event.note and "管理后台" in event.note
+
+
+def test_admin_login_is_throttled(admin_user):
+    client = Client()
+    for _ in range(5):
+        assert admin_attempt(client, "administrator", "wrong-password-1").status_code == 200
+    response = admin_attempt(client, "administrator", PASSWORD)
+    assert response.status_code == 429
+    assert LOCKED in response.content.decode()
+    assert not logged_in(client)
+
+
+def test_failures_on_either_login_page_count_together(admin_user):
+    client = Client()
+    for number in range(5):
+        login = attempt if number % 2 else admin_attempt
+        login(client, "ADMINISTRATOR", "wrong-password-1", address=f"10.5.0.{number}")
+    assert attempt(client, "administrator", PASSWORD, address="10.5.1.1").status_code == 429
+    assert admin_attempt(client, "administrator", PASSWORD, address="10.5.1.2").status_code == 429
+
+
+def test_admin_login_page_redirects_a_logged_in_administrator(admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    response = client.get(ADMIN_LOGIN)
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def test_admin_login_page_renders(db):
+    response = Client().get(ADMIN_LOGIN)
+    assert response.status_code == 200
+    assert 'name="username"' in response.content.decode()

@@ -156,6 +156,57 @@ def test_the_audit_trail_export_masks_sensitive_values_in_the_changes(client, co
     assert "=二组" in change["变更内容"]
 
 
+def _audit_row(county, official_a, *, changes, note, object_repr=""):
+    AuditEvent(
+        at=aware(dt.date(2024, 5, 3)), actor=official_a, actor_username="official_a", action="update",
+        entity="resources.assistancemeasure", object_repr=object_repr, region_code=county.h1.village_id,
+        household_id=county.h1.pk, changes=changes, note=note,
+    ).save()
+
+
+def test_the_audit_trail_export_masks_helpers_phones(client, county, auditor, official_a):
+    """帮扶责任人电话 is in the one list of sensitive fields: masked in the audit export as everywhere."""
+    _audit_row(county, official_a, changes={"helper_phone": {"before": "", "after": "13987654321"}}, note="改电话")
+    change = next(row for row in rows(export(client, auditor, "audit"), "审计日志") if row["说明"] == "改电话")
+    assert "13987654321" not in change["变更内容"] and "139****4321" in change["变更内容"]
+
+
+def test_the_audit_trail_export_masks_every_sensitive_field_and_ids_in_text(client, county, auditor, official_a):
+    person = Person.objects.get(household=county.h1, relation="01")
+    _audit_row(
+        county, official_a,
+        changes={
+            "id_number": {"before": None, "after": person.id_number},
+            "disability_certificate": {"after": person.id_number + "42"},
+            "certificate": person.id_number + "42",
+            "bank_account": {"before": ACCOUNT, "after": ""},
+            "values": {"身份证号": person.id_number, "备注": f"电话 {PHONE}"},
+        },
+        note=f"核对 {person.id_number}",
+        object_repr=f"民政 {person.id_number}",
+    )
+    change = next(row for row in rows(export(client, auditor, "audit"), "审计日志") if row["说明"].startswith("核对"))
+    text = change["变更内容"] + change["说明"] + change["对象"]
+    assert person.id_number not in text and person.id_number[10:] not in text
+    assert ACCOUNT not in text and PHONE not in text
+    assert person.id_number[:10] + "********" in change["说明"]
+
+
+def test_the_audit_trail_export_hides_health_details_from_an_auditor(client, county, auditor, official_a):
+    _audit_row(county, official_a, changes={"health": {"before": ",1,", "after": ",4,"}}, note="改健康")
+    change = next(row for row in rows(export(client, auditor, "audit"), "审计日志") if row["说明"] == "改健康")
+    assert ",4," not in change["变更内容"] and "（已隐藏）" in change["变更内容"]
+
+
+def test_the_audit_trail_export_with_full_values_for_a_role_that_may(client, county, auditor, official_a):
+    auditor.sensitive_data_access = True
+    auditor.save()
+    _audit_row(county, official_a, changes={"helper_phone": {"after": "13987654321"}}, note="改电话")
+    book = export(client, auditor, "audit", sensitive=True)
+    change = next(row for row in rows(book, "审计日志") if row["说明"] == "改电话")
+    assert "13987654321" in change["变更内容"]
+
+
 def test_the_audit_trail_export_covers_only_the_period(client, county, auditor, official_a):
     record_event(actor=official_a, action="update", entity="x", region_code=county.h1.village_id, note="今天的记录")
     AuditEvent(

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from exchange.models import HealthRecord
 from households.models import Household, IncomeRecord, Person
-from risk.features import FEATURES, META, build_features
+from risk.features import FEATURES, META, PLACE, build_features
 from risk.frames import read_frame
 from risk.models import Warning, WarningRule
 from risk.sources import Sources
@@ -44,7 +44,7 @@ def test_features_are_read_with_one_query_per_table(county):
     with CaptureQueriesContext(connection) as queries:
         frame = sources.at(CUTOFF)
     assert len(queries) == 0
-    assert list(frame.columns) == [*META, *FEATURES]
+    assert list(frame.columns) == [*META, *FEATURES, *PLACE]
     assert len(frame) == Household.objects.count()
 
 

@@ -90,7 +90,7 @@ def test_only_an_administrator_may_activate_a_model(trained, request, who):
 
 
 def test_activating_a_model_replaces_the_previous_one_and_is_audited(trained, admin_user):
-    xgb, logistic = (RiskModel.objects.get(target="return", kind=k) for k in ("xgboost", "logistic"))
+    xgb, logistic = (RiskModel.objects.get(target="poor_now", kind=k) for k in ("xgboost", "logistic"))
     activate_model(by=admin_user, model=xgb)
     activate_model(by=admin_user, model=logistic)
     assert list(RiskModel.objects.filter(active=True).values_list("pk", flat=True)) == [logistic.pk]

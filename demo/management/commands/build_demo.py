@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from demo.county.generator import load_county
 from demo.steps.reports import build_demo_report
 from demo.steps.resources import record_demo_assistance
 from demo.steps.risk import run_risk_demo
@@ -43,11 +44,11 @@ ASSISTANCE_LABELS = {
 class Command(BaseCommand):
     help = (
         "Build the demo county (雷山县) and run every capability the system has on it: migrate, load the "
-        "region tree and monitoring thresholds, generate households and department files, import the "
-        "department files, create demo users, run the warning rules, train and activate the risk models, score "
-        "the county, take a few cases through review, record assistance and outcomes and take a few "
-        "households through risk elimination, and generate a county performance report. Re-running keeps an "
-        "existing county unless --rebuild is given."
+        "region tree and monitoring thresholds, generate the county's registry export and department files, "
+        "import them through the registry import and the department imports, create demo users, run the "
+        "warning rules, train and activate the risk models, score the county, take a few cases through "
+        "review, record assistance and outcomes and take a few households through risk elimination, and "
+        "generate a county performance report. Re-running keeps an existing county unless --rebuild is given."
     )
 
     def add_arguments(self, parser):
@@ -66,10 +67,11 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)
         load_regions_csv(REGIONS_FILE)
         load_thresholds_csv(DEMO_THRESHOLDS)
-        out = Path(settings.VAR_DIR) / "demo" / "department_files"
+        out = Path(settings.VAR_DIR) / "demo" / "county_files"
         fresh = rebuild or not Household.objects.exists()
         if fresh:
-            call_command("generate_county", persons=persons, seed=seed, replace=True, out=str(out))
+            call_command("generate_county", persons=persons, seed=seed, out=str(out))
+            self._import_registry(out)
         else:
             self.stdout.write(f"已有 {Household.objects.count()} 户，沿用现有演示数据（--rebuild 重新生成）。")
         self._import_department_files(out)
@@ -124,6 +126,15 @@ class Command(BaseCommand):
             f"成效考核报告（{report.period_start:%Y-%m-%d} 至 {report.period_end:%Y-%m-%d}）已生成："
             f"XLSX、PDF 和台账 CSV，数据摘要 {report.data_hash[:12]}…"
         )
+
+    def _import_registry(self, folder: Path) -> None:
+        """The generated export goes in through the registry import, as a real county's does."""
+        batch = load_county(summary_or_dir=folder)
+        self.stdout.write(f"导入户档案（批次 #{batch.pk}）：{batch.note}")
+        if batch.rejected_rows:
+            raise CommandError(
+                f"演示县的户档案有 {batch.rejected_rows} 行被拒收：生成器有误，请查看批次 #{batch.pk}。"
+            )
 
     def _import_department_files(self, folder: Path) -> None:
         for department, name in DEPARTMENT_FILES:

@@ -4,17 +4,17 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from demo.county.generator import CountyExists, GenerationError, generate_county
-from demo.county.loading import CountyInUse
+from demo.county.generator import GenerationError, generate_county
 
-DEFAULT_OUT = Path(settings.VAR_DIR) / "demo" / "department_files"
+DEFAULT_OUT = Path(settings.VAR_DIR) / "demo" / "county_files"
 
 
 class Command(BaseCommand):
     help = (
-        "Generate the synthetic demo county (雷山县 522634): households, members, incomes 2021–2025, "
-        "status history, and the latest period's department files (民政 CSV in GBK, 医保 CSV in UTF-8, "
-        "教育 XLSX). "
+        "Generate the synthetic demo county (雷山县 522634) as the files a real county has: the national "
+        "system's registry export (户信息, 成员信息, 收支信息 2021–2025, 状态变更; CSV) and the latest period's "
+        "department files (民政 CSV in GBK, 医保 CSV in UTF-8, 教育 XLSX). Nothing is written to the household "
+        "file: load the export with import_registry (build_demo does). "
         "The same --seed gives the same data. See docs/demo-county.md."
     )
 
@@ -22,12 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--persons", type=int, required=True, help="how many people to generate")
         parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
         parser.add_argument(
-            "--out", default=str(DEFAULT_OUT), help=f"directory of the department files ({DEFAULT_OUT})"
-        )
-        parser.add_argument(
-            "--replace",
-            action="store_true",
-            help="delete the county's existing households (members, incomes, status history) first",
+            "--out", default=str(DEFAULT_OUT), help=f"directory of the files written ({DEFAULT_OUT})"
         )
 
     def handle(self, *args, **options):
@@ -39,16 +34,17 @@ class Command(BaseCommand):
                 persons=options["persons"],
                 seed=options["seed"],
                 out_dir=Path(options["out"]),
-                replace=options["replace"],
                 progress=bar.update,
             )
-        except (CountyExists, CountyInUse, GenerationError) as exc:
+        except GenerationError as exc:
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
         if summary.regions_loaded:
             self.stdout.write("已载入演示县区划（fixtures/regions_leishan.csv）。")
         self.stdout.write(summary.note())
+        for manifest in summary.registry_files.values():
+            self.stdout.write(f"  {manifest['file']}: {manifest['rows']} 行（{manifest['encoding']}）")
         for manifest in summary.files.values():
             faults = ", ".join(f"{name} {count}" for name, count in manifest["faults"].items())
             self.stdout.write(

@@ -11,8 +11,6 @@ from exchange.models import ImportBatch
 from exchange.pipeline import FileRefused, import_department_file
 from exchange.readers import header_key
 
-DEFAULT_REGION = "522634000000"
-
 
 class Command(BaseCommand):
     help = (
@@ -30,7 +28,7 @@ class Command(BaseCommand):
             "--encoding", help="CSV encoding when detection is not wanted: utf-8, utf-8-sig, gbk (read as GB18030)"
         )
         parser.add_argument(
-            "--region", default=DEFAULT_REGION, help=f"12-digit region code the file covers (default {DEFAULT_REGION})"
+            "--region", required=True, help="12-digit code of the region (county or township) the file covers"
         )
         parser.add_argument("--period", help="统计期 YYYY-MM, if not taken from the file's 统计期 column")
         parser.add_argument("--user", help="username recorded as the uploader (default: none, 'system')")
@@ -71,6 +69,13 @@ class Command(BaseCommand):
         finally:
             bar.close()
 
+        if batch.status == ImportBatch.Status.REVIEW:
+            waiting = "该文件已上传，正等待确认。" if batch.already_imported else ""
+            self.stdout.write(self.style.WARNING(f"批次 #{batch.pk} 待确认：{waiting}{batch.note}"))
+            self.stdout.write(
+                "请在“部门数据 › 导入批次”页面由本地区的县级工作人员或系统管理员确认导入或取消。"
+            )
+            return
         if batch.already_imported:
             self.stdout.write(
                 self.style.WARNING(

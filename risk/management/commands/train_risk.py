@@ -9,10 +9,15 @@ from risk.training import TrainingError, train_risk_models
 
 class Command(BaseCommand):
     help = (
-        "Train the risk models (poor now, return to poverty) out of time: XGBoost and two baselines "
-        "(logistic regression, the warning rules alone) trained on the cut-off years before --test-year and "
-        "compared on it. Each model is stored as a RiskModel with its metrics; none is activated unless "
-        "--activate."
+        "Train the risk models (poor now, return to poverty) from the years the data has, chosen "
+        "automatically and reported: with three or more consecutive years of income surveys and thresholds, "
+        "out of time (XGBoost and two baselines, logistic regression and the warning rules alone, trained on "
+        "the cut-off years before --test-year and compared on it); with two, features at the end of the first "
+        "year and outcomes in the second, tested on held-out villages; with one, the poor-now model only, as a "
+        "proxy-means test blind to that year's income (XGBoost, logistic regression and an OLS PMT, tested on "
+        "held-out villages) and the return model refused with the reason. Each model is stored as a RiskModel "
+        "with its metrics; none is activated unless --activate (only XGBoost models that beat their best "
+        "baseline on held-out data; others need --override-reason)."
     )
 
     def add_arguments(self, parser):
@@ -31,8 +36,14 @@ class Command(BaseCommand):
             action="store_true",
             help="activate the XGBoost models (needs --user, an administrator)",
         )
+        parser.add_argument(
+            "--override-reason",
+            default="",
+            help="with --activate: activate XGBoost models that did not beat their best baseline, for this "
+            "reason (audited)",
+        )
 
-    def handle(self, *args, seed, test_year, region, user, activate, **options):
+    def handle(self, *args, seed, test_year, region, user, activate, override_reason, **options):
         actor = None
         if user:
             actor = get_user_model().objects.filter(username=user).first()
@@ -47,17 +58,21 @@ class Command(BaseCommand):
             bar.update(1)
 
         try:
-            result = train_risk_models(
-                region_code=region, seed=seed, test_year=test_year, by=actor, progress=progress
-            )
+            result = train_risk_models(region_code=region, seed=seed, test_year=test_year, by=actor, progress=progress)
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
-        self.stdout.write(
-            f"训练年度 {', '.join(map(str, result.train_years))}，检验年度 {result.test_year}（结果年度 "
-            f"{result.test_year + 1}），种子 {seed}。"
-        )
+        self.stdout.write(f"模式：{result.mode}（{result.mode_label}）")
+        if result.mode == "cross_sectional":
+            self.stdout.write(f"年度 {result.test_year}（特征不含该年收入；在留出的村上检验），种子 {seed}。")
+        else:
+            self.stdout.write(
+                f"训练年度 {', '.join(map(str, result.train_years))}，检验年度 {result.test_year}（结果年度 "
+                f"{result.test_year + 1}），种子 {seed}。"
+            )
+        for why in result.skipped.values():
+            self.stdout.write(f"未训练：{why}")
         header = (
             f"{'target':<10}{'kind':<10}{'ROC-AUC':>9}{'PR-AUC':>9}{'Brier':>9}{'EE':>8}{'IE':>8}"
             f"{'positive':>9}{'n':>8}  version"
@@ -73,9 +88,10 @@ class Command(BaseCommand):
             for model in result.models:
                 if model.kind == "xgboost":
                     try:
-                        activate_model(by=actor, model=model)
+                        activate_model(by=actor, model=model, override_reason=override_reason)
                     except (PermissionDenied, ValidationError) as exc:
-                        raise CommandError(str(exc)) from exc
+                        why = "；".join(getattr(exc, "messages", [str(exc)]))
+                        raise CommandError(f"{model.version}：{why}") from exc
                     self.stdout.write(f"已启用 {model.version}")
 
 

@@ -1,8 +1,10 @@
-"""Streaming the generated rows into the database: COPY on PostgreSQL, executemany in batches on SQLite.
+"""Writing many rows of the household file's tables at once: COPY on PostgreSQL, executemany in batches on
+SQLite.
 
 Rows are given per model as columns (one list per field attname); fields not given take their model default.
 Generated columns (IncomeRecord.net_income, per_capita_net_income) are never written: the database computes
-them.
+them. Household ids are reserved first so that members, incomes and status changes can point at them. The
+registry import writes through these, and so does the demo county's generator.
 """
 
 import datetime as dt
@@ -15,11 +17,7 @@ from households.models import Household, IncomeRecord, Person, StatusChange
 from povertycloud.db import analyze
 
 SQLITE_BATCH = 5000
-GENERATED_MODELS = (StatusChange, IncomeRecord, Person)  # deleted before Household, in this order
-
-
-class CountyInUse(Exception):
-    """Other records point at the county's households; replacing it would break them."""
+REGISTRY_MODELS = (Household, Person, IncomeRecord, StatusChange)
 
 
 def insert_fields(model: type[models.Model], *, with_id: bool = False) -> list[models.Field]:
@@ -30,7 +28,7 @@ def insert_fields(model: type[models.Model], *, with_id: bool = False) -> list[m
     ]
 
 
-class CountyWriter:
+class TableWriter:
     """Writes a model's rows given as columns; household ids are reserved first so members can point at
     them."""
 
@@ -66,7 +64,7 @@ class CountyWriter:
         """Called once after the last chunk."""
 
 
-class PostgresWriter(CountyWriter):
+class PostgresWriter(TableWriter):
     def __init__(self, *, now: dt.datetime):
         super().__init__(now=now)
         # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: checked one by one at commit, after all
@@ -79,7 +77,7 @@ class PostgresWriter(CountyWriter):
         with connection.cursor() as cursor:
             # Back to Django's default for whatever else the surrounding transaction does.
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        analyze(*GENERATED_MODELS, Household)
+        analyze(*REGISTRY_MODELS)
 
     def _timestamp(self) -> Any:
         return self.now.isoformat()  # dumping a datetime object per row costs more than the rest of the row
@@ -104,7 +102,7 @@ class PostgresWriter(CountyWriter):
                 copy.write_row(row)
 
 
-class SqliteWriter(CountyWriter):
+class SqliteWriter(TableWriter):
     def __init__(self, *, now: dt.datetime):
         super().__init__(now=now)
         self.next_household_id: int | None = None
@@ -148,46 +146,7 @@ class SqliteWriter(CountyWriter):
                 cursor.executemany(sql, batch)
 
 
-def writer_for_connection(*, now: dt.datetime) -> CountyWriter:
+def writer_for_connection(*, now: dt.datetime) -> TableWriter:
     if connection.vendor == "postgresql":
         return PostgresWriter(now=now)
     return SqliteWriter(now=now)
-
-
-def county_households(prefix: str) -> models.QuerySet:
-    return Household.objects.filter(village__code__startswith=prefix)
-
-
-def _check_nothing_else_points_at(prefix: str) -> None:
-    own = {Household, *GENERATED_MODELS}
-    for model, path in (
-        (Household, "village__code__startswith"),
-        (Person, "household__village__code__startswith"),
-    ):
-        for relation in model._meta.related_objects:
-            related = relation.related_model
-            if related in own:
-                continue
-            lookup = f"{relation.field.name}__{path}"
-            if related._default_manager.filter(**{lookup: prefix}).exists():
-                raise CountyInUse(
-                    f"{related._meta.verbose_name}（{related._meta.label}）中有记录指向本县的户或成员，"
-                    "不能替换演示县；请先删除这些记录。"
-                )
-
-
-def delete_county(prefix: str) -> dict[str, int]:
-    """Delete the county's households with their members, incomes and status history (raw SQL: fast, no
-    signals)."""
-    _check_nothing_else_points_at(prefix)
-    household_table = connection.ops.quote_name(Household._meta.db_table)
-    inner = f"SELECT id FROM {household_table} WHERE village_id LIKE %s"
-    counts = {}
-    with connection.cursor() as cursor:
-        for model in GENERATED_MODELS:
-            table = connection.ops.quote_name(model._meta.db_table)
-            cursor.execute(f"DELETE FROM {table} WHERE household_id IN ({inner})", [prefix + "%"])
-            counts[model._meta.model_name] = cursor.rowcount
-        cursor.execute(f"DELETE FROM {household_table} WHERE village_id LIKE %s", [prefix + "%"])
-        counts["household"] = cursor.rowcount
-    return counts

@@ -1,0 +1,54 @@
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from exchange.models import ImportBatch
+from exchange.rollback import rollback_batch
+
+
+class Command(BaseCommand):
+    help = (
+        "Roll back a department import batch (撤销批次): the record versions it opened become void, the "
+        "versions it closed are current again, as if it had never arrived; the batch keeps its row, rejected "
+        "rows and audit trail as 已撤销. Only the latest standing batch of its department and region can be "
+        "rolled back. A dry run unless --apply is given: rollback_batch BATCH_ID --reason TEXT --by USERNAME "
+        "[--apply]"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("batch_id", type=int, help="the batch's number (批次 #)")
+        parser.add_argument("--reason", required=True, help="why the batch is rolled back (kept in the audit trail)")
+        parser.add_argument(
+            "--by", required=True, help="username of the county staff member or administrator who decides"
+        )
+        parser.add_argument("--apply", action="store_true", help="roll back; without it nothing is changed")
+
+    def handle(self, *args, **options):
+        batch = ImportBatch.objects.filter(pk=options["batch_id"]).first()
+        if batch is None:
+            raise CommandError(f"批次 #{options['batch_id']} 不存在。")
+        user = get_user_model().objects.filter(username=options["by"]).first()
+        if user is None:
+            raise CommandError(f"用户 {options['by']} 不存在。")
+        dry_run = not options["apply"]
+        try:
+            result = rollback_batch(batch=batch, by=user, reason=options["reason"], dry_run=dry_run)
+        except PermissionDenied as exc:
+            raise CommandError(str(exc)) from exc
+        except ValidationError as exc:
+            raise CommandError("；".join(exc.messages)) from exc
+        if dry_run:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"试运行（未做任何修改）：撤销批次 #{batch.pk} 将作废它写入的 {result.voided} 条记录，"
+                    f"恢复它终止的 {result.reopened} 条记录，{result.superseded_candidates} 个待确认的关联候选失效。"
+                    f"加 --apply 执行。"
+                )
+            )
+            return
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"批次 #{batch.pk} 已撤销：作废 {result.voided} 条记录，恢复 {result.reopened} 条记录，"
+                f"{result.superseded_candidates} 个关联候选失效。"
+            )
+        )
