@@ -306,3 +306,23 @@ def test_a_gbk_export_declared_as_utf8_is_refused_with_a_message_and_writes_noth
         run(paths, encoding="utf-8")
     assert not Household.objects.exists() and not Person.objects.exists()
     assert not ImportBatch.objects.filter(status=ImportBatch.Status.SUCCEEDED).exists()
+
+
+def test_one_workbook_with_a_sheet_per_table_loads_like_the_files(regions, tmp_path):
+    import csv as csv_module
+
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for path in small_export(tmp_path):
+        sheet = workbook.create_sheet(path.stem)
+        with path.open(encoding="utf-8") as handle:
+            for row in csv_module.reader(handle):
+                sheet.append(row)
+    book = tmp_path / "国家系统导出.xlsx"
+    workbook.save(book)
+    batch = run([book])
+    assert (batch.total_rows, batch.rejected_rows) == (14, 0)
+    assert Household.objects.count() == 3 and IncomeRecord.objects.count() == 5
+    assert batch.table_counts["members"]["source"] == "国家系统导出.xlsx（成员信息）"
