@@ -15,16 +15,19 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
 
 from exchange.forms import SizeLimitHandler, too_large_message
 from exchange.models import ImportBatch, RejectedRow
 from exchange.readers import FileRefused
+from exchange.registry.conflicts import settle_conflict
 from exchange.registry.forms import RegistryUploadForm
 from exchange.registry.models import RegistryConflict
 from exchange.registry.service import enqueue_registry_import, may_import_registry, receive_registry
@@ -32,7 +35,7 @@ from exchange.registry.tables import REGISTRY, TABLE_ORDER, TABLES
 from exchange.views import _int, _progress
 from households.spreadsheets import neutralise_formula
 from povertycloud.accounts.models import Role
-from povertycloud.accounts.permissions import can_reveal_sensitive, role_of
+from povertycloud.accounts.permissions import can_edit_household_files, can_reveal_sensitive, role_of
 from povertycloud.audit.services import record_event
 from povertycloud.masking import SENSITIVE_FIELDS, mask, mask_text
 from povertycloud.regions.scoping import get_for_user_or_404, scope_for_user
@@ -146,6 +149,7 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
         "conflicts": conflicts.select_related("household")[:200],
         "open_conflicts": conflicts.filter(status=RegistryConflict.Status.OPEN).count(),
         "can_reveal": can_reveal_sensitive(user),
+        "may_settle": can_edit_household_files(user),
     }
     response = render(request, "exchange/registry/batch.html", context)
     response["Cache-Control"] = "no-store"
@@ -182,3 +186,40 @@ def rejected_csv(request: HttpRequest, pk: int) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="registry-batch-{found.pk}-rejected.csv"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+def conflicts(request: HttpRequest) -> HttpResponse:
+    """The conflicts of the user's region (a township official sees their township's), open ones first."""
+    user = request.user
+    queryset = scope_for_user(RegistryConflict.objects.all(), user).select_related("household", "settled_by")
+    show_all = request.GET.get("all") == "1"
+    if not show_all:
+        queryset = queryset.filter(status=RegistryConflict.Status.OPEN)
+    after = _int(request.GET.get("after"))
+    if after:
+        queryset = queryset.filter(pk__gt=after)
+    rows = list(queryset.order_by("pk")[: PAGE_SIZE + 1])
+    context = {
+        "conflicts": rows[:PAGE_SIZE],
+        "next_key": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None,
+        "show_all": show_all,
+        "may_settle": can_edit_household_files(user),
+    }
+    response = render(request, "exchange/registry/conflicts.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def settle(request: HttpRequest, pk: int) -> HttpResponse:
+    """Keep the household file's value (keep) or take the export's (take) for one conflict."""
+    conflict = get_for_user_or_404(RegistryConflict.objects.all(), request.user, pk=pk)
+    try:
+        settle_conflict(by=request.user, conflict=conflict, take_export=request.POST.get("choice") == "take")
+    except ValidationError as exc:
+        messages.error(request, "；".join(exc.messages))
+    else:
+        messages.success(request, _("已处理：%(field)s。") % {"field": conflict.field})
+    return redirect(reverse("exchange:registry_conflicts"))

@@ -124,3 +124,62 @@ def test_the_batch_list_links_a_registry_batch_to_its_page(client, county_staff,
     assert client.get(reverse("exchange:batch", args=[batch.pk])).url == reverse(
         "exchange:registry_batch", args=[batch.pk]
     )
+
+
+@pytest.fixture
+def conflict(official_a, tmp_path):
+    """An official edits 吴明's labour skill after an import; the next export says otherwise."""
+    from exchange.registry.service import import_registry
+    from households.services import update_person
+    from tests.exchange.test_registry_import import AS_OF, base_members
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    import_registry(region_code=COUNTY, paths=small_export(tmp_path / "a"), by=None, as_of=AS_OF)
+    person = Person.objects.get(name="吴明")
+    update_person(by=official_a, person=person, data={"labour_skill": "3"}, expected_version=person.version)
+    members = base_members()
+    members[1]["劳动技能"] = "技能劳动力"
+    paths = small_export(tmp_path / "b")
+    write_table(paths[1], MEMBER_COLUMNS, members)
+    batch = import_registry(region_code=COUNTY, paths=paths, by=None, as_of=AS_OF)
+    return batch.conflicts.get()
+
+
+def settle_url(conflict) -> str:
+    return reverse("exchange:registry_settle", args=[conflict.pk])
+
+
+def test_the_township_takes_the_exports_value_through_the_household_services(client, official_a, conflict):
+    client.force_login(official_a)
+    page = client.get(reverse("exchange:registry_conflicts")).content.decode()
+    assert 'data-testid="conflict-row"' in page and 'data-testid="settle-take"' in page
+    client.post(settle_url(conflict), {"choice": "take"})
+    conflict.refresh_from_db()
+    assert conflict.status == "taken" and conflict.settled_by == official_a
+    person = Person.objects.get(name="吴明")
+    assert person.labour_skill == "2"
+    assert AuditEvent.objects.filter(entity="households.person", object_pk=str(person.pk), action="update").count() == 2
+    assert AuditEvent.objects.filter(entity="exchange.registryconflict", action="review").exists()
+    # Settled once: a second answer is a message, not a change.
+    response = client.post(settle_url(conflict), {"choice": "keep"}, follow=True)
+    assert "已由他人处理" in response.content.decode()
+    conflict.refresh_from_db()
+    assert conflict.status == "taken"
+
+
+def test_keeping_the_systems_value_changes_no_record(client, official_a, conflict):
+    client.force_login(official_a)
+    client.post(settle_url(conflict), {"choice": "keep"})
+    conflict.refresh_from_db()
+    assert conflict.status == "kept"
+    assert Person.objects.get(name="吴明").labour_skill == "3"
+
+
+def test_only_officials_of_the_region_settle_conflicts(client, official_b, auditor, conflict):
+    client.force_login(official_b)
+    assert 'data-testid="no-conflicts"' in client.get(reverse("exchange:registry_conflicts")).content.decode()
+    assert client.post(settle_url(conflict), {"choice": "take"}).status_code == 404
+    client.force_login(auditor)
+    assert client.post(settle_url(conflict), {"choice": "take"}).status_code == 403
+    conflict.refresh_from_db()
+    assert conflict.status == "open"
