@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.db import models
 from django.utils import timezone
 
 from exchange.registry.checks import TableRows
@@ -132,13 +133,43 @@ def _comparable(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return out
 
 
-def _changed(incoming: pd.DataFrame, current: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """Per incoming row (aligned with current by position): whether any value differs."""
+def _kind(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name.removesuffix("_id") if name.endswith("_id") else name)
+    if isinstance(field, models.BooleanField):
+        return "bool"
+    if isinstance(field, models.ForeignKey | models.IntegerField | models.DecimalField | models.FloatField):
+        return "number"
+    if isinstance(field, models.DateField):
+        return "date"
+    return "text"
+
+
+def _typed(column: pd.Series, kind: str) -> np.ndarray:
+    if kind == "bool":
+        return column.fillna(False).astype(bool).to_numpy()
+    if kind == "number":
+        return np.round(pd.to_numeric(column, errors="coerce").to_numpy(dtype=float), 2)
+    if kind == "date":
+        return pd.to_datetime(column, errors="coerce").to_numpy(dtype="datetime64[D]")
+    return column.fillna("").astype(str).to_numpy(dtype=object)
+
+
+def _changed(incoming: pd.DataFrame, current: pd.DataFrame, names: list[str], model: type) -> np.ndarray:
+    """Per incoming row (aligned with current by position): whether any value differs, compared column by
+    column in the field's own type (1200.0 and Decimal('1200.00'), a date and its timestamp are equal)."""
+    differ = np.zeros(len(incoming), dtype=bool)
     if incoming.empty:
-        return np.zeros(0, dtype=bool)
-    a = _comparable(incoming.reset_index(drop=True), names)
-    b = _comparable(current.reset_index(drop=True), names)
-    return (a.to_numpy() != b.to_numpy()).any(axis=1)
+        return differ
+    for name in names:
+        kind = _kind(model, name)
+        a, b = _typed(incoming[name].reset_index(drop=True), kind), _typed(current[name].reset_index(drop=True), kind)
+        if kind == "number":
+            differ |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        elif kind == "date":
+            differ |= ~((a == b) | (np.isnat(a) & np.isnat(b)))
+        else:
+            differ |= a != b
+    return differ
 
 
 def _update(model: type, frame: pd.DataFrame, names: list[str]) -> None:
@@ -231,7 +262,7 @@ def _households(rows: TableRows, prefix: str, writer: TableWriter, counts: LoadC
         old, current_old, HOUSEHOLD_VALUES, entity="households.household", edited=edited,
         household_of="household_id", conflicts=counts.conflicts,
     )
-    changed = _changed(old[HOUSEHOLD_VALUES], current_old, HOUSEHOLD_VALUES)
+    changed = _changed(old[HOUSEHOLD_VALUES], current_old, HOUSEHOLD_VALUES, Household)
     _update(Household, old[changed], HOUSEHOLD_VALUES)
 
     ids = np.asarray(writer.household_ids(len(new)), dtype=np.int64) if len(new) else np.zeros(0, np.int64)
@@ -263,7 +294,7 @@ def _members(rows: TableRows, prefix: str, household_ids: dict[str, int], writer
         old, current_old, PERSON_VALUES, entity="households.person", edited=edited, household_of="household_id",
         conflicts=counts.conflicts,
     )
-    changed = _changed(old[PERSON_VALUES], current_old, PERSON_VALUES)
+    changed = _changed(old[PERSON_VALUES], current_old, PERSON_VALUES, Person)
     _update(Person, old[changed], PERSON_VALUES)
     if len(new):
         writer.write(Person, _columns(new, ["id_number", *PERSON_VALUES]), len(new))
@@ -297,7 +328,7 @@ def _incomes(
         old, current_old, INCOME_VALUES, entity="households.incomerecord", edited=edited,
         household_of="household_id", conflicts=counts.conflicts,
     )
-    changed = _changed(old[INCOME_VALUES], current_old, INCOME_VALUES)
+    changed = _changed(old[INCOME_VALUES], current_old, INCOME_VALUES, IncomeRecord)
     _update(IncomeRecord, old[changed], INCOME_VALUES)
     if len(new):
         columns = _columns(new, ["household_id", "year", *INCOME_VALUES])
