@@ -134,15 +134,20 @@ def enqueue_registry_import(*, batch: ImportBatch) -> None:
     transaction.on_commit(lambda: import_registry_task.enqueue(batch.pk))
 
 
+IMPORTERS = {Role.TOWNSHIP_OFFICIAL, Role.COUNTY_STAFF, Role.ADMIN}
+
+
+def may_import_registry_at_all(user: Any) -> bool:
+    """Whether the user's role imports registry exports anywhere (the upload page asks before any upload)."""
+    return role_of(user) in IMPORTERS
+
+
 def may_import_registry(user: Any, region_code: str) -> bool:
     """Township officials into their own township, county staff into their county, administrators anywhere;
     auditors never."""
-    role = role_of(user)
-    if role == Role.ADMIN:
-        return True
-    if role not in {Role.TOWNSHIP_OFFICIAL, Role.COUNTY_STAFF}:
+    if not may_import_registry_at_all(user):
         return False
-    return user_may_see_code(user, region_code)
+    return role_of(user) == Role.ADMIN or user_may_see_code(user, region_code)
 
 
 def _digest(paths: list[Path]) -> tuple[str, int]:
@@ -310,9 +315,9 @@ def _run(batch: ImportBatch, paths: list[Path], encoding: str | None, progress: 
         tables[HOUSEHOLDS].accepted["number"].isin(elsewhere_numbers).to_numpy(),
         _("户编号已在其他地区登记，不能导入本地区；请联系县级工作人员核实。"),
     )
-    registered = _registered(set(tables[MEMBERS].accepted["id_number"].astype(str)), region.prefix)
+    elsewhere_ids = _registered_elsewhere(set(tables[MEMBERS].accepted["id_number"].astype(str)), region.prefix)
     existing = set(Household.objects.filter(village__code__startswith=region.prefix).values_list("number", flat=True))
-    checks.cross_check(tables, codes=codes, registered=registered, existing_households=existing)
+    checks.cross_check(tables, codes=codes, registered_elsewhere=elsewhere_ids, existing_households=existing)
     timings["check"] = time.perf_counter() - clock - timings["read"]
 
     publish_progress(batch.pk, done, done, "merging")
@@ -425,18 +430,12 @@ def _numbers_elsewhere(numbers: set[str], prefix: str) -> set[str]:
     return numbers & set(elsewhere.iterator(chunk_size=20_000))
 
 
-def _registered(ids: set[str], prefix: str) -> checks.Registered:
-    """Where the export's ID numbers are already registered: in this region (by household number), or
-    elsewhere."""
-    inside = dict(
-        Person.objects.filter(household__village__code__startswith=prefix).values_list("id_number", "household__number")
-    )
+def _registered_elsewhere(ids: set[str], prefix: str) -> set[str]:
+    """The export's ID numbers that the household file registers in a household outside this region."""
     outside = Person.objects.exclude(household__village__code__startswith=prefix)
     if len(ids) < 20_000:
-        elsewhere = set(outside.filter(id_number__in=ids).values_list("id_number", flat=True))
-    else:
-        elsewhere = ids & set(outside.values_list("id_number", flat=True).iterator(chunk_size=50_000))
-    return checks.Registered(household_number={k: v for k, v in inside.items() if k in ids}, elsewhere=elsewhere)
+        return set(outside.filter(id_number__in=ids).values_list("id_number", flat=True))
+    return ids & set(outside.values_list("id_number", flat=True).iterator(chunk_size=50_000))
 
 
 def _store_rejects(batch: ImportBatch, tables: dict[str, checks.TableRows]) -> None:

@@ -326,3 +326,33 @@ def test_one_workbook_with_a_sheet_per_table_loads_like_the_files(regions, tmp_p
     assert (batch.total_rows, batch.rejected_rows) == (14, 0)
     assert Household.objects.count() == 3 and IncomeRecord.objects.count() == 5
     assert batch.table_counts["members"]["source"] == "国家系统导出.xlsx（成员信息）"
+
+
+def test_two_files_of_the_same_table_are_refused(regions, tmp_path):
+    paths = small_export(tmp_path)
+    again = tmp_path / "成员信息（第二份）.csv"
+    again.write_bytes(paths[1].read_bytes())
+    with pytest.raises(FileRefused, match="每张表只能有一份"):
+        run([*paths, again])
+    assert not ImportBatch.objects.exists()
+
+
+def test_an_export_dated_after_today_is_refused(regions, tmp_path):
+    with pytest.raises(FileRefused, match="晚于今天"):
+        run(small_export(tmp_path), as_of=dt.date.today() + dt.timedelta(days=1))
+    assert not ImportBatch.objects.exists()
+
+
+def test_a_region_that_is_not_loaded_is_refused_with_what_to_do(regions, tmp_path):
+    with pytest.raises(FileRefused, match="load_regions"):
+        run(small_export(tmp_path), region="411522000000")
+
+
+def test_an_export_of_villages_outside_the_region_rejects_every_row_and_writes_nothing(regions, tmp_path):
+    paths = [
+        write_table(tmp_path / "h.csv", HOUSEHOLD_COLUMNS, [household_row("X1", village="999999999999")]),
+        write_table(tmp_path / "m.csv", MEMBER_COLUMNS, [member_row("X1", "甲", sequence=1)]),
+    ]
+    batch = run(paths)
+    assert (batch.total_rows, batch.accepted_rows, batch.rejected_rows) == (2, 0, 2)
+    assert not Household.objects.exists() and not Person.objects.exists()
