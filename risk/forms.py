@@ -169,3 +169,12 @@ class TrainForm(forms.Form):
         help_text=_("同一种子、同一数据得到同一模型"),
         error_messages={"invalid": _("随机种子须是非负整数。"), "min_value": _("随机种子须是非负整数。")},
     )
+
+
+class OverrideForm(forms.Form):
+    reason = forms.CharField(
+        label=_("强制启用理由"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=1000,
+        error_messages={"required": _("强制启用须填写理由。")},
+    )

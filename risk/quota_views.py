@@ -15,17 +15,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
 
-from povertycloud.accounts.models import Role
-from povertycloud.accounts.permissions import role_of
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import get_for_user_or_404, scope_for_user, sees_everything
 from risk.capacity import can_edit_quota, county_of, quota_of_county, review_quota, set_review_quota
-from risk.models import RiskModel
 
 # The built-in defaults that apply while a county has set nothing (risk.evaluation, risk.services).
 BUILT_IN_SHARE = Decimal("0.10")
@@ -54,15 +50,6 @@ class QuotaForm(forms.Form):
         if data.get("households") is None and data.get("share_percent") is None:
             raise ValidationError(_("请填写每个乡镇每轮核实户数，或核实比例。"))
         return data
-
-
-class OverrideForm(forms.Form):
-    reason = forms.CharField(
-        label=gettext_lazy("强制启用理由"),
-        widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=1000,
-        error_messages={"required": gettext_lazy("强制启用须填写理由。")},
-    )
 
 
 def _county_for(request: HttpRequest, code: str) -> Region:
@@ -149,27 +136,3 @@ def quota_page(request: HttpRequest, code: str) -> HttpResponse:
             "built_in_households": BUILT_IN_HOUSEHOLDS,
         },
     )
-
-
-@login_required
-@require_POST
-def model_override(request: HttpRequest, pk: int) -> HttpResponse:
-    if role_of(request.user) != Role.ADMIN:
-        raise PermissionDenied(_("只有系统管理员可以强制启用模型。"))
-    model = get_object_or_404(RiskModel.objects.defer("artifact"), pk=pk)
-    form = OverrideForm(request.POST)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for message in errors:
-                messages.error(request, message)
-        return redirect("risk:models")
-    from risk.registry import activate_model
-
-    try:
-        activate_model(by=request.user, model=model, override_reason=form.cleaned_data["reason"])
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-    else:
-        messages.success(request, _("已强制启用模型 %(version)s（已记入审计）。") % {"version": model.version})
-    return redirect("risk:models")

@@ -16,7 +16,7 @@ urlpatterns = [
     path("models/", views.model_list, name="models"),
     path("models/train/", views.model_train, name="train"),
     path("models/<int:pk>/activate/", views.model_activate, name="activate"),
-    path("models/<int:pk>/override/", quota_views.model_override, name="override"),
+    path("models/<int:pk>/override/", views.model_override, name="override"),
     path("quota/", quota_views.quota_home, name="quota_home"),
     path("quota/<str:code>/", quota_views.quota_page, name="quota"),
 ]

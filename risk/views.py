@@ -29,6 +29,7 @@ from risk.forms import (
     CaseFilterForm,
     DecisionForm,
     ExcludeForm,
+    OverrideForm,
     RiskFilterForm,
     TrainForm,
     VisitForm,
@@ -353,4 +354,28 @@ def model_activate(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, message)
     else:
         messages.success(request, _("已启用模型 %(version)s。") % {"version": model.version})
+    return redirect("risk:models")
+
+
+@login_required
+@require_POST
+def model_override(request: HttpRequest, pk: int) -> HttpResponse:
+    if role_of(request.user) != Role.ADMIN:
+        raise PermissionDenied(_("只有系统管理员可以强制启用模型。"))
+    model = get_object_or_404(RiskModel.objects.defer("artifact"), pk=pk)
+    form = OverrideForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+        return redirect("risk:models")
+    from risk.registry import activate_model  # loads the trainers; only this page needs them
+
+    try:
+        activate_model(by=request.user, model=model, override_reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("已强制启用模型 %(version)s（已记入审计）。") % {"version": model.version})
     return redirect("risk:models")
