@@ -82,6 +82,9 @@ class Household(models.Model):
     fuel = models.CharField(_("主要燃料"), max_length=4, blank=True)
     cultivated_land_mu = models.DecimalField(_("耕地面积（亩）"), **area)
     forest_land_mu = models.DecimalField(_("林地面积（亩）"), **area)
+    source_batch = models.PositiveIntegerField(
+        _("来源批次"), null=True, blank=True, help_text=_("最后写入该户的户档案导入批次；空表示在系统中录入")
+    )
     version = models.PositiveIntegerField(_("版本"), default=1)
     created_at = models.DateTimeField(_("建档时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
@@ -108,6 +111,13 @@ class Household(models.Model):
     @property
     def risk_type_codes(self) -> list[str]:
         return [code for code in self.risk_types.split(",") if code]
+
+
+class PresentMembers(models.Manager):
+    """Members still in their household: one who left (``left_on``) stays in the file but counts nowhere."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(left_on__isnull=True)
 
 
 class Person(models.Model):
@@ -143,13 +153,25 @@ class Person(models.Model):
     pension_insurance = models.BooleanField(_("养老保险"), default=False)
     dibao = models.CharField(_("低保"), max_length=2, blank=True)
     tekun = models.BooleanField(_("特困供养"), default=False)
+    # A member who left (death, marriage out, moved away, or no longer in the county's export) is closed, not
+    # deleted: the row keeps every value and the date; Person.objects no longer returns it.
+    left_on = models.DateField(_("离开日期"), null=True, blank=True)
+    left_reason = models.CharField(_("离开原因"), max_length=200, blank=True)
+    source_batch = models.PositiveIntegerField(
+        _("来源批次"), null=True, blank=True, help_text=_("最后写入该成员的户档案导入批次；空表示在系统中录入")
+    )
     version = models.PositiveIntegerField(_("版本"), default=1)
     created_at = models.DateTimeField(_("建档时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
     region_lookup = "household__village_id"
 
+    everyone = models.Manager()  # including members who left: identity checks, the registry import, history
+    objects = PresentMembers()
+
     class Meta:
+        default_manager_name = "objects"
+        base_manager_name = "everyone"
         verbose_name = _("家庭成员")
         verbose_name_plural = _("家庭成员")
         ordering = ["household_id", "relation", "birth_date"]
@@ -213,6 +235,9 @@ class IncomeRecord(models.Model):
     compliant_medical_spending = models.DecimalField(_("合规自付医疗支出"), **money)
     compliant_education_spending = models.DecimalField(_("合规自付教育支出"), **money)
     survey_date = models.DateField(_("调查日期"), null=True, blank=True)
+    source_batch = models.PositiveIntegerField(
+        _("来源批次"), null=True, blank=True, help_text=_("最后写入该年收支的户档案导入批次；空表示在系统中录入")
+    )
     net_income = models.GeneratedField(
         expression=NET_INCOME,
         output_field=models.DecimalField(max_digits=14, decimal_places=2),
