@@ -322,4 +322,4 @@ from exchange.departments import (  # noqa: E402, F401
     EducationRecord,
     HealthRecord,
 )
-from exchange.registry.models import RegistryConflict  # noqa: E402, F401
+from exchange.registry.models import RegistryConflict, RegistryRowChange  # noqa: E402, F401

@@ -307,6 +307,9 @@ class StatusChange(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("记录人"),
     )
+    source_batch = models.PositiveIntegerField(
+        _("来源批次"), null=True, blank=True, help_text=_("写入该条变更的户档案导入批次；空表示在系统中录入")
+    )
     recorded_at = models.DateTimeField(_("记录时间"), auto_now_add=True)
 
     region_lookup = "household__village_id"

@@ -60,3 +60,25 @@ class RegistryConflict(models.Model):
 
     def audit_context(self) -> dict:
         return {"region_code": self.region_code, "household_id": self.household_id}
+
+
+class RegistryRowChange(models.Model):
+    """The values a registry import changed in a row that was already in the household file, as they were
+    before it: what undoing the import puts back. Rows the import inserted carry its batch id
+    (``source_batch``) and have no entry here; members it closed have one with ``left_on`` empty before."""
+
+    batch = models.ForeignKey(
+        "exchange.ImportBatch", on_delete=models.PROTECT, related_name="registry_changes", verbose_name=_("导入批次")
+    )
+    entity = models.CharField(_("对象类型"), max_length=40)  # households.household, .person or .incomerecord
+    object_id = models.BigIntegerField(_("对象编号"))
+    before = models.JSONField(_("导入前的值"))  # field name → value as JSON (dates ISO, decimals as text)
+    version_after = models.PositiveIntegerField(_("导入后的版本"))
+
+    class Meta:
+        verbose_name = _("户档案导入修改")
+        verbose_name_plural = _("户档案导入修改")
+        indexes = [models.Index(fields=["batch", "entity"], name="registry_change_batch_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id} {self.entity} {self.object_id}"
