@@ -275,6 +275,7 @@ class PersonAdmin(MaskedSensitiveAdmin):
             expected_version=form.cleaned_data.get("version") or obj.version,
         )
 
+    # "Delete" in the admin closes the member (left today), as the household page's removal does.
     def delete_model(self, request, obj):
         services.remove_person(by=request.user, person=obj, reason="管理后台删除")
 

@@ -76,6 +76,10 @@ class HouseholdEditForm(HouseholdForm):
 
 
 class RemoveMemberForm(forms.Form):
+    left_on = forms.DateField(
+        label=gettext_lazy("离开日期"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=gettext_lazy("死亡、迁出等发生的日期；留空为今天。"),
+    )
     reason = forms.CharField(
         label=gettext_lazy("移除原因"), max_length=200, widget=forms.Textarea(attrs={"rows": 2}),
         help_text=gettext_lazy("如死亡、婚嫁迁出、户籍迁出。"),

@@ -223,6 +223,21 @@ def members_of(household: Household, user: Any) -> list[Person]:
     return list(people.order_by("relation", "birth_date"))
 
 
+def members_left_of(household: Household, user: Any) -> list[dict[str, Any]]:
+    """The household's members who left (closed, not deleted): name, relation, when and why, newest first."""
+    book = codebook()
+    people = scope_for_user(Person.everyone.filter(household=household, left_on__isnull=False), user)
+    return [
+        {
+            "name": name, "relation": book.label("relation", relation), "left_on": left_on, "reason": reason,
+            "source_batch": batch,
+        }
+        for name, relation, left_on, reason, batch in people.order_by("-left_on", "pk").values_list(
+            "name", "relation", "left_on", "left_reason", "source_batch"
+        )
+    ]
+
+
 def incomes_of(household: Household, user: Any) -> list[IncomeRecord]:
     return list(scope_for_user(IncomeRecord.objects.filter(household=household), user).order_by("year"))
 

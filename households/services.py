@@ -255,7 +255,8 @@ def duplicate_id_issues(
     region (without `by`, never any other household)."""
     if not number:
         return []
-    clash = Person.objects.filter(id_number=number).exclude(pk=getattr(replacing, "pk", None))
+    # Person.everyone: an ID number stays taken by a member who left (the row is kept, closed).
+    clash = Person.everyone.filter(id_number=number).exclude(pk=getattr(replacing, "pk", None))
     holder = clash.select_related("household").first()
     if holder is None:
         return []
@@ -344,16 +345,30 @@ def check_person_removal(person: Person) -> list[Issue]:
 
 
 @transaction.atomic
-def remove_person(*, by: Any, person: Person, reason: str) -> None:
-    """Take a member off the household file (death, marriage out, move). The audit trail keeps every value."""
+def remove_person(*, by: Any, person: Person, reason: str, left_on: dt.date | None = None) -> Person:
+    """Take a member off the household (death, marriage out, move): the member is closed, not deleted. The
+    row keeps every value with the date and reason they left; Person.objects (every list, count, feature
+    and report) no longer returns them, the household page lists them under the members who left."""
     household = person.household
     _require_editor_of(by, household.village_id)
     if not reason.strip():
-        raise ValidationError({"reason": "移除家庭成员须填写原因（如死亡、迁出）。"})
+        raise ValidationError({"reason": _("移除家庭成员须填写原因（如死亡、迁出）。")})
+    left_on = left_on or timezone.localdate()
+    if left_on > timezone.localdate():
+        raise ValidationError({"left_on": _("离开日期不能晚于今天。")})
     raise_for_errors(check_person_removal(person))
-    before = snapshot(person)
-    record_model_event(actor=by, action="delete", instance=person, changes=diff(before, {}), note=reason)
-    person.delete()
+    locked = Person.everyone.select_for_update().get(pk=person.pk)
+    if locked.left_on is not None:
+        raise ValidationError(
+            _("%(name)s 已于 %(date)s 离开本户，无需再次移除。") % {"name": locked.name, "date": locked.left_on}
+        )
+    before = snapshot(locked)
+    locked.left_on, locked.left_reason = left_on, reason.strip()[:200]
+    locked.version = F("version") + 1
+    locked.save(update_fields=["left_on", "left_reason", "version", "updated_at"])
+    locked.refresh_from_db()
+    record_model_event(actor=by, action="update", instance=locked, changes=diff(before, snapshot(locked)), note=reason)
+    return locked
 
 
 # --- Income ------------------------------------------------------------------------------------------

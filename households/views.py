@@ -132,6 +132,7 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "village_full_name": full_name(household.village),
             "facts": selectors.household_facts(household, user, revealed=shown_keys),
             "members": selectors.member_rows(members, user, revealed=shown_keys),
+            "members_left": selectors.members_left_of(household, user),
             "incomes": selectors.income_rows(incomes, region_code=household.village_id),
             "chart": income_chart(incomes, region_code=household.village_id),
             "member_sections": member_sections(members, user),
@@ -280,14 +281,17 @@ def member_remove(request: HttpRequest, pk: int, person_pk: int) -> HttpResponse
     person = get_for_user_or_404(
         Person.objects.filter(household=household).select_related("household"), request.user, pk=person_pk
     )
-    form = RemoveMemberForm(request.POST or None)
+    form = RemoveMemberForm(request.POST or None, initial={"left_on": timezone.localdate()})
     if request.method == "POST" and form.is_valid():
         try:
-            services.remove_person(by=request.user, person=person, reason=form.cleaned_data["reason"])
+            services.remove_person(
+                by=request.user, person=person, reason=form.cleaned_data["reason"],
+                left_on=form.cleaned_data["left_on"],
+            )
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, _("已移除家庭成员 %(name)s。") % {"name": person.name})
+            messages.success(request, _("已将 %(name)s 记为离开本户。") % {"name": person.name})
             return redirect("households:detail", pk=household.pk)
     context = {"form": form, "household": household, "person": person}
     return render(request, "households/member_remove.html", context)

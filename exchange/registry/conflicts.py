@@ -1,7 +1,8 @@
 """Settling a registry conflict: the township keeps the household file's value or takes the export's.
 
 Taking the export's value goes through the household file's own services (validated, version-checked,
-audited), as an official's edit would; keeping the system's value changes nothing but the conflict. Either
+audited), as an official's edit would; a member the export no longer lists is closed as an official's
+removal closes one. Keeping the system's value changes nothing but the conflict. Either
 way the conflict records who settled it and when, with a conditional update so that two officials cannot
 both settle it.
 """
@@ -59,9 +60,16 @@ def settle_conflict(*, by: Any, conflict: RegistryConflict, take_export: bool) -
             raise ValidationError(_("这处冲突已由他人处理。"))
         if take_export:
             model = MODELS[conflict.entity]
-            target = model.objects.select_for_update().get(pk=conflict.object_id)
+            # The base manager: a conflict can be about a member who has left (Person.objects leaves them out).
+            target = model._base_manager.select_for_update().get(pk=conflict.object_id)
             data = {conflict.field: _value(model, conflict.field, conflict.export_value)}
-            if model is Household:
+            if model is Person and conflict.field == "left_on":
+                # The export no longer lists a member an official added or edited since the previous import.
+                services.remove_person(
+                    by=by, person=target, left_on=data["left_on"],
+                    reason=_("户档案导入（批次 #%(pk)s）：导出数据中已无此成员") % {"pk": conflict.batch_id},
+                )
+            elif model is Household:
                 services.update_household(
                     by=by, household=target, data=data, expected_version=target.version,
                     reason=_("采用户档案导入（批次 #%(pk)s）的值") % {"pk": conflict.batch_id},

@@ -233,3 +233,25 @@ def test_another_townships_household_typed_in_answers_404(page, sign_in, officia
         expect(body).not_to_contain_text("李秀英")
     # The official's own household opens as usual.
     assert page.goto(file_url(township_files.home)).status == 200
+
+
+def test_a_member_who_leaves_is_closed_and_listed_with_date_and_reason(page, sign_in, official_a, township_files):
+    household = township_files.home
+    leaving = Person.objects.filter(household=household).exclude(relation="01").first()
+    sign_in(page, official_a)
+    page.goto(file_url(household))
+    page.locator(f"#person-{leaving.pk}").get_by_test_id("remove-member").click()
+    expect(page.get_by_test_id("member-remove-form")).to_be_visible()
+    page.fill("#id_left_on", "2026-06-30")
+    page.fill("#id_reason", "婚嫁迁出")
+    page.get_by_test_id("member-remove-submit").click()
+
+    expect(page.get_by_test_id("message-success")).to_contain_text(leaving.name)
+    expect(page.locator(f"#person-{leaving.pk}")).to_have_count(0)
+    left = page.get_by_test_id("member-left-row")
+    expect(left).to_have_count(1)
+    expect(left).to_contain_text(leaving.name)
+    expect(left).to_contain_text("2026-06-30")
+    expect(left).to_contain_text("婚嫁迁出")
+    kept = Person.everyone.get(pk=leaving.pk)
+    assert (kept.left_on, kept.left_reason) == (dt.date(2026, 6, 30), "婚嫁迁出")

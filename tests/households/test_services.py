@@ -301,15 +301,33 @@ def test_stale_person_edit_is_refused_and_changes_nothing(official_a, spouse):
     assert spouse.labour_skill == "3"
 
 
-def test_remove_person_writes_the_removed_values_to_the_trail(official_a, spouse):
-    pk, id_number = spouse.pk, spouse.id_number
-    services.remove_person(by=official_a, person=spouse, reason="死亡")
+def test_remove_person_closes_the_member_and_keeps_the_row(official_a, household, spouse):
+    pk = spouse.pk
+    services.remove_person(by=official_a, person=spouse, reason="死亡", left_on=dt.date(2026, 3, 1))
     assert not Person.objects.filter(pk=pk).exists()
-    event = AuditEvent.objects.get(entity="households.person", object_pk=str(pk), action="delete")
+    assert household.members.count() == 1
+    kept = Person.everyone.get(pk=pk)
+    assert (kept.left_on, kept.left_reason, kept.name) == (dt.date(2026, 3, 1), "死亡", "配偶乙")
+    assert kept.version == 2
+    event = AuditEvent.objects.get(entity="households.person", object_pk=str(pk), action="update")
     assert event.actor == official_a
     assert event.note == "死亡"
-    assert event.changes["id_number"] == {"before": id_number, "after": None}
-    assert event.changes["name"] == {"before": "配偶乙", "after": None}
+    assert event.changes["left_on"] == {"before": None, "after": "2026-03-01"}
+
+
+def test_a_member_who_left_is_not_closed_twice_and_keeps_their_id_number(official_a, household, spouse):
+    services.remove_person(by=official_a, person=spouse, reason="迁出")
+    with pytest.raises(ValidationError) as exc_info:
+        services.remove_person(by=official_a, person=spouse, reason="迁出")
+    assert "已于" in " ".join(exc_info.value.messages)
+    issues = services.duplicate_id_issues(spouse.id_number, household=household, by=official_a)
+    assert issues, "a member who left still holds their ID number"
+
+
+def test_a_leaving_date_in_the_future_is_refused(official_a, spouse):
+    with pytest.raises(ValidationError):
+        services.remove_person(by=official_a, person=spouse, reason="迁出", left_on=dt.date(2099, 1, 1))
+    assert Person.objects.filter(pk=spouse.pk).exists()
 
 
 def test_remove_person_needs_a_reason(official_a, spouse):

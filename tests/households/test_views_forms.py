@@ -250,8 +250,9 @@ def test_remove_member_needs_a_reason(client, official_a, household, spouse):
     response = client.post(url("member_remove", household.pk, spouse.pk), {"reason": "婚嫁迁出"})
     assert response.status_code == 302
     assert not Person.objects.filter(pk=spouse.pk).exists()
-    event = AuditEvent.objects.get(entity="households.person", object_pk=str(spouse.pk), action="delete")
+    event = AuditEvent.objects.get(entity="households.person", object_pk=str(spouse.pk), action="update")
     assert event.note == "婚嫁迁出"
+    assert Person.everyone.get(pk=spouse.pk).left_reason == "婚嫁迁出"
 
 
 def test_removing_the_head_while_others_remain_is_refused(client, official_a, household, spouse):
@@ -323,3 +324,16 @@ def test_a_suspicious_member_is_saved_and_the_warning_shown(client, official_a, 
     assert household.members.filter(name="王壮").exists()
     assert 'data-testid="message-warning"' in response.content.decode()
     assert "请核实" in response.content.decode()
+
+
+def test_a_removed_member_is_listed_as_left_with_date_and_reason(client, official_a, household, spouse):
+    client.force_login(official_a)
+    response = client.post(
+        url("member_remove", household.pk, spouse.pk), {"reason": "婚嫁迁出", "left_on": "2026-05-01"}
+    )
+    assert response.status_code == 302
+    page = client.get(reverse("households:detail", args=[household.pk])).content.decode()
+    assert 'data-testid="member-left-row"' in page
+    assert "婚嫁迁出" in page and "2026-05-01" in page
+    assert f'id="person-{spouse.pk}"' not in page, "no longer among the members present"
+    assert Person.everyone.get(pk=spouse.pk).left_on == dt.date(2026, 5, 1)

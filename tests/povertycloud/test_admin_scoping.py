@@ -290,8 +290,9 @@ def test_admin_member_delete_goes_through_the_service_and_is_audited(
     response = official_client.post(f"{PERSONS}{world.a_child.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Person.objects.filter(pk=world.a_child.pk).exists()
+    assert Person.everyone.get(pk=world.a_child.pk).left_on is not None, "closed, not deleted"
     event = AuditEvent.objects.get(
-        entity="households.person", object_pk=str(world.a_child.pk), action="delete"
+        entity="households.person", object_pk=str(world.a_child.pk), action="update"
     )
     assert event.actor == staff_official_a
 
@@ -304,8 +305,9 @@ def test_admin_bulk_delete_of_members_goes_through_the_service_and_is_audited(
     )
     assert response.status_code == 302
     assert not Person.objects.filter(pk=world.a_child.pk).exists()
+    assert Person.everyone.get(pk=world.a_child.pk).left_on is not None, "closed, not deleted"
     event = AuditEvent.objects.get(
-        entity="households.person", object_pk=str(world.a_child.pk), action="delete"
+        entity="households.person", object_pk=str(world.a_child.pk), action="update"
     )
     assert event.actor == staff_official_a
 
@@ -318,7 +320,7 @@ def test_admin_bulk_delete_refuses_to_remove_the_head_and_keeps_everyone(world, 
     )
     assert response.status_code == 200
     assert Person.objects.filter(pk=world.a_head.pk).exists()
-    assert not AuditEvent.objects.filter(entity="households.person", action="delete").exists()
+    assert not AuditEvent.objects.filter(entity="households.person", action__in=["delete", "update"]).exists()
 
 
 def test_admin_income_edit_goes_through_the_service_and_is_audited(world, staff_official_a, official_client):

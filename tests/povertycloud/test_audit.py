@@ -95,7 +95,7 @@ WRITES: dict[str, tuple[Callable, str, str]] = {
     "change household status": (_change_status, "households.household", "update"),
     "add person": (_add_person, "households.person", "create"),
     "update person": (_update_person, "households.person", "update"),
-    "remove person": (_remove_person, "households.person", "delete"),
+    "remove person": (_remove_person, "households.person", "update"),
     "record income": (_create_income, "households.incomerecord", "create"),
     "update income": (_update_income, "households.incomerecord", "update"),
     "remove income": (_remove_income, "households.incomerecord", "delete"),
