@@ -8,8 +8,9 @@ Three sources, the first that speaks wins, for a township with n households scor
 3. the built-in default of the caller: evaluation (risk.evaluation) takes 10% of n, case opening
    (risk.services) 30 households, as before there were county settings.
 
-Evaluation (targeting metrics of a trained model) and case opening read the same ReviewQuota, so the EE/IE a
-model page shows are measured at the county's own quota.
+Evaluation (targeting metrics of a trained model), case opening and the risk list's township summary
+(risk.list_selectors.township_capacities) read the same ReviewQuota, so the EE/IE a model page shows are
+measured at the county's own quota and the list shows the quota cases are opened by.
 """
 
 import math

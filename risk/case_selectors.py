@@ -26,6 +26,7 @@ from povertycloud.paging import Page, keyset_page
 from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything
 from povertycloud.regions.selectors import full_name
 from risk.list_selectors import (
+    NO_RETURN_MODEL,
     OPEN,
     OVERDUE,
     PAGE_SIZE,
@@ -87,6 +88,8 @@ class CaseRow:
     state: CaseState
     p_return: str
     rules: list[str]
+    p_poor: str = "—"
+    no_return_model: str = ""  # why p_return is missing: the score's run had no return model
 
 
 def case_page(
@@ -121,6 +124,8 @@ def case_page(
             village_name=case.household.village.name,
             state=case_state(case, today),
             p_return=percent(case.score.p_return if case.score else None),
+            p_poor=percent(case.score.p_poor if case.score else None),
+            no_return_model=str(NO_RETURN_MODEL) if case.score and case.score.p_return is None else "",
             rules=[names.get(code, code) for code in case.warning_rules],
         )
         for case in cases
@@ -177,6 +182,10 @@ class ScoreView:
     @property
     def p_poor(self) -> str:
         return percent(self.score.p_poor)
+
+    @property
+    def no_return_model(self) -> str:
+        return str(NO_RETURN_MODEL) if self.score.p_return is None else ""
 
 
 def scores_of(case: RiskCase, user: Any, limit: int = 6) -> list[ScoreView]:

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Substr
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from households.codes import codebook
 from households.models import Household
@@ -20,12 +22,22 @@ from households.selectors import head_names
 from povertycloud.paging import Page, keyset_page
 from povertycloud.regions.models import PREFIX_LENGTH, Region
 from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything
-from risk.models import ReviewCapacity, RiskCase, RiskScore, ScoringRun, Warning, WarningRule
-from risk.services import DECIDED_STATUSES, DEFAULT_CAPACITY, OPEN_STATUSES, TOWNSHIP_DIGITS, township_code
+from risk.capacity import county_of, review_quota
+from risk.models import RiskCase, RiskScore, ScoringRun, Warning, WarningRule
+from risk.services import (
+    DECIDED_STATUSES,
+    DEFAULT_CAPACITY,
+    OPEN_STATUSES,
+    TOWNSHIP_DIGITS,
+    ranking_column,
+    township_code,
+)
 
 PAGE_SIZE = 50
 TOP_FACTORS = 3
 SORTS = {"p_return": "p_return", "p_poor": "p_poor"}
+# Shown where a run has no return model (a county with one year of income: p_return is NULL).
+NO_RETURN_MODEL = _("无返贫模型（需两年收支）")
 Status = RiskCase.Status
 
 # Case status filter values beyond the model's statuses.
@@ -55,13 +67,13 @@ def latest_run_for(user: Any) -> ScoringRun | None:
     """The newest finished scoring run that covers the user's region (or lies within it)."""
     runs = (
         ScoringRun.objects.filter(finished_at__isnull=False)
-        .select_related("return_model")
+        .select_related("poor_model", "return_model")
         .only(
             "as_of",
             "region_code",
             "finished_at",
             "households_scored",
-            "poor_model_id",
+            "poor_model__version",
             "return_model__version",
         )
         .order_by("-as_of", "-finished_at", "-id")
@@ -76,6 +88,20 @@ def latest_run_for(user: Any) -> ScoringRun | None:
         region.code[:length].ljust(12, "0") for length in PREFIX_LENGTH.values() if length <= len(region.prefix)
     }
     return runs.filter(Q(region_code__in=sorted(covering)) | Q(region_code__startswith=region.prefix)).first()
+
+
+def default_sort(run: ScoringRun | None) -> str:
+    """The list's default order: by p_return, or by p_poor for a run without a return model."""
+    return ranking_column(run) if run is not None else "p_return"
+
+
+def sort_for(run: ScoringRun | None, sort: str) -> str:
+    """The sort asked for, unless it is by p_return on a run without a return model (every p_return is
+    NULL there): then by p_poor."""
+    sort = sort if sort in SORTS else default_sort(run)
+    if sort == "p_return" and run is not None and run.return_model_id is None:
+        return "p_poor"
+    return sort
 
 
 def scores_for(user: Any, run: ScoringRun | None) -> QuerySet[RiskScore]:
@@ -283,7 +309,8 @@ def risk_page(
     today: dt.date | None = None,
     rules: dict[str, str] | None = None,
 ) -> Page:
-    """One page of the risk list, highest probability first, found by key (probability, id)."""
+    """One page of the risk list, highest probability first, found by key (probability, id). Sort by a
+    column that is never NULL in the run (sort_for): keyset keys cannot hold a NULL."""
     size = size or PAGE_SIZE
     column = SORTS.get(sort, "p_return")
     queryset = queryset.select_related("household__village")
@@ -306,23 +333,66 @@ def risk_page(
 @dataclass
 class TownshipSummary:
     township: Region
-    capacity: int
+    capacity: int | None  # None: a share of a township's scored households, and no run to count them in
     open_cases: int = 0
     overdue: int = 0
     verifying: int = 0
 
 
+def _scored_per_township(run: ScoringRun, townships: list[str]) -> dict[str, int]:
+    """Households the run scored in each of the given townships (one grouped read of the run's rows
+    there; only asked for townships whose quota is a share)."""
+    if not townships:
+        return {}
+    first, last = code_range(min(townships)[:TOWNSHIP_DIGITS])[0], code_range(max(townships)[:TOWNSHIP_DIGITS])[1]
+    rows = (
+        RiskScore.objects.filter(run=run, region_code__gte=first, region_code__lte=last)
+        .annotate(township=Substr("region_code", 1, TOWNSHIP_DIGITS))
+        .values("township")
+        .annotate(n=Count("id"))
+        .values_list("township", "n")
+    )
+    wanted = set(townships)
+    return {code: n for prefix, n in rows if (code := prefix.ljust(12, "0")) in wanted}
+
+
+def township_capacities(townships: list[str], run: ScoringRun | None) -> dict[str, int | None]:
+    """Each township's review quota as case opening applies it (risk.capacity): its ReviewCapacity, else
+    the county's ReviewQuota (a number, or a share of the households the run scored there), else the
+    built-in default. None where the quota is a share and there is no run to count households in."""
+    quota = review_quota(townships)
+
+    def by_share(township: str) -> bool:
+        households, share = quota.counties.get(county_of(township), (None, None))
+        return township not in quota.townships and households is None and share is not None
+
+    shared = [t for t in townships if by_share(t)]
+    sizes = _scored_per_township(run, shared) if run is not None else {}
+    capacities: dict[str, int | None] = {}
+    for township in townships:
+        if township in shared and run is None:
+            capacities[township] = None
+            continue
+        capacities[township] = quota.for_township(
+            township, sizes.get(township, 0), default_households=DEFAULT_CAPACITY
+        )
+    return capacities
+
+
 def township_summary(
-    user: Any, *, today: dt.date | None = None, townships: list[Region] | None = None
+    user: Any,
+    *,
+    today: dt.date | None = None,
+    townships: list[Region] | None = None,
+    run: ScoringRun | None = None,
 ) -> list[TownshipSummary]:
-    """Per township of the user's region: review capacity, open cases, overdue cases (counted here from
-    the open cases' rows, which are few, rather than by COUNT over any table)."""
+    """Per township of the user's region: review capacity (the county's quota settings, as case opening
+    reads them), open cases, overdue cases (counted here from the open cases' rows, which are few, rather
+    than by COUNT over any table)."""
     today = today or timezone.localdate()
     townships = list(townships_for(user)) if townships is None else townships
-    capacities = dict(
-        ReviewCapacity.objects.filter(region__in=[t.code for t in townships]).values_list("region_id", "households")
-    )
-    rows = {t.code: TownshipSummary(township=t, capacity=capacities.get(t.code, DEFAULT_CAPACITY)) for t in townships}
+    capacities = township_capacities([t.code for t in townships], run)
+    rows = {t.code: TownshipSummary(township=t, capacity=capacities.get(t.code)) for t in townships}
     open_cases = scope_for_user(RiskCase.objects.filter(status__in=OPEN_STATUSES), user)
     for region_code, status, due_on in open_cases.values_list("region_code", "status", "due_on"):
         row = rows.get(township_code(region_code))

@@ -325,7 +325,19 @@ def _job_summary(value: Any) -> str:
 
 
 def missing_active_models() -> str:
-    """The targets without an active model, as words for a message ("" when both have one)."""
+    """The required targets without an active model, as words for a message ("" when scoring can run).
+    Only the poor-now model is required: a county with one year of income has no return model, and its
+    runs score p_poor alone (risk.scoring)."""
     active = set(RiskModel.objects.filter(active=True).values_list("target", flat=True))
-    labels = {RiskModel.Target.POOR_NOW: _("当前致贫"), RiskModel.Target.RETURN: _("返贫")}
+    labels = {RiskModel.Target.POOR_NOW: _("当前致贫")}
     return "、".join(str(label) for target, label in labels.items() if target not in active)
+
+
+def return_model_note() -> str:
+    """Words for the model page when no return model is active ("" when one is)."""
+    if RiskModel.objects.filter(active=True, target=RiskModel.Target.RETURN).exists():
+        return ""
+    return _(
+        "没有启用中的返贫模型：评分只给出当前致贫概率，风险等级和待核实名单按当前致贫概率排列。"
+        "返贫模型需要至少两年的收支调查（及当年的监测标准）。"
+    )

@@ -176,8 +176,9 @@ class RiskModel(models.Model):
 class ScoringRun(models.Model):
     as_of = models.DateField(_("截至日期"))
     poor_model = models.ForeignKey(RiskModel, on_delete=models.PROTECT, related_name="+", verbose_name=_("致贫模型"))
+    # Null when the county had no active return model (one year of income): the run scored p_poor only.
     return_model = models.ForeignKey(
-        RiskModel, on_delete=models.PROTECT, related_name="+", verbose_name=_("返贫模型")
+        RiskModel, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("返贫模型")
     )
     region_code = models.CharField(_("区划代码"), max_length=12)
     started_at = models.DateTimeField(_("开始时间"), auto_now_add=True)
@@ -201,7 +202,8 @@ class ScoringRun(models.Model):
 
 
 class RiskScore(models.Model):
-    """One household's scores in one run. Every score names the models that made it (through its run)."""
+    """One household's scores in one run. Every score names the models that made it (through its run).
+    p_return is null when the run had no return model (a county with one year of income)."""
 
     class Level(models.TextChoices):
         HIGH = "high", _("高")
@@ -214,7 +216,7 @@ class RiskScore(models.Model):
     )
     region_code = models.CharField(_("区划代码"), max_length=12)
     p_poor = models.FloatField(_("当前致贫概率"))
-    p_return = models.FloatField(_("返贫概率"))
+    p_return = models.FloatField(_("返贫概率"), null=True, blank=True)
     level = models.CharField(_("风险等级"), max_length=8, choices=Level.choices)
     factors = models.JSONField(_("主要因素"), default=list, help_text=_("[{'phrase': …, 'contribution': …}]"))
 
@@ -233,7 +235,8 @@ class RiskScore(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "household"], name="score_once_per_run")]
 
     def __str__(self) -> str:
-        return f"{self.household_id} {self.p_return:.2f}"
+        shown = self.p_return if self.p_return is not None else self.p_poor
+        return f"{self.household_id} {shown:.2f}"
 
 
 class RiskCase(models.Model):

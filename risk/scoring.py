@@ -1,18 +1,24 @@
 """Scoring a region with the active models (design.md, data flow 6).
 
 ``score_region(*, region_code=None, as_of=None, by=None)`` builds the features of every household of the
-region as of the date (features.py), takes both probabilities from the active models — p_poor (poor in the
+region as of the date (features.py), takes the probabilities from the active models — p_poor (poor in the
 current year, judged before its income survey) and p_return (returning to or falling into poverty within
-12 months) — and writes one RiskScore per household in one ScoringRun that names both models. Nothing is
-written if anything fails. PostgreSQL gets COPY, SQLite bulk_create.
+12 months) — and writes one RiskScore per household in one ScoringRun that names the models it used.
+Nothing is written if anything fails. PostgreSQL gets COPY, SQLite bulk_create.
 
-**Level** by rank of the larger of the two probabilities within the run: the top 5% ``high``, the next
-10% (down to 15%) ``medium``, the rest ``low``. Ranks, not fixed probabilities, because the list is worked
-down from the top at the pace of the townships' review capacity; ties go to the lower household id.
+The poor-now model is required. The return model is optional: a county with one year of income has none
+(risk.training refuses it with the reason), and its runs score p_poor only — p_return is NULL, the run's
+return_model is NULL, and levels, explanations and the risk list go by p_poor alone.
+
+**Level** by rank of the larger of the two probabilities within the run (p_poor alone without a return
+model): the top 5% ``high``, the next 10% (down to 15%) ``medium``, the rest ``low``. Ranks, not fixed
+probabilities, because the list is worked down from the top at the pace of the townships' review
+capacity; ties go to the lower household id.
 
 **Factors** (explain.py) for every household on the risk list: the top 10% by p_return, the top 10% by
 p_poor, and every household with a warning raised in the 31 days up to the date. They explain p_return for
-households not monitored on that date and p_poor for monitored ones (each model's own population).
+households not monitored on that date and p_poor for monitored ones (each model's own population); without
+a return model, p_poor for everyone.
 """
 
 import datetime as dt
@@ -45,7 +51,7 @@ Progress = Callable[[str], None]
 
 
 class NoActiveModel(Exception):
-    """A target has no active model: an administrator must activate one first."""
+    """The poor-now model is not active: an administrator must activate one first."""
 
 
 def levels(risk: np.ndarray) -> np.ndarray:
@@ -82,11 +88,14 @@ def covering_region() -> str:
     raise ValueError("户档案跨越多个省份，请指定区划。")
 
 
-def _models() -> tuple[RiskModel, RiskModel]:
+def _models() -> tuple[RiskModel, RiskModel | None]:
+    """The active poor-now model (required) and the active return model (None when there is none)."""
     poor, returning = active_model(Target.POOR_NOW), active_model(Target.RETURN)
-    missing = [label for model, label in ((poor, "当前致贫"), (returning, "返贫")) if model is None]
-    if missing:
-        raise NoActiveModel(f"尚未启用{'、'.join(missing)}模型：请系统管理员先训练并启用模型。")
+    if poor is None:
+        also = "" if returning is not None else "（返贫模型也未启用；只有一年收支调查的县没有返贫模型，可以不启用）"
+        raise NoActiveModel(
+            f"尚未启用当前致贫模型：评分至少需要一个启用中的当前致贫模型，请系统管理员先训练并启用{also}。"
+        )
     return poor, returning
 
 
@@ -116,31 +125,41 @@ def score_region(
     as_of = as_of or timezone.localdate()
     region_code = region_code or covering_region()
     poor_row, return_row = _models()
-    poor, returning = load_model(poor_row), load_model(return_row)
+    poor = load_model(poor_row)
+    returning = load_model(return_row) if return_row is not None else None
     say("读取数据")
     sources = sources or Sources.load(region_code=region_code)
     say("计算特征")
     frame = sources.at(as_of)
     say("计算概率")
-    poor_matrix, return_matrix = poor.matrix(frame), returning.matrix(frame)
+    poor_matrix = poor.matrix(frame)
     p_poor = poor.predict(poor_matrix).astype(float)
-    p_return = returning.predict(return_matrix).astype(float)
-    level = levels(np.maximum(p_poor, p_return))
+    if returning is not None:
+        return_matrix = returning.matrix(frame)
+        p_return: np.ndarray | None = returning.predict(return_matrix).astype(float)
+        level = levels(np.maximum(p_poor, p_return))
+    else:
+        return_matrix, p_return = None, None
+        level = levels(p_poor)
 
     say("生成解释")
     warned = sources.warnings[
         (sources.warnings["as_of"] <= pd.Timestamp(as_of))
         & (sources.warnings["as_of"] > pd.Timestamp(as_of - dt.timedelta(days=WARNING_WINDOW_DAYS)))
     ]
-    explained = (
-        top_share(p_return, EXPLAIN_SHARE) | top_share(p_poor, EXPLAIN_SHARE) | frame.index.isin(warned["household_id"])
-    )
+    explained = top_share(p_poor, EXPLAIN_SHARE) | frame.index.isin(warned["household_id"])
+    if p_return is not None:
+        explained |= top_share(p_return, EXPLAIN_SHARE)
     monitored = frame["monitored_now"].to_numpy() > 0
     factors: list[list[dict]] = [[] for _ in range(len(frame))]
-    for model, matrix, rows, name in (
-        (returning, return_matrix, explained & ~monitored, Target.RETURN),
-        (poor, poor_matrix, explained & monitored, Target.POOR_NOW),
-    ):
+    if returning is not None:
+        explainers = [
+            (returning, return_matrix, explained & ~monitored, Target.RETURN),
+            (poor, poor_matrix, explained & monitored, Target.POOR_NOW),
+        ]
+    else:
+        explainers = [(poor, poor_matrix, explained, Target.POOR_NOW)]
+    for model, matrix, rows, name in explainers:
         for i, row_factors in zip(np.flatnonzero(rows), _explain(model, matrix, rows), strict=True):
             factors[i] = [{**factor, "model": name} for factor in row_factors]
 
@@ -167,10 +186,17 @@ def score_region(
             object_repr=f"评分批次 {run.pk}",
             region_code=region_code,
             note=f"风险评分（截至 {as_of}）：{run.households_scored} 户，附解释 {run.explained} 户；"
-            f"致贫模型 {poor_row.version}，返贫模型 {return_row.version}；"
+            f"{models_used(poor_row, return_row)}；"
             f"用时 {time.monotonic() - started:.1f} 秒",
         )
     return run
+
+
+def models_used(poor_row: RiskModel, return_row: RiskModel | None) -> str:
+    """Words for the models a run used (the audit note and the command name only those)."""
+    if return_row is None:
+        return f"致贫模型 {poor_row.version}（无返贫模型，只评当前致贫概率）"
+    return f"致贫模型 {poor_row.version}，返贫模型 {return_row.version}"
 
 
 COPY_BLOCK_ROWS = 20_000
@@ -180,13 +206,14 @@ SCORE_COLUMNS = ("run_id", "household_id", "region_code", "p_poor", "p_return", 
 def _write_scores(run: ScoringRun, frame: pd.DataFrame, p_poor, p_return, level, factors) -> None:
     households = frame.index.to_numpy(dtype=np.int64).tolist()
     villages = frame["village_id"].tolist()
-    rows = zip(households, villages, p_poor.tolist(), p_return.tolist(), level.tolist(), factors, strict=True)
+    returns = p_return.tolist() if p_return is not None else [None] * len(households)
+    rows = zip(households, villages, p_poor.tolist(), returns, level.tolist(), factors, strict=True)
     if connection.vendor == "postgresql":
         # COPY's text format, built here in blocks: psycopg's write_row per row cost more than the COPY.
         table = RiskScore._meta.db_table
         sql = f"COPY {table} ({', '.join(SCORE_COLUMNS)}) FROM STDIN"
         lines = (
-            f"{run.pk}\t{household}\t{village}\t{pp!r}\t{pr!r}\t{lv}\t{_copy_json(fs)}"
+            f"{run.pk}\t{household}\t{village}\t{pp!r}\t{_copy_float(pr)}\t{lv}\t{_copy_json(fs)}"
             for household, village, pp, pr, lv, fs in rows
         )
         with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
@@ -208,6 +235,10 @@ def _write_scores(run: ScoringRun, frame: pd.DataFrame, p_poor, p_return, level,
         ),
         batch_size=2000,
     )
+
+
+def _copy_float(value: float | None) -> str:
+    return "\\N" if value is None else repr(value)
 
 
 def _copy_json(value: list) -> str:

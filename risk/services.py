@@ -92,9 +92,20 @@ def _capacities() -> dict[str, int]:
     return dict(ReviewCapacity.objects.values_list("region_id", "households"))
 
 
+def ranking_column(run: ScoringRun) -> str:
+    """What a run's list is worked down by: p_return, or p_poor for a run without a return model (a county
+    with one year of income, whose p_return is NULL)."""
+    return "p_return" if run.return_model_id is not None else "p_poor"
+
+
+RANKING_WORDS = {"p_return": "返贫概率", "p_poor": "当前致贫概率"}
+
+
 def _top_ranked(run: ScoringRun) -> dict[int, RiskScore]:
     """The run's N highest p_return per township (N = the township's review capacity), among households
-    that are not monitored already and were not decided since the run's date."""
+    that are not monitored already and were not decided since the run's date; p_poor for a run without a
+    return model."""
+    column = ranking_column(run)
     capacities = case_quotas(run, default_households=DEFAULT_CAPACITY)  # ReviewCapacity, county ReviewQuota
     deepest = max([DEFAULT_CAPACITY, *capacities.values()])
     township = Substr("region_code", 1, TOWNSHIP_DIGITS)
@@ -102,7 +113,7 @@ def _top_ranked(run: ScoringRun) -> dict[int, RiskScore]:
         RiskScore.objects.filter(run=run, household__monitoring_type="")
         .exclude(Exists(_recently_decided(run.as_of)))
         .annotate(
-            rank=Window(RowNumber(), partition_by=[township], order_by=[F("p_return").desc(), F("household_id").asc()])
+            rank=Window(RowNumber(), partition_by=[township], order_by=[F(column).desc(), F("household_id").asc()])
         )
         .filter(rank__lte=deepest)
     )
@@ -143,7 +154,8 @@ def _merge_rules(existing: Iterable[str], new: Iterable[str]) -> list[str]:
 
 @transaction.atomic
 def open_cases_from_run(*, run: ScoringRun, by: Any = None) -> OpenedCases:
-    """Open a 预警 case for the run's top-N households per township by p_return and for every household
+    """Open a 预警 case for the run's top-N households per township by p_return (p_poor for a run without a
+    return model) and for every household
     with a new warning; a household that already has an open case keeps it, and the new warnings' rules
     join it. opened_on is the first clue (warning or score date); due_on is 15 days later."""
     top = _top_ranked(run)
@@ -225,7 +237,9 @@ def open_cases_from_run(*, run: ScoringRun, by: Any = None) -> OpenedCases:
 def _opening_note(run: ScoringRun, top_ranked: bool, rules: list[str]) -> str:
     parts = []
     if top_ranked:
-        parts.append(f"评分批次 {run.pk}（{run.as_of:%Y-%m-%d}）返贫概率位于本乡镇前列")
+        parts.append(
+            f"评分批次 {run.pk}（{run.as_of:%Y-%m-%d}）{RANKING_WORDS[ranking_column(run)]}位于本乡镇前列"
+        )
     if rules:
         parts.append("部门预警：" + "、".join(dict.fromkeys(rules)))
     return "；".join(parts)

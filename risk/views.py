@@ -60,12 +60,13 @@ def risk_list(request: HttpRequest) -> HttpResponse:
     townships = list(list_selectors.townships_for(user))
     form = RiskFilterForm(request.GET or None, townships=townships, rules=rules)
     filters = form.filters()
+    sort = list_selectors.sort_for(run, form.sort_key())
     page = None
     if run is not None:
         scores = list_selectors.filter_scores(list_selectors.scores_for(user, run), filters, run=run, today=today)
         page = list_selectors.risk_page(
             scores,
-            sort=form.sort_key(),
+            sort=sort,
             after=request.GET.get("after"),
             before=request.GET.get("before"),
             today=today,
@@ -80,8 +81,10 @@ def risk_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query_without_keys(request.GET),
             "filtered": bool(filters),
-            "summary": list_selectors.township_summary(user, today=today, townships=townships),
-            "sort": form.sort_key(),
+            "summary": list_selectors.township_summary(user, today=today, townships=townships, run=run),
+            "sort": sort,
+            "default_sort": list_selectors.default_sort(run),
+            "no_return_model": list_selectors.NO_RETURN_MODEL,
             "can_refresh": can_review_risks(user) and not is_auditor(user),
             "refresh_job": _own_refresh_job(user),
         },
@@ -277,6 +280,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         {
             "cards": cards,
             "comparisons": model_selectors.comparisons(cards),
+            "return_model_note": model_selectors.return_model_note(),
             "can_activate": is_administrator(request.user),
             "train_form": TrainForm() if is_administrator(request.user) else None,
             "jobs": model_selectors.recent_jobs() if is_administrator(request.user) else [],
@@ -315,6 +319,7 @@ def risk_refresh(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(_("只有县级工作人员可以更新风险名单。"))
     missing = model_selectors.missing_active_models()
     if missing:
+        # The poor-now model is required; a missing return model is not (one year of income: p_poor only).
         messages.error(request, _("尚未启用%(targets)s模型，请系统管理员先训练并启用。") % {"targets": missing})
         return redirect("risk:list")
     region_code = None if sees_everything(request.user) else request.user.region_id

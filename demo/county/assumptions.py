@@ -8,9 +8,13 @@ MONITORING_THRESHOLDS below.
 
 import datetime as dt
 
+# The demo county by default; generate_county(regions_file=...) writes any other county's files, its code,
+# ID region and names read from that county's region list (villages.read_county).
 COUNTY_CODE = "522634000000"
 COUNTY_PREFIX = "522634"
 ID_REGION = "522634"
+COUNTY_NAME = "雷山县"
+HOME_PLACE = "贵州省雷山县"  # the county as a work place (names.WORK_PLACES)
 
 YEARS = (2021, 2022, 2023, 2024, 2025)
 AS_OF = dt.date(2025, 12, 31)  # the county as it stands at the end of the latest period

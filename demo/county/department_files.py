@@ -245,21 +245,22 @@ def _school_names(
     village = hh["village"][pp["hh"][idx]]
     u = rng.random((2, len(idx)))
     names = []
+    county = villages.county_name
     for s, v, a, b in zip(stage.tolist(), village.tolist(), u[0].tolist(), u[1].tolist(), strict=True):
         township = str(villages.township_names[v])
         town = township.endswith("街道")
         short = township_short(township)
         if s == 1:
-            names.append("雷山县第一幼儿园" if town else f"雷山县{short}中心幼儿园")
+            names.append(f"{county}第一幼儿园" if town else f"{county}{short}中心幼儿园")
         elif s == 2:
             if town:
-                names.append("雷山县第一小学" if a < 0.5 else "雷山县第二小学")
+                names.append(f"{county}第一小学" if a < 0.5 else f"{county}第二小学")
             else:
                 names.append(
-                    f"雷山县{short}中心小学" if a < 0.5 else f"雷山县{township}{villages.names[v]}小学"
+                    f"{county}{short}中心小学" if a < 0.5 else f"{county}{township}{villages.names[v]}小学"
                 )
         elif s == 3:
-            names.append("雷山县第三中学" if town else f"雷山县{short}中学")
+            names.append(f"{county}第三中学" if town else f"{county}{short}中学")
         else:
             pool = {
                 4: HIGH_SCHOOLS,
@@ -268,7 +269,7 @@ def _school_names(
                 7: UNIVERSITIES,
                 8: GRADUATE_SCHOOLS,
             }[s]
-            names.append(pool[int(b * len(pool))])
+            names.append(pool[int(b * len(pool))].format(county=county))
     return names
 
 

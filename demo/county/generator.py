@@ -7,6 +7,12 @@ written to the household file here: load_county imports the export through the r
 
 Each chunk of about CHUNK_PERSONS people is drawn from its own random stream ([seed, chunk]), so the same seed
 gives the same county, and memory stays flat however many people are asked for.
+
+By default the county is the demo county (雷山县, fixtures/regions_leishan.csv) with every income year of
+A.YEARS. ``regions_file`` writes another county instead — any county's statistical code list: its code, its
+villages and the region part of its people's ID numbers are read from the list, and the database's region
+tree is not touched — and ``income_years`` limits the income table to some years (one year: a county that
+has only its latest survey). The county is simulated over A.YEARS either way.
 """
 
 import queue
@@ -17,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from django.core.exceptions import ValidationError
 
 from demo.county import assumptions as A
 from demo.county import incomes as income_model
@@ -26,7 +33,7 @@ from demo.county.draws import Table
 from demo.county.ids import IdAllocator
 from demo.county.registry_files import FILE_NAMES as REGISTRY_FILE_NAMES
 from demo.county.registry_files import RegistryFiles
-from demo.county.villages import VillageBook, ensure_regions
+from demo.county.villages import CountyOfList, RegionListError, VillageBook, ensure_regions, read_county
 from exchange.models import ImportBatch
 from exchange.registry.service import import_registry
 from households.codes import codebook
@@ -83,7 +90,9 @@ HOUSEHOLD_COLUMNS = (
 
 
 class GenerationError(Exception):
-    """Generated data failed the household file's validators (a bug in the generator)."""
+    """Generated data failed the household file's validators (a bug in the generator), or the county asked
+    for cannot be generated (a region list without one county and its villages, an income year outside
+    A.YEARS)."""
 
 
 @dataclass
@@ -95,6 +104,9 @@ class Summary:
     status_changes: int = 0
     monitored: int = 0
     below_threshold: dict[int, int] = field(default_factory=lambda: dict.fromkeys(A.YEARS, 0))
+    county_code: str = A.COUNTY_CODE
+    county_name: str = A.COUNTY_NAME
+    income_years: tuple[int, ...] = A.YEARS
     regions_loaded: bool = False
     seconds: float = 0.0
     out_dir: str = ""
@@ -105,7 +117,7 @@ class Summary:
     def note(self) -> str:
         below = "、".join(f"{year} 年 {count} 户" for year, count in self.below_threshold.items())
         return (
-            f"生成演示县（种子 {self.seed}）：{self.households} 户 {self.persons} 人，"
+            f"生成{self.county_name}（{self.county_code}，种子 {self.seed}）：{self.households} 户 {self.persons} 人，"
             f"年度收支 {self.incomes} 条，状态变更 {self.status_changes} 条，"
             f"当前监测对象 {self.monitored} 户；人均纯收入低于监测标准：{below}。"
             f"户档案导出文件和部门数据文件写入 {self.out_dir}。"
@@ -132,7 +144,7 @@ def build_chunk(
 ) -> Chunk:
     rng = np.random.default_rng([seed, index])
     hh, pp = population.compose(rng, persons, villages, serials, ids)
-    population.describe_people(rng, hh, pp)
+    population.describe_people(rng, hh, pp, home_place=villages.home_place)
     population.describe_households(rng, hh, pp)
     drawn = shocks.draw(rng, hh, pp, villages)
     shocks.apply_to_people(rng, hh, pp, drawn)
@@ -238,22 +250,32 @@ def generate_county(
     out_dir: Path,
     progress: Callable[[int], None] | None = None,
     chunk_persons: int = CHUNK_PERSONS,
+    regions_file: Path | None = None,
+    income_years: tuple[int, ...] | list[int] | None = None,
 ) -> Summary:
-    """The demo county's registry export and department files into out_dir (docs/demo-county.md)."""
+    """A county's registry export and department files into out_dir (docs/demo-county.md): the demo
+    county by default, or the county of ``regions_file`` (a statistical code list); every year of A.YEARS
+    in the income table, or only ``income_years``."""
     if persons < 1:
         raise ValueError("人数至少为 1。")
     started = time.monotonic()
-    summary = Summary(seed=seed, out_dir=str(out_dir))
-    summary.regions_loaded = ensure_regions()
+    years = _income_years(income_years)
+    county = _county(regions_file)
+    summary = Summary(seed=seed, out_dir=str(out_dir), income_years=years)
+    if county is None:
+        summary.regions_loaded = ensure_regions()
+    else:
+        summary.county_code, summary.county_name = county.code, county.name
+        summary.below_threshold = dict.fromkeys(A.YEARS, 0)
     codes = codebook()
-    villages = VillageBook.load(seed)
-    ids = IdAllocator(A.ID_REGION, last_day=A.AS_OF)
+    villages = VillageBook.load(seed, county)
+    ids = IdAllocator(county.prefix if county is not None else A.ID_REGION, last_day=A.AS_OF)
     serials = np.zeros(len(villages.codes), dtype=np.int64)
     files: DepartmentFiles | None = None
     registry: RegistryFiles | None = None
     producer: _Producer | None = None
     try:
-        registry = RegistryFiles(out_dir, codes=codes)
+        registry = RegistryFiles(out_dir, codes=codes, years=years)
         files = DepartmentFiles(out_dir, seed=seed, ids=ids, codes=codes, villages=villages)
         producer = _Producer(
             seed=seed,
@@ -286,17 +308,45 @@ def generate_county(
     return summary
 
 
-def load_county(*, summary_or_dir: "Summary | Path", by=None) -> ImportBatch:
-    """Import a generated county's registry export through the registry import, as a real county would."""
-    directory = Path(summary_or_dir.out_dir if isinstance(summary_or_dir, Summary) else summary_or_dir)
+def _income_years(years) -> tuple[int, ...]:
+    if years is None:
+        return A.YEARS
+    chosen = tuple(sorted({int(year) for year in years}))
+    outside = [year for year in chosen if year not in A.YEARS]
+    if not chosen or outside:
+        raise GenerationError(
+            f"收支年度须在 {A.YEARS[0]}–{A.YEARS[-1]} 之间（至少一年），"
+            f"实际为：{'、'.join(map(str, chosen)) or '无'}。"
+        )
+    return chosen
+
+
+def _county(regions_file: Path | None) -> CountyOfList | None:
+    if regions_file is None:
+        return None
+    try:
+        return read_county(Path(regions_file))
+    except RegionListError as exc:
+        raise GenerationError(str(exc)) from exc
+    except ValidationError as exc:  # a list whose headers or encoding cannot be read
+        raise GenerationError("；".join(exc.messages)) from exc
+
+
+def load_county(*, summary_or_dir: "Summary | Path", by=None, region_code: str | None = None) -> ImportBatch:
+    """Import a generated county's registry export through the registry import, as a real county would:
+    into the summary's county (or ``region_code``, the demo county by default for a folder)."""
+    if isinstance(summary_or_dir, Summary):
+        directory, region_code = Path(summary_or_dir.out_dir), region_code or summary_or_dir.county_code
+    else:
+        directory = Path(summary_or_dir)
     paths = [directory / name for name in REGISTRY_FILE_NAMES.values()]
-    return import_registry(region_code=A.COUNTY_CODE, paths=paths, by=by, as_of=A.AS_OF)
+    return import_registry(region_code=region_code or A.COUNTY_CODE, paths=paths, by=by, as_of=A.AS_OF)
 
 
 def _count(summary: Summary, chunk: Chunk, households: int, changes: int) -> None:
     summary.persons += len(chunk.pp["age"])
     summary.households += households
-    summary.incomes += households * len(A.YEARS)
+    summary.incomes += households * len(summary.income_years)
     summary.status_changes += changes
     summary.monitored += int((chunk.hh["monitoring_type"] != "").sum())
     per_capita = income_model.per_capita(chunk.incomes)

@@ -112,8 +112,9 @@ SERIOUS_DIAGNOSES = (
     "急性心肌梗死",
 )
 
-HIGH_SCHOOLS = ("雷山县民族中学", "雷山县第二中学", "凯里市第一中学")
-VOCATIONAL_SCHOOLS = ("雷山县中等职业学校", "黔东南州中等职业学校", "贵州省交通技师学院")
+# "{county}" is the generated county's name (雷山县 for the demo county).
+HIGH_SCHOOLS = ("{county}民族中学", "{county}第二中学", "凯里市第一中学")
+VOCATIONAL_SCHOOLS = ("{county}中等职业学校", "黔东南州中等职业学校", "贵州省交通技师学院")
 COLLEGES = ("黔东南民族职业技术学院", "贵州交通职业技术学院", "贵州轻工职业技术学院")
 UNIVERSITIES = ("凯里学院", "贵州大学", "贵州民族大学", "贵州师范大学", "铜仁学院")
 GRADUATE_SCHOOLS = ("贵州大学", "贵州师范大学")

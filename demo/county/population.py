@@ -309,12 +309,12 @@ def _identities(rng: np.random.Generator, hh: Table, pp: Table, ids: IdAllocator
 # --- People ------------------------------------------------------------------------------------------
 
 
-def describe_people(rng: np.random.Generator, hh: Table, pp: Table) -> None:
+def describe_people(rng: np.random.Generator, hh: Table, pp: Table, *, home_place: str = A.HOME_PLACE) -> None:
     """Health, disability, schooling, labour, work away and insurance of every member (in place)."""
     _health(rng, pp)
     _schooling(rng, pp)
     _labour(rng, pp)
-    _work(rng, pp)
+    _work(rng, pp, home_place=home_place)
     _insurance(rng, pp)
 
 
@@ -430,7 +430,7 @@ def _labour(rng: np.random.Generator, pp: Table) -> None:
     pp["labour_skill"] = labour
 
 
-def _work(rng: np.random.Generator, pp: Table) -> None:
+def _work(rng: np.random.Generator, pp: Table, *, home_place: str = A.HOME_PLACE) -> None:
     age, n = pp["age"], len(pp["age"])
     u = rng.random((6, n))
     able = np.isin(pp["labour_skill"], ["1", "2"]) & (pp["school_status"] == "")
@@ -439,8 +439,10 @@ def _work(rng: np.random.Generator, pp: Table) -> None:
     months = np.where(u[1] < 0.45, 12, np.where(u[1] < 0.70, integers(u[2], 10, 11), integers(u[2], 6, 9)))
     pp["usual_months"] = np.where(migrant, months, 0)
     place = pick_index(u[3], WORK_PLACES)
-    places = np.asarray(list(WORK_PLACES))[place]
-    cities = np.asarray([city_of(name) for name in WORK_PLACES])[place]
+    # Work at home is in the generated county itself (WORK_PLACES names the demo county).
+    known = [home_place if name == A.HOME_PLACE else name for name in WORK_PLACES]
+    places = np.asarray(known)[place]
+    cities = np.asarray([city_of(name) for name in known])[place]
     employers = np.char.add(cities, np.asarray(EMPLOYERS)[(u[4] * len(EMPLOYERS)).astype(np.int64)])
     pp["usual_work_place"] = np.where(migrant, places, "")
     pp["usual_employer"] = np.where(migrant, employers, "")

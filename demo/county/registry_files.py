@@ -42,7 +42,12 @@ MULTI = {"health": "health", "risk_types": "risk_type", "other_poverty_causes": 
 
 
 class RegistryFiles:
-    def __init__(self, out_dir: Path, *, codes: CodeBook):
+    """``years``: the income years the export holds (a subset of A.YEARS, all of them by default); the
+    county is simulated over every year either way, so the same seed gives the same households."""
+
+    def __init__(self, out_dir: Path, *, codes: CodeBook, years: tuple[int, ...] = A.YEARS):
+        self.years = tuple(years)
+        self.year_columns = np.asarray([A.YEARS.index(year) for year in self.years], dtype=np.int64)
         self.directory = Path(out_dir)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.codes = codes
@@ -121,18 +126,19 @@ class RegistryFiles:
         members["months_worked_away"] = np.asarray(pp["months_worked_away"], dtype=np.int64)
         self._write("members", MEMBER_FIELDS, members)
 
-        years = len(A.YEARS)
+        years = len(self.years)
         h = len(numbers)
+        kept = self.year_columns
         income = {
             "household_number": np.repeat(numbers, years),
-            "year": np.tile(np.asarray(A.YEARS), h),
-            "household_size": incomes["household_size"].reshape(-1),
-            "survey_date": pd.DatetimeIndex(income_model.survey_dates(incomes["survey_day"]).reshape(-1)).strftime(
-                "%Y-%m-%d"
-            ),
+            "year": np.tile(np.asarray(self.years), h),
+            "household_size": incomes["household_size"][:, kept].reshape(-1),
+            "survey_date": pd.DatetimeIndex(
+                income_model.survey_dates(incomes["survey_day"])[:, kept].reshape(-1)
+            ).strftime("%Y-%m-%d"),
         }
         for name in income_model.AMOUNT_FIELDS:
-            income[name] = incomes[name].reshape(-1)
+            income[name] = incomes[name][:, kept].reshape(-1)
         self._write("incomes", INCOME_FIELDS, income)
 
         status = {

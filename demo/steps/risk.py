@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.db.models import F
 from django.utils import timezone
 
 from households.models import Household, Person
@@ -21,7 +22,8 @@ from risk.services import assign_for_verification, decide_monitoring, exclude, o
 from risk.sources import Sources
 from risk.training import train_risk_models
 
-# The reviews the demo acts out in each demo township: of its cases, highest p_return first, these many
+# The reviews the demo acts out in each demo township: of its cases, highest p_return first (p_poor where
+# the run had no return model), these many
 # are assigned to the township's official, visited, and decided one way or the other.
 ASSIGNED, VISITED, MONITORED, EXCLUDED = 10, 7, 3, 2
 
@@ -45,7 +47,8 @@ class RiskDemo:
 def run_risk_demo(
     *, county: str, admin: User, reviewer: User, officials: list[User], say: Callable[[str], None]
 ) -> RiskDemo:
-    """Rules and scores as of today, models trained out of time on the county's history."""
+    """Rules and scores as of today, models trained on the county's history (out of time with several years
+    of income; with one year only the poor-now model, and the run scores p_poor alone)."""
     today = timezone.localdate()
     result = RiskDemo()
     rules = run_warning_rules(as_of=today, region_code=county, by=reviewer)
@@ -83,7 +86,9 @@ def review_sample_cases(*, reviewer: User, official: User, on: dt.date) -> int:
     cases = list(
         RiskCase.objects.filter(status=RiskCase.Status.WARNED, region_code__startswith=official.region.prefix)
         .select_related("score")
-        .order_by("-score__p_return", "id")[:ASSIGNED]
+        .order_by(F("score__p_return").desc(nulls_last=True), F("score__p_poor").desc(nulls_last=True), "id")[
+            :ASSIGNED
+        ]
     )
     for index, case in enumerate(cases):
         case = assign_for_verification(by=reviewer, case=case, official=official)

@@ -38,11 +38,14 @@ def make_model(*, target: str = RiskModel.Target.RETURN, kind: str = RiskModel.K
     return RiskModel.objects.create(**values)
 
 
-def make_run(*, as_of: dt.date | None = None, region_code: str = COUNTY, finished: bool = True) -> ScoringRun:
+def make_run(
+    *, as_of: dt.date | None = None, region_code: str = COUNTY, finished: bool = True, with_return: bool = True
+) -> ScoringRun:
+    """A run; with_return=False makes one of a county with one year of income (no return model)."""
     return ScoringRun.objects.create(
         as_of=as_of or today(),
         poor_model=make_model(target=RiskModel.Target.POOR_NOW),
-        return_model=make_model(),
+        return_model=make_model() if with_return else None,
         region_code=region_code,
         finished_at=timezone.now() if finished else None,
     )
@@ -51,14 +54,16 @@ def make_run(*, as_of: dt.date | None = None, region_code: str = COUNTY, finishe
 def make_score(
     run: ScoringRun,
     household,
-    p_return: float,
+    p_return: float | None,
     *,
     p_poor: float | None = None,
     level: str | None = None,
     factors: list | None = None,
 ) -> RiskScore:
+    """A score; p_return=None (a run without a return model) needs p_poor, and the level follows it."""
+    ranked = p_return if p_return is not None else p_poor
     if level is None:
-        level = "high" if p_return >= 0.5 else "medium" if p_return >= 0.2 else "low"
+        level = "high" if ranked >= 0.5 else "medium" if ranked >= 0.2 else "low"
     return RiskScore.objects.create(
         run=run,
         household=household,

@@ -66,12 +66,21 @@ def test_county_staff_refresh_the_risk_list_of_their_county(client, county_staff
     assert 'data-testid="refresh-risk-list"' in page.content.decode()
 
 
-def test_refreshing_without_active_models_says_so_and_scores_nothing(client, county_staff, trained):
-    RiskModel.objects.filter(target="return").update(active=False)
+def test_refreshing_without_a_poor_now_model_says_so_and_scores_nothing(client, county_staff, trained):
+    RiskModel.objects.filter(target="poor_now").update(active=False)
     client.force_login(county_staff)
     response = client.post(reverse("risk:refresh"))
-    assert "尚未启用返贫模型，请系统管理员先训练并启用。" in _messages(response)
+    assert "尚未启用当前致贫模型，请系统管理员先训练并启用。" in _messages(response)
     assert not ScoringRun.objects.exists()
+
+
+def test_refreshing_without_a_return_model_scores_p_poor_alone(client, county_staff, trained):
+    # A county with one year of income has no return model: the list is refreshed from p_poor.
+    RiskModel.objects.filter(target="return").update(active=False)
+    client.force_login(county_staff)
+    client.post(reverse("risk:refresh"))
+    run = ScoringRun.objects.get()
+    assert run.return_model is None and not run.scores.filter(p_return__isnull=False).exists()
 
 
 @pytest.mark.parametrize("role", ["official_a", "auditor"])

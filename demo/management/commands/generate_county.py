@@ -11,10 +11,13 @@ DEFAULT_OUT = Path(settings.VAR_DIR) / "demo" / "county_files"
 
 class Command(BaseCommand):
     help = (
-        "Generate the synthetic demo county (雷山县 522634) as the files a real county has: the national "
-        "system's registry export (户信息, 成员信息, 收支信息 2021–2025, 状态变更; CSV) and the latest period's "
-        "department files (民政 CSV in GBK, 医保 CSV in UTF-8, 教育 XLSX). Nothing is written to the household "
-        "file: load the export with import_registry (build_demo does). "
+        "Generate a synthetic county as the files a real county has: the national system's registry export "
+        "(户信息, 成员信息, 收支信息 with a year column, 状态变更; CSV) and the latest period's department files "
+        "(民政 CSV in GBK, 医保 CSV in UTF-8, 教育 XLSX). By default the demo county (雷山县 522634, income "
+        "2021–2025); --regions-file writes the county of any statistical code list instead (its code, villages "
+        "and ID region read from the list; the database's regions are not touched) and --income-years limits "
+        "the income table (e.g. --income-years 2025 for a county with one year). Nothing is written to the "
+        "household file: load the export with load_regions and import_registry (build_demo does). "
         "The same --seed gives the same data. See docs/demo-county.md."
     )
 
@@ -23,6 +26,17 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
         parser.add_argument(
             "--out", default=str(DEFAULT_OUT), help=f"directory of the files written ({DEFAULT_OUT})"
+        )
+        parser.add_argument(
+            "--regions-file",
+            type=Path,
+            help="a county's statistical code list (CSV, as load_regions takes it); default the demo county",
+        )
+        parser.add_argument(
+            "--income-years",
+            type=int,
+            nargs="+",
+            help="income years written to 收支信息 (default 2021–2025; e.g. 2025 for one year)",
         )
 
     def handle(self, *args, **options):
@@ -35,6 +49,8 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 out_dir=Path(options["out"]),
                 progress=bar.update,
+                regions_file=options["regions_file"],
+                income_years=options["income_years"],
             )
         except GenerationError as exc:
             raise CommandError(str(exc)) from exc

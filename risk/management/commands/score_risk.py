@@ -4,15 +4,17 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from risk.scoring import NoActiveModel, score_region
+from risk.scoring import NoActiveModel, models_used, score_region
 from risk.services import open_cases_from_run
 
 
 class Command(BaseCommand):
     help = (
         "Score every household of a region with the active models: p_poor, p_return, a level (top 5% high, "
-        "next 10% medium) and the top factors in plain words for the risk list. One ScoringRun naming both "
-        "models. Then opens a 预警 case for each township's top households (its review capacity) and for "
+        "next 10% medium) and the top factors in plain words for the risk list. One ScoringRun naming the "
+        "models used. The poor-now model is required; without an active return model (a county with one year "
+        "of income) p_return stays empty and levels go by p_poor. Then opens a 预警 case for each township's "
+        "top households (its review capacity) and for "
         "every household with a new department warning, unless --no-cases."
     )
 
@@ -47,8 +49,7 @@ class Command(BaseCommand):
         seconds = (run.finished_at - run.started_at).total_seconds()
         self.stdout.write(
             f"评分批次 #{run.pk}（截至 {run.as_of}，区划 {run.region_code}）：{run.households_scored} 户，"
-            f"附解释 {run.explained} 户；致贫模型 {run.poor_model.version}，"
-            f"返贫模型 {run.return_model.version}；"
+            f"附解释 {run.explained} 户；{models_used(run.poor_model, run.return_model)}；"
             f"写入用时 {seconds:.1f} 秒。"
         )
         if not no_cases:
