@@ -17,6 +17,7 @@ urlpatterns = [
     path("registry/", registry_views.upload, name="registry_upload"),
     path("registry/<int:pk>/", registry_views.batch, name="registry_batch"),
     path("registry/<int:pk>/rejected.csv", registry_views.rejected_csv, name="registry_rejected"),
+    path("registry/<int:pk>/rollback/", registry_views.rollback, name="registry_rollback"),
     path("registry/conflicts/", registry_views.conflicts, name="registry_conflicts"),
     path("registry/conflicts/<int:pk>/settle/", registry_views.settle, name="registry_settle"),
     path("linkage/", views.linkage_review, name="linkage"),

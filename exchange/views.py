@@ -81,7 +81,8 @@ FINISHED = (
 )
 
 
-def _int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
+    """A query parameter as an integer, or None when it is missing or not a number (pages and keys)."""
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -209,14 +210,15 @@ def _receive(request: HttpRequest, form: UploadForm) -> ImportBatch | None:
 
 @login_required
 def batch_list(request: HttpRequest) -> HttpResponse:
-    page = selectors.batch_page(selectors.batches_for(request.user), before=_int(request.GET.get("before")))
+    page = selectors.batch_page(selectors.batches_for(request.user), before=int_or_none(request.GET.get("before")))
     for batch in page.rows:
         batch.department_name = selectors.department_name(batch.department)
     context = {"page": page, "may_upload": can_upload_department_files(request.user)}
     return render(request, "exchange/batch_list.html", context)
 
 
-def _progress(batch: ImportBatch) -> dict[str, Any]:
+def import_progress(batch: ImportBatch) -> dict[str, Any]:
+    """A batch's progress for its page and the progress poll (department and registry batches alike)."""
     progress = read_progress(batch.pk) or {}
     finished = batch.status in FINISHED
     stage = batch.status if finished else progress.get("stage", batch.status)
@@ -240,7 +242,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if batch.department == REGISTRY_DEPARTMENT:
         return redirect("exchange:registry_batch", pk=batch.pk)
     department = get_department(batch.department)
-    rejected = selectors.rejected_page(batch, user, after=_int(request.GET.get("after")))
+    rejected = selectors.rejected_page(batch, user, after=int_or_none(request.GET.get("after")))
     rejected.rows = selectors.rejected_shown(department, rejected.rows)
     decisions = dict(
         scope_for_user(LinkCandidate.objects.filter(batch=batch), user)
@@ -252,7 +254,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     review = None
     if batch.status == ImportBatch.Status.REVIEW:
         review = {
-            "page": selectors.would_close_page(batch, user, offset=_int(request.GET.get("sample")) or 0),
+            "page": selectors.would_close_page(batch, user, offset=int_or_none(request.GET.get("sample")) or 0),
             "percent": round(100 * batch.would_close / batch.region_current, 1) if batch.region_current else 100,
             "cancel_form": CancelReviewForm(),
         }
@@ -269,7 +271,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "later_batches": later,
             "batch": batch,
             "department": department,
-            "progress": _progress(batch),
+            "progress": import_progress(batch),
             "running": batch.status in (ImportBatch.Status.RECEIVED, ImportBatch.Status.RUNNING),
             "sums_ok": batch.accepted_rows + batch.rejected_rows == batch.total_rows,
             "rejected": rejected,
@@ -279,11 +281,17 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def department_batches():
+    """Department batches: the pages and actions here are not for registry imports, which have their own
+    (exchange.registry.views); a registry batch's id on these answers 404."""
+    return ImportBatch.objects.exclude(department=REGISTRY_DEPARTMENT)
+
+
 def _decidable_batch(request: HttpRequest, pk: int) -> ImportBatch:
     """Role first (may not decide: 403), then region (outside: 404)."""
     if not can_upload_department_files(request.user):
         raise PermissionDenied(_("只有县级工作人员和系统管理员可以处理导入批次。"))
-    return get_for_user_or_404(ImportBatch.objects.all(), request.user, pk=pk)
+    return get_for_user_or_404(department_batches(), request.user, pk=pk)
 
 
 def _messages_of(request: HttpRequest, error: ValidationError) -> None:
@@ -345,7 +353,7 @@ def batch_rollback(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def batch_progress(request: HttpRequest, pk: int) -> JsonResponse:
     batch = get_for_user_or_404(ImportBatch.objects.all(), request.user, pk=pk)
-    response = JsonResponse(_progress(batch))
+    response = JsonResponse(import_progress(batch))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -354,7 +362,7 @@ def batch_progress(request: HttpRequest, pk: int) -> JsonResponse:
 @require_POST
 def rejected_download(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
-    batch = get_for_user_or_404(ImportBatch.objects.all(), user, pk=pk)
+    batch = get_for_user_or_404(department_batches(), user, pk=pk)
     content = exports.rejected_workbook(user=user, batch=batch, full_ids=request.POST.get("full_ids") == "1")
     response = HttpResponse(
         content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -374,9 +382,9 @@ def linkage_review(request: HttpRequest) -> HttpResponse:
     department = selectors.get_department_or_none(request.GET.get("department")) or departments[0]
     batch = None
     if request.GET.get("batch"):
-        batch = get_for_user_or_404(ImportBatch.objects.all(), user, pk=_int(request.GET["batch"]) or 0)
+        batch = get_for_user_or_404(department_batches(), user, pk=int_or_none(request.GET["batch"]) or 0)
         department = get_department(batch.department)
-    page = selectors.review_page(department, user, batch=batch, after=_int(request.GET.get("after")))
+    page = selectors.review_page(department, user, batch=batch, after=int_or_none(request.GET.get("after")))
     query = request.GET.copy()
     query.pop("after", None)
     return render(

@@ -1,8 +1,12 @@
-"""Registry import pages: upload an export, follow its batch, read and download its rejects and conflicts.
+"""Registry import pages: upload an export, follow its batch, read and download its rejects and conflicts,
+and undo a batch.
 
 The upload stores the files and starts the background job; nothing of the files is read in the request.
 Batches are found through the region scope (outside it: 404); only those who may import (township
 officials for their township, county staff for their county, administrators) may upload (403 otherwise).
+Undoing a batch (exchange.registry.rollback) is for county staff of its region and administrators: the batch
+page shows, on request (?undo=1), what undoing would delete, restore and reopen (a dry run), and the form;
+a POST by any other role is refused (403), for a batch outside the user's region not found (404).
 """
 
 import csv
@@ -12,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,20 +26,30 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from exchange.forms import SizeLimitHandler, too_large_message
+from exchange.forms import RollbackForm, SizeLimitHandler, too_large_message
 from exchange.models import ImportBatch, RejectedRow
 from exchange.readers import FileRefused
 from exchange.registry.conflicts import settle_conflict
 from exchange.registry.forms import RegistryUploadForm
 from exchange.registry.models import RegistryConflict
+from exchange.registry.rollback import (
+    RegistryRollbackResult,
+    may_roll_back_registry_batch,
+    rollback_registry_batch,
+)
 from exchange.registry.service import enqueue_registry_import, may_import_registry_at_all, receive_registry
-from exchange.registry.tables import REGISTRY, TABLE_ORDER, TABLES
-from exchange.views import _int, _progress
+from exchange.registry.tables import MEMBERS, REGISTRY, TABLE_ORDER, TABLES
+from exchange.views import import_progress, int_or_none
 from households.spreadsheets import neutralise_formula
-from povertycloud.accounts.permissions import can_edit_household_files, can_reveal_sensitive
+from povertycloud.accounts.permissions import (
+    can_edit_household_files,
+    can_reveal_sensitive,
+    can_upload_department_files,
+)
 from povertycloud.audit.services import record_event
 from povertycloud.masking import SENSITIVE_FIELDS, mask, mask_text
 from povertycloud.regions.scoping import get_for_user_or_404, scope_for_user
@@ -127,17 +142,18 @@ def _shown(values: dict, *, reveal: bool = False) -> dict:
 def batch(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     found = _registry_batch(request, pk)
-    after = _int(request.GET.get("after"))
+    after = int_or_none(request.GET.get("after"))
     rejected = RejectedRow.objects.filter(batch=found).order_by("id")
     if after:
         rejected = rejected.filter(pk__gt=after)
     rows = list(rejected[: PAGE_SIZE + 1])
     page = [(row, _shown(row.values)) for row in rows[:PAGE_SIZE]]
     conflicts = scope_for_user(RegistryConflict.objects.filter(batch=found), user)
-    tables = [found.table_counts[slug] for slug in TABLE_ORDER if slug in found.table_counts]
+    tables = [{**found.table_counts[slug], "slug": slug} for slug in TABLE_ORDER if slug in found.table_counts]
+    may_undo = found.status == ImportBatch.Status.SUCCEEDED and may_roll_back_registry_batch(user, found)
     context = {
         "batch": found,
-        "progress": _progress(found),
+        "progress": import_progress(found),
         "running": found.status in (ImportBatch.Status.RECEIVED, ImportBatch.Status.RUNNING),
         "tables": tables,
         "rejected": page,
@@ -146,10 +162,73 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
         "open_conflicts": conflicts.filter(status=RegistryConflict.Status.OPEN).count(),
         "can_reveal": can_reveal_sensitive(user),
         "may_settle": can_edit_household_files(user),
+        "shows_closed": "closed" in found.table_counts.get(MEMBERS, {}),
+        "may_undo": may_undo,
+        **(_undo_preview(request, found) if may_undo and request.GET.get("undo") == "1" else {}),
     }
     response = render(request, "exchange/registry/batch.html", context)
     response["Cache-Control"] = "no-store"
     return response
+
+
+class RegistryRollbackForm(RollbackForm):
+    """The department batches' undo form, worded for the household file."""
+
+    confirm = forms.BooleanField(
+        label=gettext_lazy("我确认撤销本批次：它新增的户、成员、收支和状态变更删除，它修改的内容恢复为导入前的值"),
+        error_messages={"required": gettext_lazy("请勾选确认后再撤销。")},
+    )
+
+
+def _undo_preview(request: HttpRequest, found: ImportBatch) -> dict:
+    """What undoing would do (a dry run), or why it cannot be undone."""
+    try:
+        preview = rollback_registry_batch(batch=found, by=request.user, reason="", dry_run=True)
+    except ValidationError as exc:
+        return {"undo_open": True, "undo_refused": exc.messages}
+    return {"undo_open": True, "undo_preview": preview, "undo_form": RegistryRollbackForm()}
+
+
+def _undone_message(result: RegistryRollbackResult) -> str:
+    deleted = result.deleted
+    message = _(
+        "批次已撤销：删除了它新增的 %(households)s 户、%(members)s 名成员、%(incomes)s 条收支记录和 "
+        "%(status)s 条状态变更；恢复了它修改的 %(restored)s 条记录（其中重新打开离开的成员 %(reopened)s 名）；"
+        "关闭了 %(conflicts)s 处待处理冲突。"
+    ) % {
+        "households": deleted["households"], "members": deleted["members"], "incomes": deleted["incomes"],
+        "status": deleted["status_changes"], "restored": result.restored_total, "reopened": result.reopened,
+        "conflicts": result.conflicts_closed,
+    }
+    if result.unlinked_records:
+        message += _("%(n)s 条部门记录与被删除成员的关联已解除，重新导入户档案后请刷新关联。") % {
+            "n": result.unlinked_records
+        }
+    return message
+
+
+@login_required
+@require_POST
+def rollback(request: HttpRequest, pk: int) -> HttpResponse:
+    """Undo a registry batch: role first (others: 403), then region (outside: 404), then the service's rules,
+    whose refusals (and a second undo of the same batch) come back as messages on the batch page."""
+    if not can_upload_department_files(request.user):
+        raise PermissionDenied(_("只有县级工作人员和系统管理员可以撤销户档案导入批次。"))
+    found = _registry_batch(request, pk)
+    form = RegistryRollbackForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+        return redirect(reverse("exchange:registry_batch", args=[found.pk]) + "?undo=1#undo")
+    try:
+        result = rollback_registry_batch(batch=found, by=request.user, reason=form.cleaned_data["reason"])
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _undone_message(result))
+    return redirect("exchange:registry_batch", pk=found.pk)
 
 
 @login_required
@@ -192,7 +271,7 @@ def conflicts(request: HttpRequest) -> HttpResponse:
     show_all = request.GET.get("all") == "1"
     if not show_all:
         queryset = queryset.filter(status=RegistryConflict.Status.OPEN)
-    after = _int(request.GET.get("after"))
+    after = int_or_none(request.GET.get("after"))
     if after:
         queryset = queryset.filter(pk__gt=after)
     rows = list(queryset.order_by("pk")[: PAGE_SIZE + 1])

@@ -183,3 +183,22 @@ def test_only_officials_of_the_region_settle_conflicts(client, official_b, audit
     assert client.post(settle_url(conflict), {"choice": "take"}).status_code == 403
     conflict.refresh_from_db()
     assert conflict.status == "open"
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [("batch_rollback", "post"), ("batch_confirm", "post"), ("batch_cancel", "post"), ("rejected_download", "post")],
+)
+def test_a_registry_batch_on_the_department_batch_actions_answers_404_not_500(
+    client, county_staff, tmp_path, name, method
+):
+    from exchange.registry.service import import_registry
+    from tests.exchange.test_registry_import import AS_OF
+
+    batch = import_registry(region_code=COUNTY, paths=small_export(tmp_path), by=None, as_of=AS_OF)
+    client.force_login(county_staff)
+    response = getattr(client, method)(reverse(f"exchange:{name}", args=[batch.pk]), {"reason": "试一下"})
+    assert response.status_code == 404
+    assert ImportBatch.objects.get(pk=batch.pk).status == ImportBatch.Status.SUCCEEDED
+    linkage = client.get(reverse("exchange:linkage"), {"batch": batch.pk})
+    assert linkage.status_code == 404

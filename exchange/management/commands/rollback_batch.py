@@ -3,13 +3,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from exchange.models import ImportBatch
+from exchange.registry.rollback import rollback_registry_batch
+from exchange.registry.tables import REGISTRY
 from exchange.rollback import rollback_batch
 
 
 class Command(BaseCommand):
     help = (
-        "Roll back a department import batch (撤销批次): the record versions it opened become void, the "
-        "versions it closed are current again, as if it had never arrived; the batch keeps its row, rejected "
+        "Roll back an import batch (撤销批次), as if it had never arrived. A department batch: the record versions "
+        "it opened become void, the versions it closed are current again. A registry batch (户档案导入): the "
+        "households, members, incomes and status changes it inserted are deleted, the rows it changed get their "
+        "values before it back, the members it closed are reopened. Either way the batch keeps its row, rejected "
         "rows and audit trail as 已撤销. Only the latest standing batch of its department and region can be "
         "rolled back. A dry run unless --apply is given: rollback_batch BATCH_ID --reason TEXT --by USERNAME "
         "[--apply]"
@@ -31,12 +35,33 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"用户 {options['by']} 不存在。")
         dry_run = not options["apply"]
+        undo = self._registry if batch.department == REGISTRY else self._department
         try:
-            result = rollback_batch(batch=batch, by=user, reason=options["reason"], dry_run=dry_run)
+            undo(batch, user, options["reason"], dry_run)
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from exc
         except ValidationError as exc:
             raise CommandError("；".join(exc.messages)) from exc
+
+    def _registry(self, batch, user, reason, dry_run):
+        result = rollback_registry_batch(batch=batch, by=user, reason=reason, dry_run=dry_run)
+        deleted, restored = result.deleted, result.restored
+        what = (
+            f"删除它新增的 {deleted['households']} 户、{deleted['members']} 名成员、{deleted['incomes']} 条收支记录、"
+            f"{deleted['status_changes']} 条状态变更；恢复它修改的 {restored['households']} 户、"
+            f"{restored['members']} 名成员、{restored['incomes']} 条收支记录（其中重新打开离开的成员 "
+            f"{result.reopened} 名）；关闭 {result.conflicts_closed} 处待处理冲突；解除 {result.unlinked_records} "
+            f"条部门记录与新增成员的关联"
+        )
+        if dry_run:
+            self.stdout.write(
+                self.style.WARNING(f"试运行（未做任何修改）：撤销户档案批次 #{batch.pk} 将{what}。加 --apply 执行。")
+            )
+        else:
+            self.stdout.write(self.style.SUCCESS(f"户档案批次 #{batch.pk} 已撤销：{what}。"))
+
+    def _department(self, batch, user, reason, dry_run):
+        result = rollback_batch(batch=batch, by=user, reason=reason, dry_run=dry_run)
         if dry_run:
             self.stdout.write(
                 self.style.WARNING(
