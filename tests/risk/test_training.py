@@ -125,3 +125,15 @@ def test_exclusion_and_inclusion_errors_count_the_flagged_against_the_poor():
     metrics, evaluation = evaluate(y, np.linspace(1, 0, 8), pd.Series(["t"] * 8), {})
     assert metrics["roc_auc"] == 1.0 and metrics["flagged"] == 1
     assert evaluation["townships"]["t"]["n"] == 8
+
+
+def test_a_small_countys_trees_may_split_while_a_large_one_keeps_the_cap():
+    from risk.training import XGB_PARAMS, leaf_weight
+
+    small_y = np.r_[np.ones(45), np.zeros(555)]
+    assert leaf_weight(small_y, np.ones(600)) == 1.0
+    large_y = np.r_[np.ones(45_000), np.zeros(855_000)]
+    assert leaf_weight(large_y, np.ones(900_000)) == XGB_PARAMS["min_child_weight"]
+    middle_y = np.r_[np.ones(600), np.zeros(11_400)]
+    assert 1.0 < leaf_weight(middle_y, np.ones(12_000)) < XGB_PARAMS["min_child_weight"]
+    assert leaf_weight(np.zeros(0), np.zeros(0)) == 1.0
