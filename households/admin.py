@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from households import services
-from households.codes import forget_codebook
+from households.codes import choices, forget_codebook, labels_of
 from households.forms import HouseholdForm, IncomeForm, PersonForm
 from households.models import Code, CodeSet, Household, IncomeRecord, Person, StatusChange
 from households.page_forms import SecretInput
@@ -34,6 +34,43 @@ from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.admin_mixins import AuditedAdmin
 from povertycloud.regions.admin_mixins import RegionScopedAdmin
 from povertycloud.regions.scoping import sees_everything
+
+# --- Codes shown as their labels (户主, 女, 脱贫户), from the data dictionary --------------------------------
+
+
+def code_label(field: str, codeset: str, description: Any):
+    """A list_display column: the field's code (or codes, 风险类型 ",01,05,") as the data dictionary's labels.
+
+    Other apps' admins use it too (risk, resources), so that no list shows 01 where a person reads 户主.
+    """
+
+    def display(obj) -> str:
+        value = getattr(obj, field) or ""
+        return labels_of(codeset, str(value)) or "—"
+
+    display.__name__ = f"{field}_label"
+    return admin.display(description=description, ordering=field)(display)
+
+
+def code_filter(field: str, codeset: str, title: Any) -> type[admin.SimpleListFilter]:
+    """A list_filter by a coded field, offering the data dictionary's labels (single-valued codes)."""
+
+    class CodeFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request, model_admin):
+            return choices(codeset)
+
+        def queryset(self, request, queryset):
+            return queryset.filter(**{field: self.value()}) if self.value() else queryset
+
+    CodeFilter.title = title
+    CodeFilter.__name__ = f"{field.title().replace('_', '')}CodeFilter"
+    return CodeFilter
+
+
+def _verbose(model, field: str) -> Any:
+    return model._meta.get_field(field).verbose_name
 
 
 class MaskedSensitiveAdmin(RegionScopedAdmin):
@@ -211,8 +248,18 @@ class CodeSetAdmin(AuditedAdmin, admin.ModelAdmin):
 class HouseholdAdmin(MaskedSensitiveAdmin):
     form = HouseholdForm
     sensitive_fields = HOUSEHOLD_FIELDS
-    list_display = ("number", "village", "household_type", "monitoring_type", "risk_types", "updated_at")
-    list_filter = ("household_type", "monitoring_type")
+    list_display = (
+        "number",
+        "village",
+        code_label("household_type", "household_type", _verbose(Household, "household_type")),
+        code_label("monitoring_type", "monitoring_type", _verbose(Household, "monitoring_type")),
+        code_label("risk_types", "risk_type", _verbose(Household, "risk_types")),
+        "updated_at",
+    )
+    list_filter = (
+        code_filter("household_type", "household_type", _verbose(Household, "household_type")),
+        code_filter("monitoring_type", "monitoring_type", _verbose(Household, "monitoring_type")),
+    )
     search_fields = ("number", "members__name")
     raw_id_fields = ("village",)
     show_full_result_count = False
@@ -239,7 +286,13 @@ class PersonAdmin(MaskedSensitiveAdmin):
     form = PersonForm
     sensitive_fields = PERSON_FIELDS
     health_fields = ("health", "disability_category", "disability_grade")
-    list_display = ("name", "household", "relation", "sex", "birth_date")
+    list_display = (
+        "name",
+        "household",
+        code_label("relation", "relation", _verbose(Person, "relation")),
+        code_label("sex", "sex", _verbose(Person, "sex")),
+        "birth_date",
+    )
     search_fields = ("name", "household__number")
 
     def get_search_fields(self, request):
@@ -323,9 +376,14 @@ class IncomeRecordAdmin(RegionScopedAdmin):
 @admin.register(StatusChange)
 class StatusChangeAdmin(RegionScopedAdmin):
     list_display = (
-        "household", "effective_date", "event", "household_type", "monitoring_type", "recorded_by",
+        "household",
+        "effective_date",
+        code_label("event", "status_event", _verbose(StatusChange, "event")),
+        code_label("household_type", "household_type", _verbose(StatusChange, "household_type")),
+        code_label("monitoring_type", "monitoring_type", _verbose(StatusChange, "monitoring_type")),
+        "recorded_by",
     )
-    list_filter = ("event",)
+    list_filter = (code_filter("event", "status_event", _verbose(StatusChange, "event")),)
     search_fields = ("household__number",)
     readonly_fields = [f.name for f in StatusChange._meta.fields]
     show_full_result_count = False

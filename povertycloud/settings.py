@@ -184,11 +184,15 @@ CONTENT_SECURITY_POLICY = {
 CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
 
 # Failed logins are counted per account (the user name as Django authenticates it) and per address
-# (povertycloud.accounts.throttle). The address limit may be set higher, so that one office behind one address
-# is not locked out by colleagues' typos while a guesser spraying many accounts from one address still is.
+# (povertycloud.accounts.throttle). The account is locked after 5; the address only after many more (50), so that
+# one office behind one address is not locked out by a colleague's typos, while a guesser spraying many
+# accounts from one address still is.
 LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5)
-LOGIN_THROTTLE_ADDRESS_ATTEMPTS = env_int("LOGIN_THROTTLE_ADDRESS_ATTEMPTS", 5)
+LOGIN_THROTTLE_ADDRESS_ATTEMPTS = env_int("LOGIN_THROTTLE_ADDRESS_ATTEMPTS", 50)
 LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 15 * 60)
+
+# A refused form post (a missing or stale CSRF token) gets the site's own 403 page, in the user's language.
+CSRF_FAILURE_VIEW = "povertycloud.views.csrf_failure"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -238,7 +242,10 @@ TASKS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # A refused request (403, 400) is logged as one warning line with its reason, not a traceback.
+    "filters": {"refusal_without_traceback": {"()": "povertycloud.logs.RefusalWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"filters": ["refusal_without_traceback"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }
 

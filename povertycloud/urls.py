@@ -1,15 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from povertycloud import views
 from povertycloud.accounts.views import AdminLoginView
 
-admin.site.site_header = "扶贫云 管理后台"
-admin.site.site_title = "扶贫云"
-admin.site.index_title = "系统管理"
+admin.site.site_header = _("扶贫云 管理后台")
+admin.site.site_title = _("扶贫云")
+admin.site.index_title = _("系统管理")
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/", include("povertycloud.accounts.urls")),
     path("households/", include("households.urls")),
     path("risk/", include("risk.urls")),

@@ -6,11 +6,13 @@ pages' review chain)."""
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from households.admin import code_filter, code_label
+from households.validation import split_codes
 from povertycloud.audit.services import diff, record_event, snapshot
 from povertycloud.regions.admin_mixins import RegionScopedAdmin
 from povertycloud.regions.scoping import sees_everything
 from resources import services
-from resources.catalogue import forget_catalogue
+from resources.catalogue import catalogue, forget_catalogue
 from resources.models import (
     AssistanceCategory,
     AssistanceMeasure,
@@ -79,8 +81,29 @@ class AssistanceCategoryAdmin(CatalogueAdmin):
 
 @admin.register(ExpectedMeasure)
 class ExpectedMeasureAdmin(CatalogueAdmin):
-    list_display = ("risk_type", "name", "categories", "subtypes", "mandatory", "condition")
-    list_filter = ("mandatory", "risk_type")
+    list_display = (
+        code_label("risk_type", "risk_type", ExpectedMeasure._meta.get_field("risk_type").verbose_name),
+        "name",
+        "category_names",
+        "subtype_names",
+        "mandatory",
+        "condition",
+    )
+    list_filter = (
+        "mandatory",
+        code_filter("risk_type", "risk_type", ExpectedMeasure._meta.get_field("risk_type").verbose_name),
+    )
+
+    # The catalogue's names (技能培训), not its codes (",02,").
+    @admin.display(description=ExpectedMeasure._meta.get_field("categories").verbose_name, ordering="categories")
+    def category_names(self, obj: ExpectedMeasure) -> str:
+        book = catalogue()
+        return "、".join(book.label(code) for code in split_codes(obj.categories)) or "—"
+
+    @admin.display(description=ExpectedMeasure._meta.get_field("subtypes").verbose_name, ordering="subtypes")
+    def subtype_names(self, obj: ExpectedMeasure) -> str:
+        book = catalogue()
+        return "、".join(book.subtypes[c].name if c in book.subtypes else c for c in split_codes(obj.subtypes)) or "—"
 
 
 @admin.register(AssistanceMeasure)

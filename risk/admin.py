@@ -8,7 +8,10 @@ write is audited.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext_lazy as _
 
+from exchange.selectors import get_department_or_none
+from households.admin import code_label
 from households.monitoring import MonitoringThreshold
 from povertycloud.audit.admin_mixins import audited_formset_save
 from povertycloud.audit.services import diff, record_event, snapshot
@@ -81,6 +84,13 @@ class AdministratorsWrite:
         ))
 
 
+@admin.display(description=_("部门"), ordering="department")
+def department_name(obj) -> str:
+    """民政, not civil_affairs: the department as declared (exchange.departments)."""
+    found = get_department_or_none(obj.department)
+    return found.name if found else obj.department
+
+
 class ReadOnly:
     def has_add_permission(self, request, *args):
         return False
@@ -121,11 +131,12 @@ class WarningRuleAdmin(AdministratorsWrite, admin.ModelAdmin):
     list_display = (
         "code",
         "name",
-        "department",
+        department_name,
         "field",
         "operator",
         "population",
         "default_threshold",
+        code_label("risk_type", "risk_type", WarningRule._meta.get_field("risk_type").verbose_name),
         "active",
     )
     list_filter = ("department", "active")
@@ -157,7 +168,10 @@ class ReviewQuotaAdmin(AdministratorsWrite, RegionScopedAdmin):
 
 @admin.register(Warning)
 class WarningAdmin(ReadOnly, RegionScopedAdmin):
-    list_display = ("as_of", "rule", "household", "value", "threshold", "department", "batch")
+    list_display = (
+        "as_of", "rule", "household", "value", "threshold",
+        department_name, "batch",
+    )
     list_filter = ("as_of", "rule")
     raw_id_fields = ("household", "person", "batch")
     show_full_result_count = False

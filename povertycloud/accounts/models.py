@@ -2,6 +2,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
+from povertycloud.accounts.names import person_name
+
 
 class Role(models.TextChoices):
     TOWNSHIP_OFFICIAL = "township_official", _("乡镇干部")
@@ -41,6 +43,10 @@ class User(AbstractUser):
                 name="user_bound_to_region_unless_admin",
             ),
         ]
+
+    def get_full_name(self) -> str:
+        """杨秀英 (family name first, no space) for a Chinese name, "Anna Schmidt" for a Latin one."""
+        return person_name(self.first_name, self.last_name)
 
     def __str__(self) -> str:
         full = self.get_full_name()

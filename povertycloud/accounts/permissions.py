@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 from povertycloud.accounts.models import Role
 
@@ -39,7 +40,7 @@ def can_see_health(user: Any) -> bool:
 
 def require_household_editor(user: Any) -> None:
     if not can_edit_household_files(user):
-        raise PermissionDenied("只有乡镇干部和系统管理员可以修改户档案。")
+        raise PermissionDenied(_("只有乡镇干部和系统管理员可以修改户档案。"))
 
 
 def can_upload_department_files(user: Any) -> bool:

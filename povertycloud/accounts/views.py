@@ -5,9 +5,9 @@ template (povertycloud/urls.py routes it before the admin's own URLs), so a gues
 trying there.
 """
 
+import datetime as dt
 import math
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
@@ -16,10 +16,22 @@ from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from povertycloud.accounts import throttle
 from povertycloud.audit.services import record_event
+
+
+def lock_message(until: dt.datetime) -> str:
+    """登录失败次数过多…请于 14:35 之后再试: the time the lock ends, in the user's language and time zone."""
+    local = timezone.localtime(until)
+    today = timezone.localdate()
+    when = formats.time_format(local) if local.date() == today else formats.date_format(local, "DATETIME_FORMAT")
+    minutes = max(1, math.ceil((until - timezone.now()).total_seconds() / 60))
+    return _("登录失败次数过多，已暂时锁定。请于 %(time)s 之后再试（约 %(minutes)d 分钟后）。") % {
+        "time": when, "minutes": minutes,
+    }
 
 
 class ThrottledFormMixin:
@@ -28,13 +40,11 @@ class ThrottledFormMixin:
     Checking it would tell someone guessing passwords whether a guess was right, lock or no lock.
     """
 
-    locked = False
+    locked_until: dt.datetime | None = None
 
     def clean(self):
-        if self.locked:
-            minutes = math.ceil(settings.LOGIN_THROTTLE_WINDOW_SECONDS / 60)
-            raise ValidationError(_("登录失败次数过多，请 %(minutes)d 分钟后再试。") % {"minutes": minutes},
-                                  code="throttled")
+        if self.locked_until is not None:
+            raise ValidationError(lock_message(self.locked_until), code="throttled")
         return super().clean()
 
 
@@ -67,17 +77,22 @@ class ThrottledLoginView(LoginView):
 
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")
-        if throttle.is_locked(username, self._address()):
+        until = throttle.locked_until(username, self._address())
+        if until is not None:
             form = self.get_form()
-            form.locked = True
+            form.locked_until = until
             form.is_valid()
             self._record_failure(f"来自 {self._address()}；尝试次数过多，已拒绝")
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        throttle.note_failure(form.data.get("username", ""), self._address())
+        username = form.data.get("username", "")
+        throttle.note_failure(username, self._address())
         self._record_failure(f"来自 {self._address()}")
+        until = throttle.locked_until(username, self._address())
+        if until is not None:  # this failure locked the account (or the address): say so, and until when
+            form.add_error(None, ValidationError(lock_message(until), code="throttled"))
         return super().form_invalid(form)
 
     def form_valid(self, form):

@@ -9,7 +9,9 @@ from povertycloud.audit.models import AuditEvent
 from povertycloud.masking import mask_changes, mask_text
 from povertycloud.regions.scoping import scope_for_user
 
-MASKED = {"changes": "shown_changes", "object_repr": "shown_object", "note": "shown_note"}
+MASKED = {
+    "actor": "shown_actor", "changes": "shown_changes", "object_repr": "shown_object", "note": "shown_note",
+}
 
 
 @admin.register(AuditEvent)
@@ -20,7 +22,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     details hidden from auditors without sensitive data access.
     """
 
-    list_display = ("at", "actor_username", "action", "entity", "shown_object", "region_code")
+    list_display = ("at", "shown_actor", "action", "entity", "shown_object", "region_code")
+    list_select_related = ("actor",)
     list_filter = ("action", "entity")
     search_fields = ("actor_username", "object_repr", "object_pk", "region_code")
     date_hierarchy = "at"
@@ -45,6 +48,12 @@ class AuditEventAdmin(admin.ModelAdmin):
         hide = getattr(self, "_hides_health", True)
         masked = mask_changes(obj.changes, hide_health=hide)
         return format_html("<pre>{}</pre>", json.dumps(masked, ensure_ascii=False, indent=2, sort_keys=True))
+
+    @admin.display(description=_("操作人"), ordering="actor_username")
+    def shown_actor(self, obj: AuditEvent):
+        # The actor's name as every page shows it (杨秀英（xijiang）); the account name alone once the user is gone
+        # or for the system's own writes.
+        return str(obj.actor) if obj.actor_id else (obj.actor_username or "—")
 
     @admin.display(description=_("对象"))
     def shown_object(self, obj: AuditEvent):

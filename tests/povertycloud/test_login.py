@@ -8,11 +8,18 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
+from povertycloud.accounts import throttle
 from povertycloud.audit.models import AuditEvent
 from tests.conftest import PASSWORD
 
 LOGIN = "/accounts/login/"
 LOCKED = "登录失败次数过多"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs a good part of a second per attempt; these tests make hundreds and do not test it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def attempt(client: Client, username: str, password: str, address: str = "10.0.0.1"):
@@ -98,10 +105,124 @@ def test_the_lock_counts_a_username_in_any_case(official_a):
 
 def test_the_lock_counts_failures_from_one_address_across_usernames(official_a, official_b):
     client = Client()
+    assert settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS == 50
     for number in range(settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS):
         attempt(client, f"guess{number}", "wrong-password-1", address="10.6.6.6")
     assert attempt(client, "official_b", PASSWORD, address="10.6.6.6").status_code == 429
     assert attempt(client, "official_b", PASSWORD, address="10.7.7.7").status_code == 302
+
+
+# --- A lock-out hits the one who failed -----------------------------------------------------------------
+
+
+def test_five_failures_on_one_account_do_not_lock_out_a_colleague_on_the_same_address(official_a, official_b):
+    client = Client()
+    for _ in range(5):
+        attempt(client, "official_a", "wrong-password-1", address="10.8.8.8")
+    assert attempt(client, "official_a", PASSWORD, address="10.8.8.8").status_code == 429
+    colleague = Client()
+    assert attempt(colleague, "official_b", PASSWORD, address="10.8.8.8").status_code == 302
+    assert logged_in(colleague)
+
+
+def test_several_colleagues_typos_on_one_address_do_not_lock_it(official_a, official_b):
+    client = Client()
+    for number in range(10):  # ten colleagues, four typos each: 40 failures, below the address's 50
+        for _ in range(4):
+            attempt(client, f"colleague{number}", "wrong-password-1", address="10.8.8.9")
+    assert attempt(client, "official_b", PASSWORD, address="10.8.8.9").status_code == 302
+
+
+def test_the_address_is_locked_only_at_its_own_higher_count(official_b, settings):
+    settings.LOGIN_THROTTLE_ADDRESS_ATTEMPTS = 12
+    client = Client()
+    for number in range(11):
+        attempt(client, f"guess{number}", "wrong-password-1", address="10.9.0.1")
+    assert attempt(client, "official_b", PASSWORD, address="10.9.0.1").status_code == 302
+    client.logout()
+    attempt(client, "guess99", "wrong-password-1", address="10.9.0.1")  # the twelfth
+    response = attempt(client, "official_b", PASSWORD, address="10.9.0.1")
+    assert response.status_code == 429 and LOCKED in response.content.decode()
+    assert attempt(Client(), "official_b", PASSWORD, address="10.9.0.2").status_code == 302
+
+
+def _opens_at(username: str, address: str) -> str:
+    from django.utils import formats, translation
+
+    until = throttle.locked_until(username, address)
+    assert until is not None
+    with translation.override(settings.LANGUAGE_CODE):  # the language the pages are in
+        return formats.time_format(timezone.localtime(until))
+
+
+def test_a_locked_accounts_login_page_says_when_it_opens_again(official_a):
+    client = Client()
+    started = timezone.now()
+    for _ in range(5):
+        attempt(client, "official_a", "wrong-password-1", address="10.8.1.1")
+    response = attempt(client, "official_a", PASSWORD, address="10.8.1.1")
+    assert response.status_code == 429
+    page = response.content.decode()
+    until = throttle.locked_until("official_a", "10.8.1.1")
+    window = dt.timedelta(seconds=settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+    assert started + window <= until <= timezone.now() + window
+    assert f"请于 {_opens_at('official_a', '10.8.1.1')} 之后再试" in page
+    assert "分钟后" in page
+
+
+def test_the_failure_that_locks_the_account_already_says_until_when(official_a):
+    client = Client()
+    for _ in range(4):
+        assert LOCKED not in attempt(client, "official_a", "wrong-password-1").content.decode()
+    fifth = attempt(client, "official_a", "wrong-password-1").content.decode()
+    assert LOCKED in fifth and _opens_at("official_a", "10.0.0.1") in fifth
+
+
+def test_the_time_is_the_users_local_time(official_a, settings):
+    settings.TIME_ZONE = "Asia/Shanghai"
+    for _ in range(5):
+        attempt(Client(), "official_a", "wrong-password-1")
+    until = throttle.locked_until("official_a", "10.0.0.1")
+    shanghai = until.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    assert f"{shanghai:%H:%M}" in attempt(Client(), "official_a", PASSWORD).content.decode()
+
+
+def test_attempts_while_locked_do_not_push_the_time_back(official_a):
+    client = Client()
+    for _ in range(5):
+        attempt(client, "official_a", "wrong-password-1")
+    first = throttle.locked_until("official_a", "10.0.0.1")
+    for _ in range(3):
+        assert attempt(client, "official_a", "wrong-password-2").status_code == 429
+    assert throttle.locked_until("official_a", "10.0.0.1") == first
+
+
+def test_an_unlocked_account_has_no_time(official_a):
+    attempt(Client(), "official_a", "wrong-password-1")
+    assert throttle.locked_until("official_a", "10.0.0.1") is None
+
+
+def test_a_lock_that_ends_on_another_day_names_the_date_too():
+    from django.utils import translation
+
+    from povertycloud.accounts.views import lock_message
+
+    with translation.override("zh-hans"):
+        message = lock_message(timezone.now() + dt.timedelta(days=2))
+    assert "年" in message and "月" in message
+
+
+def test_the_time_follows_the_users_language():
+    from django.utils import formats, translation
+
+    from povertycloud.accounts.views import lock_message
+
+    until = timezone.now() + dt.timedelta(minutes=15)
+    with translation.override("en"):
+        english = lock_message(until)
+        assert formats.time_format(timezone.localtime(until)) in english
+    with translation.override("zh-hans"):
+        assert f"{timezone.localtime(until):%H:%M}" in lock_message(until)
 
 
 @pytest.mark.parametrize(
