@@ -541,7 +541,8 @@ def _display(user: Any, name: str, value: Any) -> Any:
 
 def audit_trail(household: Household, user: Any, *, limit: int | None = 50) -> list[AuditEntry]:
     """Who did what to this household file and when, newest first, with changed fields before → after."""
-    events = scope_for_user(AuditEvent.objects.filter(household_id=household.pk), user).order_by("-at", "-id")
+    events = scope_for_user(AuditEvent.objects.filter(household_id=household.pk), user).select_related("actor")
+    events = events.order_by("-at", "-id")
     if limit is not None:
         events = events[:limit]
     entries = []

@@ -162,3 +162,14 @@ def test_detail_page_query_count_is_bounded(client, official_a, household, djang
     # One more per declared department: the members' current department records.
     with django_assert_max_num_queries(15 + len(REGISTRY)):  # 15: the members who left are one query
         client.get(detail_url(household))
+
+
+def test_the_audit_trail_names_the_person_family_name_first(client, official_a, household):
+    official_a.last_name, official_a.first_name = "杨", "秀英"
+    official_a.save()
+    services.update_household(
+        by=official_a, household=household, data={"group_name": "二组"}, expected_version=household.version
+    )
+    client.force_login(official_a)
+    page = client.get(detail_url(household)).content.decode()
+    assert "杨秀英（official_a）" in page
