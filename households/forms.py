@@ -4,14 +4,17 @@ Coded fields take their choices from the data dictionary at form time. Forms onl
 the validators' issues; the services validate again and write.
 """
 
+import datetime as dt
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy
 
 from households.codes import choices
 from households.models import Household, IncomeRecord, Person
 from households.services import AMOUNT_FIELDS, StaleEdit, check_household, check_person
-from households.validation import Issue, income_issues, join_codes, split_codes
+from households.validation import Issue, income_issues, join_codes, parse_resident_id, split_codes
 
 HOUSEHOLD_CODE_FIELDS = {
     "household_type": ("household_type", False),
@@ -113,6 +116,10 @@ class HouseholdForm(CodedModelForm):
         return cleaned
 
 
+ID_DERIVED_HELP = gettext_lazy("留空则按证件号码自动填写。")
+ID_DERIVED_REQUIRED = gettext_lazy("%(field)s不能为空（证件号码无效时无法自动填写）。")
+
+
 class PersonForm(CodedModelForm):
     code_fields = PERSON_CODE_FIELDS
     multi_fields = PERSON_MULTI_FIELDS
@@ -135,6 +142,19 @@ class PersonForm(CodedModelForm):
         # Who enters the values: an ID number already registered outside their region is reported
         # without naming that household (without a user, no other household is ever named).
         self.user = user
+        # Birth date and sex follow from an 18-character ID number: left blank, they are taken from it
+        # (households/static/households/js/member_form.js fills them as the number is typed; without
+        # JavaScript the server does the same here). Given, the validators check them against the number.
+        for name in ("sex", "birth_date"):
+            if name in self.fields:
+                self.fields[name].required = False
+                self.fields[name].help_text = ID_DERIVED_HELP
+        if "sex" in self.fields:
+            self.fields["sex"].choices = choices("sex", blank=True)
+        if "id_number" in self.fields:
+            self.fields["id_number"].widget.attrs.update(
+                {"data-derive-birth": "id_birth_date", "data-derive-sex": "id_sex", "autocomplete": "off"}
+            )
 
     def validate_unique(self) -> None:
         # The services report a duplicate ID with the household it belongs to; skip the generic message.
@@ -144,12 +164,42 @@ class PersonForm(CodedModelForm):
         # check_person() already judged the ID number; the model validator would repeat its message.
         return {*super()._get_validation_exclusions(), "id_number"}
 
+    def _derive_from_id(self) -> None:
+        """Blank birth date and sex taken from a valid ID number. Without one, the blank fields are errors:
+        the validators' (with the ID number's own error) when the household is known, the form's if not."""
+        cleaned = self.cleaned_data
+        try:
+            resident = parse_resident_id(cleaned.get("id_number") or "")
+        except ValidationError:
+            resident = None
+        for name, derived in (("birth_date", "birth_date"), ("sex", "sex")):
+            if name not in self.fields or cleaned.get(name) or name in self.errors:
+                continue
+            if resident is not None:
+                cleaned[name] = getattr(resident, derived)
+            elif self.household is None:
+                self.add_error(name, ID_DERIVED_REQUIRED % {"field": self.fields[name].label})
+
     def clean(self) -> dict[str, Any]:
+        self._derive_from_id()
         cleaned = super().clean()
         if self.household is not None and not self.errors:
             replacing = self.instance if self.instance.pk else None
             add_issues(self, check_person(self.household, self.values(), replacing=replacing, by=self.user))
         return cleaned
+
+
+def first_unrecorded_year(recorded: set[int], *, today: dt.date) -> int:
+    """The year a new income survey defaults to: the first year without a record, from the household's
+    earliest recorded year (last year when it has none) up to this year. A survey is usually of the year
+    before, so a household with every year recorded up to last year gets this year; one with a gap gets
+    the gap."""
+    last_year = today.year - 1
+    start = min(min(recorded, default=last_year), last_year)
+    for year in range(start, today.year + 1):
+        if year not in recorded:
+            return year
+    return today.year  # every year up to this one recorded: the form then says the year is taken
 
 
 class IncomeForm(CodedModelForm):

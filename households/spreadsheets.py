@@ -4,6 +4,16 @@ Export: the households in the user's scope, sensitive values masked unless the r
 asked to, spreadsheet formulas neutralised. Import: a dry run first (every row goes through the services
 inside a transaction that is rolled back, so the preview shows exactly what saving would say), then, on
 confirmation, the same run for real: all rows or none.
+
+Export → edit → import: the default (masked) export imports back unchanged. A masked cell (phone,
+bank account, ID number, disability certificate number; the masks of povertycloud.masking) means
+"unchanged": equal to the mask of the stored value, the stored value is kept; any other masked value is
+an error of its row (a masked value cannot be a new value). A member whose ID number is masked is found
+within the household of the row by name and masked ID (the mask keeps the region and the birth year, so
+two members of one household with the same name, region and birth year would be ambiguous, and are
+reported as such); the file carries no internal key, so a file edited or re-sorted by hand still matches,
+and nothing in it points outside the household that its 户编号 names. Changing a member's name (or adding a
+member) needs the full ID number.
 """
 
 import csv
@@ -32,7 +42,7 @@ from import_export.results import Result, RowResult
 from households import services
 from households.codes import codebook
 from households.models import Household, Person
-from households.sensitive import mask_id_number, shown
+from households.sensitive import MASKS, mask, mask_id_number, shown
 from households.validation import join_codes, parse_resident_id, split_codes
 from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.services import record_event
@@ -43,6 +53,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_IMPORT_ROWS = 2000  # data rows in one upload
 MAX_SHEET_ROWS = 2 * MAX_IMPORT_ROWS + 1  # lines read at most (blank lines included): a sheet declaring more is refused
 MAX_COLUMNS = 200
+PREVIEW_ROWS = 100  # rows listed in each part of the import preview (changed, rejected); the counts cover all
 MAX_CELL_CHARS = 500  # longer than any column of the household file
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # an XLSX is a zip: what it unpacks to is bounded too
@@ -264,9 +275,10 @@ class HouseholdMemberResource(resources.Resource):
         super().__init__()
         self.user = user
         self.include_sensitive = include_sensitive and can_reveal_sensitive(user)
-        self._households: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._households: dict[str, _SeenHousehold] = {}
         self._villages: dict[str, Region | None] = {}
         self._outcome = ""
+        self._changes: list[tuple[str, str, str]] = []
 
     @classmethod
     def column_of(cls, name: str) -> str:
@@ -303,6 +315,7 @@ class HouseholdMemberResource(resources.Resource):
 
     def save_instance(self, instance, is_create, row, **kwargs):
         line = row.get(ROW_NUMBER_COLUMN) or kwargs.get("row_number")
+        self._changes = []
         with transaction.atomic():
             household, household_outcome = self._save_household(vars(instance.household), line)
             person_outcome = self._save_person(household, vars(instance.person))
@@ -310,6 +323,31 @@ class HouseholdMemberResource(resources.Resource):
 
     def after_import_row(self, row, row_result, **kwargs):
         row_result.import_type = self._outcome
+        row_result.changed_fields = list(self._changes) if self._outcome == RowResult.IMPORT_TYPE_UPDATE else []
+        self._changes = []
+
+    def _note_changes(self, instance: Any, changed: dict[str, Any]) -> None:
+        """The changed columns of the row, as the preview lists them (sensitive values masked)."""
+        for name, value in changed.items():
+            before = getattr(instance, name)
+            self._changes.append(
+                (self.column_of(name), _display(self.user, name, before), _display(self.user, name, value))
+            )
+
+    def _unmask(self, instance: Any, values: dict[str, Any], names: tuple[str, ...]) -> None:
+        """A masked cell keeps the stored value if it is that value's mask; any other masked value is refused."""
+        errors: dict[str, str] = {}
+        for name in names:
+            value = values.get(name)
+            if not _is_masked(value):
+                continue
+            stored = getattr(instance, name, "") if instance is not None else ""
+            if stored and mask(name, stored) == value:
+                values[name] = stored
+            else:
+                errors[name] = _masked_mismatch(self.column_of(name), value, known=bool(stored))
+        if errors:
+            raise ValidationError(errors)
 
     def _village(self, code: str) -> Region:
         if code not in self._villages:
@@ -330,12 +368,18 @@ class HouseholdMemberResource(resources.Resource):
         if not number:
             raise ValidationError({"number": _("户编号不能为空。")})
         village = self._village(code)
-        seen = self._households.get(number)
-        if seen is not None and seen[1] != {**values, "village_id": code}:
-            message = _("户编号 %(number)s 的户信息与第 %(line)s 行不一致，同一户各行的户信息应相同。")
-            raise ValidationError({NON_FIELD_ERRORS: message % {"number": number, "line": seen[0]}})
-        self._households.setdefault(number, (line, {**values, "village_id": code}))
         existing = Household.objects.filter(number=number).first()
+        if existing is not None and not user_may_see_code(self.user, existing.village_id):
+            message = _("户编号 %(number)s 已被使用，不能导入到本辖区。") % {"number": number}
+            raise ValidationError({"number": message})
+        seen = self._households.get(number)
+        if seen is None:
+            original = {name: getattr(existing, name) for name in values} if existing is not None else None
+            seen = self._households[number] = _SeenHousehold(line=line, village=code, original=original)
+        if seen.village != code:
+            message = _("户编号 %(number)s 的户信息与第 %(line)s 行不一致，同一户各行的户信息应相同。")
+            raise ValidationError({NON_FIELD_ERRORS: message % {"number": number, "line": seen.line}})
+        values = self._resolve(seen, number, values, line)
         if existing is None:
             created = services.create_household(
                 by=self.user,
@@ -343,9 +387,6 @@ class HouseholdMemberResource(resources.Resource):
                 reason=_("Excel 导入新建"),
             )
             return created, RowResult.IMPORT_TYPE_NEW
-        if not user_may_see_code(self.user, existing.village_id):
-            message = _("户编号 %(number)s 已被使用，不能导入到本辖区。") % {"number": number}
-            raise ValidationError({"number": message})
         if existing.village_id != code:
             raise ValidationError(
                 {"village": _("户编号 %(number)s 登记在村代码 %(old)s，导入不能把户迁到 %(new)s。")
@@ -354,17 +395,57 @@ class HouseholdMemberResource(resources.Resource):
         changed = {name: value for name, value in values.items() if getattr(existing, name) != value}
         if not changed:
             return existing, RowResult.IMPORT_TYPE_SKIP
+        self._note_changes(existing, changed)
         updated = services.update_household(
             by=self.user, household=existing, data=changed, expected_version=existing.version,
             reason=_("Excel 导入修改"),
         )
         return updated, RowResult.IMPORT_TYPE_UPDATE
 
+    def _resolve(self, seen: "_SeenHousehold", number: str, values: dict[str, Any], line: Any) -> dict[str, Any]:
+        """The household values that a row means. The household columns repeat on every member row, so
+        an edit is made in one row: in a household already on file, a cell equal to the value stored
+        before the import (or to its mask) means "unchanged" and takes whatever another row of the
+        household changed the field to; two rows changing a field to different values are an error, as
+        are two rows of a new household that differ at all. A masked value that is not the stored value's
+        mask is refused."""
+        resolved: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, value in values.items():
+            masked = name in MASKED_HOUSEHOLD_FIELDS and _is_masked(value)
+            if seen.original is not None:
+                stored = seen.original.get(name)
+                if value == stored or (masked and stored and mask(name, stored) == value):
+                    resolved[name] = seen.agreed.get(name, stored)
+                    continue
+            if masked:
+                errors[name] = _masked_mismatch(self.column_of(name), value, known=bool(
+                    seen.original is not None and seen.original.get(name)
+                ))
+                continue
+            if name in seen.agreed and seen.agreed[name] != value:
+                message = _("户编号 %(number)s 的户信息与第 %(line)s 行不一致，同一户各行的户信息应相同。")
+                raise ValidationError(
+                    {NON_FIELD_ERRORS: message % {"number": number, "line": seen.edited_at[name]}}
+                )
+            seen.agreed.setdefault(name, value)
+            seen.edited_at.setdefault(name, line)
+            resolved[name] = value
+        if errors:
+            raise ValidationError(errors)
+        return resolved
+
     def _save_person(self, household: Household, values: dict[str, Any]) -> str:
         if not any(value not in ("", None, False, 0) for value in values.values()):
             return RowResult.IMPORT_TYPE_SKIP  # a household without members: its row has no member columns
         number = (values.get("id_number") or "").upper()
         values["id_number"] = number
+        if _is_masked(number):
+            existing = self._member_by_mask(household, number, values.get("name") or "")
+        else:
+            existing = Person.objects.filter(id_number=number, household=household).first() if number else None
+        self._unmask(existing, values, MASKED_PERSON_FIELDS)
+        number = values["id_number"]
         try:
             resident = parse_resident_id(number)
         except ValidationError:
@@ -372,15 +453,76 @@ class HouseholdMemberResource(resources.Resource):
         if resident is not None:
             values["birth_date"] = values.get("birth_date") or resident.birth_date
             values["sex"] = values.get("sex") or resident.sex
-        existing = Person.objects.filter(id_number=number, household=household).first() if number else None
         if existing is None:
             services.add_person(by=self.user, household=household, data=values)
             return RowResult.IMPORT_TYPE_NEW
         changed = {name: value for name, value in values.items() if getattr(existing, name) != value}
         if not changed:
             return RowResult.IMPORT_TYPE_SKIP
+        self._note_changes(existing, changed)
         services.update_person(by=self.user, person=existing, data=changed, expected_version=existing.version)
         return RowResult.IMPORT_TYPE_UPDATE
+
+    def _member_by_mask(self, household: Household, masked: str, name: str) -> Person | None:
+        """The member of this household with this name whose ID number has this mask (see the module text)."""
+        candidates = [
+            person for person in Person.objects.filter(household=household, name=name)
+            if mask_id_number(person.id_number) == masked
+        ]
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            message = _(
+                "本户有不止一名姓名为“%(name)s”、证件号码脱敏后为“%(id)s”的成员，无法区分；请填写完整证件号码。"
+            )
+        else:
+            message = _(
+                "证件号码“%(id)s”是脱敏值，本户中没有姓名为“%(name)s”且证件号码与之相符的成员。"
+                "新成员或修改姓名时请填写完整证件号码。"
+            )
+        raise ValidationError({"id_number": message % {"name": name, "id": masked}})
+
+
+MASKED_HOUSEHOLD_FIELDS = ("phone", "bank_account")
+MASKED_PERSON_FIELDS = ("id_number", "disability_certificate")
+
+
+@dataclass
+class _SeenHousehold:
+    """A household met in the file: its first row, its values before the import (None: a new household),
+    the values its rows changed and the line that first changed each."""
+
+    line: Any
+    village: str
+    original: dict[str, Any] | None
+    agreed: dict[str, Any] = field(default_factory=dict)
+    edited_at: dict[str, Any] = field(default_factory=dict)
+
+
+def _masked_mismatch(column: str, value: str, *, known: bool) -> str:
+    if not known:
+        return _("%(column)s“%(value)s”是脱敏值，系统中没有可对照的原值；请填写完整的%(column)s。") % {
+            "column": column, "value": value,
+        }
+    return _(
+        "%(column)s“%(value)s”是脱敏值，但与系统中登记的不符；不修改请保留导出时的脱敏值，修改请填写完整的%(column)s。"
+    ) % {"column": column, "value": value}
+
+
+def _is_masked(value: Any) -> bool:
+    return isinstance(value, str) and "*" in value
+
+
+def _display(user: Any, name: str, value: Any) -> str:
+    """A value as the import preview shows it: sensitive values masked, codes as their labels."""
+    if name in MASKS:
+        return mask(name, value) or "—"
+    for resource_field in HouseholdMemberResource.fields.values():
+        if resource_field.attribute.split("__")[-1] == name and not resource_field.readonly:
+            shown_value = shown(user, name, resource_field.widget.render(value))
+            text = "" if shown_value is None else str(shown_value)
+            return text or "—"
+    return str(value) if value not in (None, "") else "—"
 
 
 OUTCOME_ORDER = [RowResult.IMPORT_TYPE_SKIP, RowResult.IMPORT_TYPE_UPDATE, RowResult.IMPORT_TYPE_NEW]
@@ -599,6 +741,7 @@ class RowReport:
     village: str
     outcome: str
     errors: list[tuple[str, str]] = field(default_factory=list)
+    changes: list[tuple[str, str, str]] = field(default_factory=list)  # (column, before, after)
 
     @property
     def outcome_label(self) -> str:
@@ -633,6 +776,31 @@ class ImportReport:
     @property
     def count_skip(self) -> int:
         return self.count(RowResult.IMPORT_TYPE_SKIP)
+
+    @property
+    def count_rejected(self) -> int:
+        return len(self.error_rows)
+
+    @property
+    def changed_rows(self) -> list[RowReport]:
+        return [row for row in self.rows if row.outcome == RowResult.IMPORT_TYPE_UPDATE and not row.errors]
+
+    @property
+    def shown_rejected(self) -> list[RowReport]:
+        """The rejected rows the preview lists (at most PREVIEW_ROWS; the counts cover them all)."""
+        return self.error_rows[:PREVIEW_ROWS]
+
+    @property
+    def shown_changed(self) -> list[RowReport]:
+        return self.changed_rows[:PREVIEW_ROWS]
+
+    @property
+    def more_rejected(self) -> int:
+        return max(0, self.count_rejected - PREVIEW_ROWS)
+
+    @property
+    def more_changed(self) -> int:
+        return max(0, len(self.changed_rows) - PREVIEW_ROWS)
 
 
 OUTCOME_LABELS = {
@@ -671,6 +839,7 @@ def _report(result: Result, *, saved: bool) -> ImportReport:
                 village=_cell_text(values.get("村代码")),
                 outcome=row_result.import_type,
                 errors=_row_errors(row_result),
+                changes=getattr(row_result, "changed_fields", []),
             )
         )
     file_errors = [str(error.error) for error in result.base_errors]

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from households import selectors, services, spreadsheets
 from households.charts import income_chart
-from households.forms import IncomeForm, PersonForm
+from households.forms import IncomeForm, PersonForm, first_unrecorded_year
 from households.models import Household, IncomeRecord, Person
 from households.page_forms import (
     HouseholdEditForm,
@@ -69,7 +69,8 @@ def _protect_secrets(form: forms.BaseForm, instance: Any, names: dict) -> None:
     for name in names:
         secret = getattr(instance, name, "") or ""
         if name in form.fields and secret:
-            form.fields[name].widget = SecretInput(secret, attrs={"placeholder": mask(name, secret)})
+            attrs = {**form.fields[name].widget.attrs, "placeholder": mask(name, secret)}
+            form.fields[name].widget = SecretInput(secret, attrs=attrs)
             form.fields[name].help_text = _("已脱敏显示；留空表示不修改。")
 
 
@@ -312,9 +313,10 @@ def income_edit(request: HttpRequest, pk: int, year: int | None = None) -> HttpR
     elif record is not None:
         form = IncomeForm(instance=record)
     else:
-        form = IncomeForm(
-            initial={"year": timezone.localdate().year - 1, "household_size": household.members.count() or 1}
-        )
+        recorded = set(IncomeRecord.objects.filter(household=household).values_list("year", flat=True))
+        default_year = first_unrecorded_year(recorded, today=timezone.localdate())
+        form = IncomeForm(initial={"year": default_year, "household_size": household.members.count() or 1})
+        form.fields["year"].help_text = _("默认为本户尚未录入收支的第一个年度。")
     if record is not None:
         form.fields["year"].disabled = True  # the year names the record being edited; it is not re-keyed
     if request.method == "POST" and not stale and form.is_valid():

@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from households.codes import choices
+from households.codes import choices, codebook
 from households.models import Household
 from households.page_forms import SecretInput
 from households.sensitive import mask
@@ -16,6 +16,43 @@ from resources.models import AssistanceMeasure, EliminationCase
 from resources.selectors import members_for_form
 
 EVERYTHING = [("", _("全部"))]
+
+# 资金来源: the labels of the data dictionary's code set "funding_source" when an administrator has defined
+# one; otherwise this list. The measure stores the label (the model keeps its text field, so the ledgers and
+# reports that group by source read what they always read); a value stored before the list existed stays
+# selectable on its own measure's form.
+FUNDING_CODESET = "funding_source"
+DEFAULT_FUNDING_SOURCES = (
+    "中央财政衔接资金",
+    "省级财政衔接资金",
+    "市县财政衔接资金",
+    "行业部门资金",
+    "东西部协作资金",
+    "社会帮扶资金",
+    "金融信贷资金",
+    "其他",
+)
+
+
+def funding_sources() -> list[str]:
+    labels = list(codebook().labels.get(FUNDING_CODESET, {}).values())
+    return labels or list(DEFAULT_FUNDING_SOURCES)
+
+
+class SubtypeSelect(forms.Select):
+    """The sub-type select; each option names its category (data-category), so that
+    resources/static/resources/js/measure_form.js offers only the sub-types of the chosen category."""
+
+    def __init__(self, *args: Any, category_of: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.category_of = category_of or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        category = self.category_of.get(str(value))
+        if category:
+            option["attrs"]["data-category"] = category
+        return option
 
 
 def _date(label: str, *, required: bool = True) -> forms.DateField:
@@ -26,10 +63,12 @@ def _date(label: str, *, required: bool = True) -> forms.DateField:
 
 class MeasureForm(forms.Form):
     category = forms.ChoiceField(label=_("帮扶类别"))
-    subtype = forms.ChoiceField(label=_("帮扶子类"), required=False, help_text=_("须属于所选类别"))
+    subtype = forms.ChoiceField(
+        label=_("帮扶子类"), required=False, help_text=_("须属于所选类别"), widget=SubtypeSelect
+    )
     person = forms.ChoiceField(label=_("帮扶对象（成员）"), required=False, help_text=_("按人落实的措施须选择成员"))
     amount = forms.DecimalField(label=_("金额（元）"), required=False, max_digits=12, decimal_places=2)
-    funding_source = forms.CharField(label=_("资金来源"), required=False, max_length=100)
+    funding_source = forms.ChoiceField(label=_("资金来源"), required=False)
     start_date = _date(_("开始日期"))
     end_date = _date(_("结束日期"), required=False)
     responsible_unit = forms.CharField(label=_("责任单位"), required=False, max_length=100)
@@ -72,6 +111,13 @@ class MeasureForm(forms.Form):
         for subtype in book.subtypes.values():
             groups.setdefault(book.categories[subtype.category].name, []).append((subtype.code, subtype.name))
         self.fields["subtype"].choices = [("", "—"), *groups.items()]
+        self.fields["subtype"].widget.category_of = {code: sub.category for code, sub in book.subtypes.items()}
+        self.fields["subtype"].widget.attrs["data-follows"] = "id_category"
+        sources = funding_sources()
+        stored = (measure.funding_source or "").strip() if measure is not None else ""
+        if stored and stored not in sources:
+            sources.append(stored)  # recorded before the list (or since removed from it): kept on its measure
+        self.fields["funding_source"].choices = [("", "—"), *((source, source) for source in sources)]
         self.fields["person"].choices = [("", _("整户"))] + [
             (str(p.pk), p.name) for p in members_for_form(household)
         ]
@@ -85,6 +131,23 @@ class MeasureForm(forms.Form):
             self.fields["helper_phone"].help_text = _("已脱敏显示；留空表示不修改。")
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("data-testid", f"measure-{name}")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        book = catalogue()
+        category, subtype = cleaned.get("category"), cleaned.get("subtype")
+        if category and subtype:
+            found = book.subtypes.get(subtype)
+            if found is not None and found.category != category:
+                self.add_error(
+                    "subtype",
+                    _("帮扶子类“%(subtype)s”不属于“%(category)s”。")
+                    % {"subtype": found.name, "category": book.categories[category].name},
+                )
+        elif category and not subtype and book.subtypes_of(category):
+            message = _("“%(category)s”须选择帮扶子类。") % {"category": book.categories[category].name}
+            self.add_error("subtype", message)
+        return cleaned
 
     def values(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)

@@ -32,7 +32,7 @@ def test_official_records_a_measure_and_sees_it_listed(page, official_a, househo
     page.select_option("#id_category", "09")
     page.select_option("#id_subtype", "0901")
     page.fill("#id_amount", "25000")
-    page.fill("#id_funding_source", "危房改造补助资金")
+    page.select_option("#id_funding_source", "中央财政衔接资金")
     page.fill("#id_start_date", months_ago(1).isoformat())
     page.fill("#id_responsible_unit", "县住房和城乡建设局")
     page.fill("#id_helper_name", "杨帮扶")

@@ -29,7 +29,7 @@ def page_url(household) -> str:
 
 def form_data(**overrides):
     data = {
-        "category": "09", "subtype": "0901", "amount": "20000", "funding_source": "危改资金",
+        "category": "09", "subtype": "0901", "amount": "20000", "funding_source": "中央财政衔接资金",
         "start_date": months_ago(1).isoformat(), "end_date": "", "responsible_unit": "县住建局",
         "helper_name": "王帮扶", "helper_unit": "县住建局", "helper_phone": "13800001111",
         "risk_types": ["09"], "status": "implemented", "note": "",
