@@ -31,3 +31,13 @@ def test_an_unknown_language_changes_nothing(client):
     cookie = client.cookies.get(settings.LANGUAGE_COOKIE_NAME)
     assert cookie is None or cookie.value != "xx"
     assert '<html lang="zh-hans">' in client.get(reverse("accounts:login")).content.decode()
+
+
+def test_in_english_the_header_and_the_pages_own_text_are_english(client, official_a):
+    client.force_login(official_a)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    page = client.get(reverse("households:list")).content.decode()
+    assert "Household file" in page or "Household files" in page
+    assert "户档案</a>" not in page
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    assert "户档案</a>" in client.get(reverse("households:list")).content.decode()
