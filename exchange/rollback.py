@@ -76,6 +76,21 @@ def later_standing_batches(batch: ImportBatch) -> list[ImportBatch]:
     ]
 
 
+def refuse_unless_latest_standing(batch: ImportBatch, *, later_message: str) -> None:
+    """A batch is undone only while it succeeded and nothing of its kind in an overlapping region came after it.
+
+    ``later_message`` says so in the words of the import (%(later)s: the later batches' numbers)."""
+    if batch.status != Status.SUCCEEDED:
+        raise ValidationError(
+            _("只有已完成的批次可以撤销；批次 #%(pk)s 的状态是“%(status)s”。")
+            % {"pk": batch.pk, "status": batch.get_status_display()},
+            code="status",
+        )
+    later = later_standing_batches(batch)
+    if later:
+        raise ValidationError(later_message % {"later": "、".join(f"#{b.pk}" for b in later)}, code="later")
+
+
 def rollback_batch(*, batch: ImportBatch, by: Any, reason: str, dry_run: bool = False) -> RollbackResult:
     if not may_decide_batch(by, batch):
         raise PermissionDenied(_("只有本地区的县级工作人员和系统管理员可以撤销批次。"))
@@ -86,19 +101,9 @@ def rollback_batch(*, batch: ImportBatch, by: Any, reason: str, dry_run: bool = 
     with transaction.atomic():
         _lock_department(get_department(batch.department))
         batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status != Status.SUCCEEDED:
-            raise ValidationError(
-                _("只有已完成的批次可以撤销；批次 #%(pk)s 的状态是“%(status)s”。")
-                % {"pk": batch.pk, "status": batch.get_status_display()},
-                code="status",
-            )
-        later = later_standing_batches(batch)
-        if later:
-            raise ValidationError(
-                _("本部门在同一地区还有更晚导入的批次（%(later)s），请先从最新的批次起依次撤销。")
-                % {"later": "、".join(f"#{b.pk}" for b in later)},
-                code="later",
-            )
+        refuse_unless_latest_standing(
+            batch, later_message=_("本部门在同一地区还有更晚导入的批次（%(later)s），请先从最新的批次起依次撤销。")
+        )
         opened = model.all_versions.filter(batch=batch, void=False)
         closed = model.all_versions.filter(closed_by=batch)
         if opened.filter(valid_to__isnull=False).exists():

@@ -57,7 +57,7 @@ from exchange.models import ImportBatch, LinkCandidate, SourceRecord
 from exchange.pipeline import may_decide_batch
 from exchange.registry.models import RegistryConflict, RegistryRowChange
 from exchange.registry.tables import REGISTRY
-from exchange.rollback import code_prefix, later_standing_batches
+from exchange.rollback import code_prefix, refuse_unless_latest_standing
 from households.models import Household, IncomeRecord, Person, StatusChange
 from povertycloud.audit.models import AuditEvent
 from povertycloud.audit.services import record_event
@@ -148,19 +148,9 @@ def rollback_registry_batch(
 
 def _rollback(*, batch: ImportBatch, by: Any, reason: str, dry_run: bool) -> RegistryRollbackResult:
     batch = (ImportBatch.objects if dry_run else ImportBatch.objects.select_for_update()).get(pk=batch.pk)
-    if batch.status != Status.SUCCEEDED:
-        raise ValidationError(
-            _("只有已完成的批次可以撤销；批次 #%(pk)s 的状态是“%(status)s”。")
-            % {"pk": batch.pk, "status": batch.get_status_display()},
-            code="status",
-        )
-    later = later_standing_batches(batch)
-    if later:
-        raise ValidationError(
-            _("同一地区还有更晚导入的户档案批次（%(later)s），请先从最新的批次起依次撤销。")
-            % {"later": "、".join(f"#{b.pk}" for b in later)},
-            code="later",
-        )
+    refuse_unless_latest_standing(
+        batch, later_message=_("同一地区还有更晚导入的户档案批次（%(later)s），请先从最新的批次起依次撤销。")
+    )
     running = _running_overlapping(batch)
     if running:
         raise ValidationError(
