@@ -173,3 +173,15 @@ def test_the_audit_trail_names_the_person_family_name_first(client, official_a, 
     client.force_login(official_a)
     page = client.get(detail_url(household)).content.decode()
     assert "杨秀英（official_a）" in page
+
+
+def test_each_income_year_names_its_source(client, official_a, household):
+    from households.models import IncomeRecord
+
+    record = IncomeRecord.objects.filter(household=household).first() or services.record_income(
+        by=official_a, household=household, data={"year": 2024, "household_size": 1}
+    )
+    client.force_login(official_a)
+    assert "系统中录入" in client.get(detail_url(household)).content.decode()
+    IncomeRecord.objects.filter(pk=record.pk).update(source_batch=42)
+    assert "户档案导入 #42" in client.get(detail_url(household)).content.decode()
