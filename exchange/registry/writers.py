@@ -136,7 +136,9 @@ class SqliteWriter(TableWriter):
                 and not isinstance(f, models.DateTimeField)
                 and f.attname in columns
             ):
-                columns[f.attname] = [None if v is None else v.isoformat() for v in columns[f.attname]]
+                columns[f.attname] = [
+                    v.isoformat() if isinstance(v, dt.date) else v for v in columns[f.attname]
+                ]  # ISO text given as it is
         names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         marks = ", ".join(["%s"] * len(fields))
         sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({names}) VALUES ({marks})"
