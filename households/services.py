@@ -371,6 +371,25 @@ def remove_person(*, by: Any, person: Person, reason: str, left_on: dt.date | No
     return locked
 
 
+@transaction.atomic
+def reopen_person(*, by: Any, person: Person, reason: str) -> Person:
+    """A member who left is in the household again (a removal made in error, or the township takes the side of
+    an export that still lists them): checked with the household's rules as an added member would be."""
+    household = person.household
+    _require_editor_of(by, household.village_id)
+    locked = Person.everyone.select_for_update().get(pk=person.pk)
+    if locked.left_on is None:
+        raise ValidationError(_("%(name)s 仍在本户中，无需恢复。") % {"name": locked.name})
+    raise_for_errors(check_person(household, _member_values(locked), replacing=locked, by=by))
+    before = snapshot(locked)
+    locked.left_on, locked.left_reason = None, ""
+    locked.version = F("version") + 1
+    locked.save(update_fields=["left_on", "left_reason", "version", "updated_at"])
+    locked.refresh_from_db()
+    record_model_event(actor=by, action="update", instance=locked, changes=diff(before, snapshot(locked)), note=reason)
+    return locked
+
+
 # --- Income ------------------------------------------------------------------------------------------
 
 AMOUNT_FIELDS = (*IncomeRecord.INCOME_FIELDS, "production_cost", *IncomeRecord.NON_INCOME_FIELDS,

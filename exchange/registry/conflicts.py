@@ -63,11 +63,17 @@ def settle_conflict(*, by: Any, conflict: RegistryConflict, take_export: bool) -
             # The base manager: a conflict can be about a member who has left (Person.objects leaves them out).
             target = model._base_manager.select_for_update().get(pk=conflict.object_id)
             data = {conflict.field: _value(model, conflict.field, conflict.export_value)}
-            if model is Person and conflict.field == "left_on":
+            if model is Person and conflict.field == "left_on" and data["left_on"] is not None:
                 # The export no longer lists a member an official added or edited since the previous import.
                 services.remove_person(
                     by=by, person=target, left_on=data["left_on"],
                     reason=_("户档案导入（批次 #%(pk)s）：导出数据中已无此成员") % {"pk": conflict.batch_id},
+                )
+            elif model is Person and conflict.field == "left_on":
+                # The export still lists a member an official closed since the previous import.
+                services.reopen_person(
+                    by=by, person=target,
+                    reason=_("采用户档案导入（批次 #%(pk)s）：导出数据中仍有此成员") % {"pk": conflict.batch_id},
                 )
             elif model is Household:
                 services.update_household(

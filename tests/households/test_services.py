@@ -628,3 +628,13 @@ def inactive_official_a(regions):
     return User.objects.create_user(
         "retired_a", password="x" * 12, role=Role.TOWNSHIP_OFFICIAL, region_id="522634101000", is_active=False
     )
+
+
+def test_a_member_who_left_can_be_reopened_once_and_only_by_an_editor(official_a, auditor, spouse):
+    services.remove_person(by=official_a, person=spouse, reason="迁出")
+    with pytest.raises(PermissionDenied):
+        services.reopen_person(by=auditor, person=spouse, reason="误删")
+    back = services.reopen_person(by=official_a, person=spouse, reason="误删")
+    assert Person.objects.filter(pk=spouse.pk).exists() and back.left_on is None and back.version == 3
+    with pytest.raises(ValidationError):
+        services.reopen_person(by=official_a, person=spouse, reason="误删")
