@@ -4,7 +4,8 @@ import pytest
 from django.core.management import call_command
 
 from exchange.models import ImportBatch
-from households.models import Household
+from exchange.registry.models import RegistryConflict
+from households.models import Household, Person
 from povertycloud.accounts.models import User
 from reports.models import Report
 from resources.models import AssistanceMeasure, OutcomeObservation
@@ -23,9 +24,18 @@ def demo_output(tmp_path, settings, capsys):
 def test_the_demo_county_is_imported_scored_and_partly_reviewed(demo_output):
     assert Household.objects.exists()
     succeeded = ImportBatch.objects.filter(status=ImportBatch.Status.SUCCEEDED)
-    # The county came in through the registry import, then the three department files.
-    registry = succeeded.get(department="registry")
+    # The county came in through the registry import, then the three department files; half a year on, its
+    # next export closed the members who left and listed the one an official had edited as a conflict.
+    registry, follow_up = succeeded.filter(department="registry").order_by("pk")
     assert registry.rejected_rows == 0 and registry.accepted_rows == registry.total_rows
+    assert follow_up.rejected_rows == 0 and follow_up.period_start.isoformat() == "2026-06-30"
+    closed = follow_up.table_counts["members"]["closed"]
+    left = Person.everyone.filter(left_on__isnull=False)
+    assert closed >= 1 and left.count() == closed
+    assert all(batch == follow_up.pk for batch in left.values_list("source_batch", flat=True))
+    conflict = RegistryConflict.objects.get(batch=follow_up)
+    assert conflict.field == "left_on" and conflict.status == RegistryConflict.Status.OPEN
+    assert Person.objects.filter(pk=conflict.object_id).exists(), "the edited member stays until the township decides"
     assert succeeded.exclude(department="registry").count() == 3
     assert Warning.objects.exists()
     active = RiskModel.objects.filter(active=True)
@@ -58,3 +68,4 @@ def test_running_the_demo_again_keeps_the_county_and_its_reviews(demo_output, ca
     assert AssistanceMeasure.objects.count() == measures
     assert Report.objects.count() == 1
     assert ScoringRun.objects.count() == 1
+    assert ImportBatch.objects.filter(department="registry").count() == 2

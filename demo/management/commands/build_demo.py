@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from demo.county.generator import load_county
+from demo.steps.registry_update import import_follow_up_export, write_follow_up_export
 from demo.steps.reports import build_demo_report
 from demo.steps.resources import record_demo_assistance
 from demo.steps.risk import run_risk_demo
@@ -14,7 +15,7 @@ from demo.users import ensure_demo_users
 from exchange.models import ImportBatch
 from exchange.pipeline import import_department_file
 from households.models import Household
-from households.monitoring import DEMO_THRESHOLDS, load_thresholds_csv
+from households.monitoring import DEMO_THRESHOLDS
 from povertycloud.regions.models import Region
 from povertycloud.regions.selectors import full_name
 from povertycloud.regions.services import load_regions_csv
@@ -66,7 +67,7 @@ class Command(BaseCommand):
             self._delete_demo_database()
         call_command("migrate", verbosity=0)
         load_regions_csv(REGIONS_FILE)
-        load_thresholds_csv(DEMO_THRESHOLDS)
+        call_command("load_thresholds", str(DEMO_THRESHOLDS), verbosity=0)
         out = Path(settings.VAR_DIR) / "demo" / "county_files"
         fresh = rebuild or not Household.objects.exists()
         if fresh:
@@ -76,6 +77,8 @@ class Command(BaseCommand):
             self.stdout.write(f"已有 {Household.objects.count()} 户，沿用现有演示数据（--rebuild 重新生成）。")
         self._import_department_files(out)
         users = ensure_demo_users()
+        if fresh:
+            self._import_follow_up(out, seed, dict((spec.username, user) for spec, user in users))
         self._run_risk(dict((spec.username, user) for spec, user in users))
         self._record_assistance(seed)
         self._build_report(dict((spec.username, user) for spec, user in users))
@@ -135,6 +138,18 @@ class Command(BaseCommand):
             raise CommandError(
                 f"演示县的户档案有 {batch.rejected_rows} 行被拒收：生成器有误，请查看批次 #{batch.pk}。"
             )
+
+    def _import_follow_up(self, folder: Path, seed: int, users: dict) -> None:
+        """The county's next export (30 June): members who left are closed, one an official edited meanwhile
+        is listed as a conflict for the township (demo/steps/registry_update.py)."""
+        official = users["xijiang"]
+        follow_up = write_follow_up_export(
+            folder, folder.with_name("county_files_2026-06"), seed=seed, township_prefix=official.region.prefix
+        )
+        batch = import_follow_up_export(
+            follow_up, region_code=COUNTY, official=official, importer=users["county"]
+        )
+        self.stdout.write(f"导入第二次户档案导出（批次 #{batch.pk}，截至 2026-06-30）：{batch.note}")
 
     def _import_department_files(self, folder: Path) -> None:
         for department, name in DEPARTMENT_FILES:
