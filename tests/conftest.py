@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import translation
 
 from povertycloud.accounts.models import Role, User
 from povertycloud.regions.services import load_regions_csv
@@ -20,6 +21,15 @@ def _dictionary_rows() -> list[dict[str, str]]:
     path = Path(settings.BASE_DIR) / "fixtures" / "data_dictionary.csv"
     with path.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Every test starts and ends in the default language: a request in English leaves English active in the
+    thread (LocaleMiddleware activates, nothing deactivates), and the next test would read English messages."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
