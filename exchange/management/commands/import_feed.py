@@ -2,10 +2,9 @@ import csv
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from exchange.commands import row_progress, user_named
 from exchange.declarations import REGISTRY, get_department
 from exchange.models import ImportBatch
 from exchange.pipeline import FileRefused, import_department_file
@@ -42,17 +41,8 @@ class Command(BaseCommand):
         department = options["department"]
         if department not in REGISTRY:
             raise CommandError(f"未知的部门“{department}”。已声明的部门：{', '.join(REGISTRY)}")
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"用户 {options['user']} 不存在。")
-        bar = tqdm(total=0, unit="行", file=self.stderr, disable=options["verbosity"] == 0, dynamic_ncols=True)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+        user = user_named(options["user"])
+        bar, progress = row_progress(self.stderr, verbosity=options["verbosity"])
 
         try:
             batch = import_department_file(

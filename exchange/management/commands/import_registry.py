@@ -3,11 +3,10 @@ import datetime as dt
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from exchange.commands import row_progress, user_named
 from exchange.models import ImportBatch
 from exchange.readers import FileRefused
 from exchange.registry.service import import_registry
@@ -38,17 +37,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"用户 {options['user']} 不存在。")
-        bar = tqdm(total=0, unit="行", file=self.stderr, disable=options["verbosity"] == 0, dynamic_ncols=True)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+        user = user_named(options["user"])
+        bar, progress = row_progress(self.stderr, verbosity=options["verbosity"])
 
         try:
             batch = import_registry(

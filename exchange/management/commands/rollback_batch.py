@@ -1,7 +1,7 @@
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from exchange.commands import user_named
 from exchange.models import ImportBatch
 from exchange.registry.rollback import rollback_registry_batch
 from exchange.registry.tables import REGISTRY
@@ -31,9 +31,7 @@ class Command(BaseCommand):
         batch = ImportBatch.objects.filter(pk=options["batch_id"]).first()
         if batch is None:
             raise CommandError(f"批次 #{options['batch_id']} 不存在。")
-        user = get_user_model().objects.filter(username=options["by"]).first()
-        if user is None:
-            raise CommandError(f"用户 {options['by']} 不存在。")
+        user = user_named(options["by"])
         dry_run = not options["apply"]
         undo = self._registry if batch.department == REGISTRY else self._department
         try:
