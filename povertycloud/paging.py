@@ -54,21 +54,44 @@ def keyset_page(
     onward, back = ("<", ">") if descending else (">", "<")
     before_key = _for_database(queryset, columns, parse(before))
     after_key = _for_database(queryset, columns, parse(after))
-    if before_key is not None:
-        found = list(queryset.filter(row_compare(table, columns, back, before_key)).order_by(*backward)[: size + 1])
+    return read_page(
+        queryset,
+        forward=forward,
+        backward=backward,
+        before=row_compare(table, columns, back, before_key) if before_key is not None else None,
+        after=row_compare(table, columns, onward, after_key) if after_key is not None else None,
+        key_of=key_of,
+        size=size,
+    )
+
+
+def read_page(
+    queryset: QuerySet,
+    *,
+    forward: list[str],
+    backward: list[str],
+    before: Any,
+    after: Any,
+    key_of: Callable[[Any], str],
+    size: int,
+) -> Page:
+    """The rows of one page: before a key (read backwards, then turned round) or after one, by the filters the
+    caller built for its order (before/after: a filter expression, or None when the request has no such key)."""
+    if before is not None:
+        found = list(queryset.filter(before).order_by(*backward)[: size + 1])
         has_more = len(found) > size
         items = list(reversed(found[:size]))
         page = Page(rows=items, is_first=not has_more)
         page.previous_key = key_of(items[0]) if has_more and items else None
         page.next_key = key_of(items[-1]) if items else None
         return page
-    if after_key is not None:
-        queryset = queryset.filter(row_compare(table, columns, onward, after_key))
+    if after is not None:
+        queryset = queryset.filter(after)
     found = list(queryset.order_by(*forward)[: size + 1])
     items = found[:size]
-    page = Page(rows=items, is_first=after_key is None)
+    page = Page(rows=items, is_first=after is None)
     page.next_key = key_of(items[-1]) if len(found) > size else None
-    page.previous_key = key_of(items[0]) if after_key is not None and items else None
+    page.previous_key = key_of(items[0]) if after is not None and items else None
     return page
 
 

@@ -23,22 +23,48 @@ CASE_STATUS_CHOICES = [
 ]
 
 
+SORT_CHOICES = [
+    ("p_return", _("返贫概率")),
+    ("p_poor", _("当前致贫概率")),
+    ("household", _("户编号")),
+    ("village", _("乡镇和村")),
+    ("category", _("监测对象类别")),
+]
+DIRECTION_CHOICES = [
+    ("", _("默认顺序")),
+    (list_selectors.DESCENDING, _("降序（从高到低）")),
+    (list_selectors.ASCENDING, _("升序（从低到高）")),
+]
+
+
 class RiskFilterForm(forms.Form):
     township = forms.ChoiceField(label=_("乡镇"), required=False)
     level = forms.ChoiceField(label=_("风险等级"), required=False)
+    monitoring = forms.ChoiceField(label=_("监测对象类别"), required=False)
+    hide_monitored = forms.BooleanField(label=_("隐藏已在监测的户"), required=False)
     risk_type = forms.ChoiceField(label=_("风险类型"), required=False)
     rule = forms.ChoiceField(label=_("预警规则"), required=False)
     status = forms.ChoiceField(label=_("核实状态"), required=False, choices=CASE_STATUS_CHOICES)
-    sort = forms.ChoiceField(
-        label=_("排序"),
-        required=False,
-        choices=[("p_return", _("返贫概率从高到低")), ("p_poor", _("当前致贫概率从高到低"))],
-    )
+    sort = forms.ChoiceField(label=_("排序"), required=False, choices=SORT_CHOICES)
+    dir = forms.ChoiceField(label=_("顺序"), required=False, choices=DIRECTION_CHOICES)
 
     def __init__(self, *args: Any, townships: list, rules: dict[str, str], **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if self.is_bound:
+            # An unknown order is the default order, not an error (old links, hand-edited addresses).
+            data = self.data.copy()
+            for name in ("sort", "dir"):
+                if data.get(name) not in dict(self.fields[name].choices):
+                    data.pop(name, None)
+            self.data = data
         self.fields["township"].choices = EVERYTHING + [(t.code, t.name) for t in townships]
         self.fields["level"].choices = EVERYTHING + list(RiskScore.Level.choices)
+        self.fields["monitoring"].choices = [
+            *EVERYTHING,
+            (list_selectors.MONITORED_ANY, _("监测对象（任一类别）")),
+            *choices("monitoring_type"),
+            (list_selectors.NOT_MONITORED, list_selectors.NOT_MONITORED_LABEL),
+        ]
         self.fields["risk_type"].choices = EVERYTHING + choices("risk_type")
         self.fields["rule"].choices = EVERYTHING + sorted(rules.items(), key=lambda item: item[1])
         for name, field in self.fields.items():
@@ -48,12 +74,15 @@ class RiskFilterForm(forms.Form):
         if not self.is_bound:
             return {}
         self.is_valid()
-        return {name: value for name, value in self.cleaned_data.items() if value and name != "sort"}
+        return {name: value for name, value in self.cleaned_data.items() if value and name not in ("sort", "dir")}
 
     def sort_key(self) -> str:
-        if not self.is_bound or not self.is_valid():
-            return "p_return"
-        return self.cleaned_data.get("sort") or "p_return"
+        """The order asked for; "" for the default (unknown keys were dropped in __init__)."""
+        return (self.data.get("sort") if self.is_bound else "") or ""
+
+    def direction(self) -> str:
+        """asc, desc, or "" for the sort's own direction."""
+        return self.data.get("dir", "") if self.is_bound else ""
 
 
 class CaseFilterForm(forms.Form):

@@ -7,22 +7,26 @@ whether another page follows.
 """
 
 import datetime as dt
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Substr
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from households.codes import codebook
 from households.models import Household
 from households.selectors import head_names
-from povertycloud.paging import Page, keyset_page
+from povertycloud.paging import Page, keyset_page, query_without_keys, read_page
 from povertycloud.regions.models import PREFIX_LENGTH, Region
 from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything
 from risk.capacity import county_of, review_quota
+from risk.explain import family_of, phrase_label
 from risk.models import RiskCase, RiskScore, ScoringRun, Warning, WarningRule
 from risk.services import (
     DECIDED_STATUSES,
@@ -36,12 +40,28 @@ from risk.services import (
 PAGE_SIZE = 50
 TOP_FACTORS = 3
 SORTS = {"p_return": "p_return", "p_poor": "p_poor"}
+# Every order the list offers (an unknown key is the default order): the key in the address, its column and
+# whether it runs from high to low unless asked otherwise. Probabilities seek on the run's indexes (run,
+# -p_return) and (run, -p_poor); the others sort the run's rows, then by risk (highest first) and id.
+SORT_COLUMNS = {
+    "p_return": ("p_return", True),
+    "p_poor": ("p_poor", True),
+    "household": ("household__number", False),
+    "village": ("region_code", False),  # the village code: townships and their villages in code order
+    "category": ("household__monitoring_type", True),  # the monitored first, 非监测对象 last
+}
+ASCENDING, DESCENDING = "asc", "desc"
+# The count above the list reads at most this many rows' ids (never a COUNT over the run).
+COUNT_CAP = 1000
 # Shown where a run has no return model (a county with one year of income: p_return is NULL).
 NO_RETURN_MODEL = _("无返贫模型（需两年收支）")
 Status = RiskCase.Status
 
 # Case status filter values beyond the model's statuses.
 NO_CASE, OPEN, OVERDUE = "none", "open", "overdue"
+# Monitoring category filter values beyond the data dictionary's codes.
+MONITORED_ANY, NOT_MONITORED = "any", "none"
+NOT_MONITORED_LABEL = _("非监测对象")
 
 
 def code_range(prefix: str) -> tuple[str, str]:
@@ -97,8 +117,8 @@ def default_sort(run: ScoringRun | None) -> str:
 
 def sort_for(run: ScoringRun | None, sort: str) -> str:
     """The sort asked for, unless it is by p_return on a run without a return model (every p_return is
-    NULL there): then by p_poor."""
-    sort = sort if sort in SORTS else default_sort(run)
+    NULL there): then by p_poor. An unknown key is the default order."""
+    sort = sort if sort in SORT_COLUMNS else default_sort(run)
     if sort == "p_return" and run is not None and run.return_model_id is None:
         return "p_poor"
     return sort
@@ -120,6 +140,12 @@ def _rule_contains(code: str) -> Q:
     return Q(warning_rules__icontains=f'"{code}"')
 
 
+def in_monitoring() -> Q:
+    """Households in monitoring now: a 监测对象类别 is set. A risk elimination (风险消除) clears it
+    (resources.elimination, and a registry export without it), so a set category is one not eliminated."""
+    return ~Q(household__monitoring_type="")
+
+
 def filter_scores(
     queryset: QuerySet[RiskScore],
     filters: Mapping[str, Any],
@@ -134,6 +160,15 @@ def filter_scores(
         queryset = queryset.filter(region_code__gte=first, region_code__lte=last)
     if filters.get("level"):
         queryset = queryset.filter(level=filters["level"])
+    monitoring = filters.get("monitoring")
+    if monitoring == MONITORED_ANY:
+        queryset = queryset.filter(in_monitoring())
+    elif monitoring == NOT_MONITORED:
+        queryset = queryset.exclude(in_monitoring())
+    elif monitoring:
+        queryset = queryset.filter(household__monitoring_type=monitoring)
+    if filters.get("hide_monitored"):
+        queryset = queryset.exclude(in_monitoring())
     risk_type = filters.get("risk_type")
     if risk_type:
         warned = Warning.objects.filter(rule__risk_type=risk_type, as_of__lte=run.as_of)
@@ -240,6 +275,12 @@ class RiskRow:
     rules: list[str]
     state: CaseState
     risk_labels: list[str] = field(default_factory=list)
+    township_name: str = ""
+    monitoring_label: str = ""
+
+    @property
+    def monitored(self) -> bool:
+        return bool(self.household.monitoring_type)
 
     @property
     def p_return(self) -> str:
@@ -262,13 +303,19 @@ def rule_labels(codes: list[str]) -> list[str]:
 
 
 def factor_phrases(factors: Any, limit: int = TOP_FACTORS) -> list[str]:
+    """The stored factors' phrases in their order (the row's own contributions, largest first), one per
+    family of phrases that say the same thing (risk.explain.FAMILIES): runs scored before the factors were
+    picked that way stored e.g. three income phrases, of which the list shows the first."""
     if not isinstance(factors, list):
         return []
-    phrases = []
+    phrases: list[str] = []
+    families: set[str] = set()
     for factor in factors:
-        phrase = factor.get("phrase") if isinstance(factor, dict) else str(factor)
-        if phrase:
-            phrases.append(str(phrase))
+        phrase = factor.get("phrase") if isinstance(factor, dict) else factor
+        if not phrase or not isinstance(phrase, str) or family_of(phrase) in families:
+            continue
+        families.add(family_of(phrase))
+        phrases.append(phrase_label(phrase))
         if len(phrases) >= limit:
             break
     return phrases
@@ -283,12 +330,19 @@ def risk_rows(scores: list[RiskScore], *, today: dt.date, rules: dict[str, str])
     for score in scores:
         case = cases.get(score.household_id)
         household = score.household
+        village = household.village
         rows.append(
             RiskRow(
                 score=score,
                 household=household,
                 head_name=heads.get(score.household_id, ""),
-                village_name=household.village.name,
+                village_name=village.name,
+                township_name=village.parent.name if village.parent_id else "",
+                monitoring_label=(
+                    book.label("monitoring_type", household.monitoring_type)
+                    if household.monitoring_type
+                    else str(NOT_MONITORED_LABEL)
+                ),
                 level_label=score.get_level_display(),
                 factors=factor_phrases(score.factors),
                 rules=[rules.get(code, code) for code in (case.warning_rules if case else [])],
@@ -299,35 +353,199 @@ def risk_rows(scores: list[RiskScore], *, today: dt.date, rules: dict[str, str])
     return rows
 
 
+def descending_for(sort: str, direction: str | None) -> bool:
+    """The direction asked for (asc/desc), else the sort's own (probabilities high to low, text A to Z)."""
+    if direction == ASCENDING:
+        return False
+    if direction == DESCENDING:
+        return True
+    return SORT_COLUMNS.get(sort, SORT_COLUMNS["p_return"])[1]
+
+
+def sort_columns(sort: str, descending: bool, ranking: str) -> list[tuple[str, bool]]:
+    """The ORDER BY of a sort: its column, then (for the non-probability sorts) the run's ranking column
+    highest first, then id as a stable tiebreak. Every column is never NULL in the run (sort_for)."""
+    column = SORT_COLUMNS.get(sort, SORT_COLUMNS["p_return"])[0]
+    columns = [(column, descending)]
+    if column not in SORTS and sort != "household":  # a household number is unique: no second key needed
+        columns.append((ranking, True))
+    columns.append(("id", descending if column in SORTS else True))
+    return columns
+
+
+def _value(score: RiskScore, lookup: str) -> Any:
+    value: Any = score
+    for part in lookup.split("__"):
+        value = getattr(value, part)
+    return value
+
+
+def _parse_key(key: str | None, columns: list[tuple[str, bool]]) -> list[Any] | None:
+    """A page key as a list of values, one per column and of the column's type; None if it is not one."""
+    if not key:
+        return None
+    try:
+        values = json.loads(key)
+    except ValueError:
+        return None
+    if not isinstance(values, list) or len(values) != len(columns):
+        return None
+    for (lookup, _descending), value in zip(columns, values, strict=True):
+        if lookup == "id":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif lookup in SORTS:
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return None
+    return values
+
+
+def _beyond(columns: list[tuple[str, bool]], values: list[Any], *, forward: bool) -> Q:
+    """Rows after (forward) or before the key in the order of columns: (a > x) or (a = x and b > y) or …"""
+    clauses = Q()
+    for i, (lookup, descending) in enumerate(columns):
+        equal = {columns[j][0]: values[j] for j in range(i)}
+        operator = "lt" if descending == forward else "gt"
+        clauses |= Q(**equal, **{f"{lookup}__{operator}": values[i]})
+    return clauses
+
+
+def ordered_page(
+    queryset: QuerySet[RiskScore],
+    *,
+    columns: list[tuple[str, bool]],
+    after: str | None,
+    before: str | None,
+    size: int,
+) -> Page:
+    """Keyset pages over any order of columns (a joined column too), the last one a unique tiebreak. Reads
+    size + 1 rows; the extra row only says whether another page follows."""
+    forward = [("-" if descending else "") + lookup for lookup, descending in columns]
+    backward = [("" if descending else "-") + lookup for lookup, descending in columns]
+
+    def key_of(score: RiskScore) -> str:
+        return json.dumps([_value(score, lookup) for lookup, _descending in columns], ensure_ascii=False)
+
+    before_key, after_key = _parse_key(before, columns), _parse_key(after, columns)
+    return read_page(
+        queryset,
+        forward=forward,
+        backward=backward,
+        before=_beyond(columns, before_key, forward=False) if before_key is not None else None,
+        after=_beyond(columns, after_key, forward=True) if after_key is not None else None,
+        key_of=key_of,
+        size=size,
+    )
+
+
 def risk_page(
     queryset: QuerySet[RiskScore],
     *,
     sort: str = "p_return",
+    descending: bool | None = None,
+    ranking: str = "p_return",
     after: str | None = None,
     before: str | None = None,
     size: int | None = None,
     today: dt.date | None = None,
     rules: dict[str, str] | None = None,
 ) -> Page:
-    """One page of the risk list, highest probability first, found by key (probability, id). Sort by a
-    column that is never NULL in the run (sort_for): keyset keys cannot hold a NULL."""
+    """One page of the risk list in the order asked for (SORT_COLUMNS; by default highest probability
+    first, found by key (probability, id) on the run's index). Sort by a column that is never NULL in the
+    run (sort_for): keyset keys cannot hold a NULL. ranking is the run's ranking column (ranking_column),
+    the second key of the sorts by household, village or category."""
     size = size or PAGE_SIZE
-    column = SORTS.get(sort, "p_return")
-    queryset = queryset.select_related("household__village")
-    page = keyset_page(
-        queryset,
-        columns=(column, "id"),
-        descending=True,
-        parse=parse_float_key,
-        key_of=lambda score: f"{getattr(score, column)!r}:{score.pk}",
-        after=after,
-        before=before,
-        size=size,
-    )
+    sort = sort if sort in SORT_COLUMNS else "p_return"
+    descending = descending_for(sort, None) if descending is None else descending
+    queryset = queryset.select_related("household__village__parent")
+    column = SORT_COLUMNS[sort][0]
+    if column in SORTS:
+        page = keyset_page(
+            queryset,
+            columns=(column, "id"),
+            descending=descending,
+            parse=parse_float_key,
+            key_of=lambda score: f"{getattr(score, column)!r}:{score.pk}",
+            after=after,
+            before=before,
+            size=size,
+        )
+    else:
+        page = ordered_page(
+            queryset, columns=sort_columns(sort, descending, ranking), after=after, before=before, size=size
+        )
     page.rows = risk_rows(
         page.rows, today=today or timezone.localdate(), rules=rules if rules is not None else rule_names()
     )
     return page
+
+
+def capped_count(queryset: QuerySet[RiskScore], cap: int | None = None) -> tuple[int, bool]:
+    """How many rows match, read as at most cap + 1 ids (no COUNT over the run): (n, True) means more than
+    cap (COUNT_CAP unless given)."""
+    cap = COUNT_CAP if cap is None else cap
+    found = len(queryset.order_by().values_list("pk", flat=True)[: cap + 1])
+    return min(found, cap), found > cap
+
+
+def matching_count(queryset: QuerySet[RiskScore], page: Page, cap: int | None = None) -> tuple[int, bool]:
+    """The count above the list: a page that is both the first and the last holds every match already."""
+    if page.is_first and page.next_key is None:
+        return len(page.rows), False
+    return capped_count(queryset, cap)
+
+
+@dataclass
+class SortLink:
+    """A column header's link: the same filters, this column's order (reversed if it is the order now),
+    back to the first page."""
+
+    query: str
+    active: bool
+    descending: bool
+
+    @property
+    def aria_sort(self) -> str:
+        if not self.active:
+            return "none"
+        return "descending" if self.descending else "ascending"
+
+    @property
+    def arrow(self) -> str:
+        return ("↓" if self.descending else "↑") if self.active else ""
+
+
+def _kept(query: QueryDict) -> QueryDict:
+    """The page's query without its page key and without empty values, for links that change one thing."""
+    kept = QueryDict(query_without_keys(query), mutable=True)
+    for name in [name for name, values in kept.lists() if not any(values)]:
+        del kept[name]
+    return kept
+
+
+def hide_monitored_toggle(query: QueryDict) -> str:
+    """The same list with the households in monitoring hidden, or shown again if they are hidden now."""
+    kept = _kept(query)
+    if kept.get("hide_monitored"):
+        del kept["hide_monitored"]
+    else:
+        kept["hide_monitored"] = "on"
+    return kept.urlencode()
+
+
+def sort_links(query: QueryDict, *, sort: str, descending: bool) -> dict[str, SortLink]:
+    links = {}
+    for key in SORT_COLUMNS:
+        kept = _kept(query)
+        active = key == sort
+        # A click on the order now reverses it; on another column starts that column's own way.
+        wanted = not descending if active else descending_for(key, None)
+        kept["sort"] = key
+        kept["dir"] = DESCENDING if wanted else ASCENDING
+        links[key] = SortLink(query=kept.urlencode(), active=active, descending=descending if active else wanted)
+    return links
 
 
 @dataclass
