@@ -82,6 +82,7 @@ import xgboost as xgb
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from scipy.special import ndtr
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -109,9 +110,9 @@ class Mode:
 
 
 MODE_LABELS = {
-    Mode.OUT_OF_TIME: "跨年度检验（用前几年训练，在最近一个有结果的年度上检验）",
-    Mode.HELD_OUT_VILLAGES: "两年数据：上一年末特征、次年结果，留出部分村检验",
-    Mode.CROSS_SECTIONAL: "一年数据：横截面代理家计调查（不用当年收入），留出部分村检验",
+    Mode.OUT_OF_TIME: gettext_lazy("跨年度检验（用前几年训练，在最近一个有结果的年度上检验）"),
+    Mode.HELD_OUT_VILLAGES: gettext_lazy("两年数据：上一年末特征、次年结果，留出部分村检验"),
+    Mode.CROSS_SECTIONAL: gettext_lazy("一年数据：横截面代理家计调查（不用当年收入），留出部分村检验"),
 }
 # The share poor among the training villages' households of the township, the household's village left out
 # (labels of training villages only; the table travels with the model).
@@ -766,7 +767,7 @@ def choose_mode(check: YearsCheck) -> str:
     raise TrainingError(check.nothing_usable())
 
 
-POSITIVE_WORDS = {Target.POOR_NOW: "致贫（贫困）户", Target.RETURN: "返贫（新致贫）户"}
+POSITIVE_WORDS = {Target.POOR_NOW: gettext_lazy("致贫（贫困）户"), Target.RETURN: gettext_lazy("返贫（新致贫）户")}
 
 
 def class_refusal(target: str, y: np.ndarray, where: str, purpose: str) -> str | None:
@@ -829,7 +830,7 @@ class TrainingResult:
 
     @property
     def mode_label(self) -> str:
-        return MODE_LABELS[self.mode]
+        return str(MODE_LABELS[self.mode])
 
     def table(self) -> list[dict]:
         return [{"target": m.target, "kind": m.kind, "version": m.version, **m.metrics} for m in self.models]
@@ -875,7 +876,14 @@ def train_risk_models(
     check = check_years(sources, _place_name(region_code))
     result.mode = mode = choose_mode(check)
     result.years = {"income": check.income_years, "thresholds": check.threshold_years, "usable": check.usable}
-    say(f"{MODE_LABELS[mode]}；{check.incomes()}，监测标准 {_years(check.threshold_years) or '无'}")
+    say(
+        _("%(mode)s；%(incomes)s，监测标准 %(thresholds)s")
+        % {
+            "mode": MODE_LABELS[mode],
+            "incomes": check.incomes(),
+            "thresholds": _years(check.threshold_years) or _("无"),
+        }
+    )
     mark = time.monotonic()
     if mode == Mode.OUT_OF_TIME:
         plans = _out_of_time_plans(sources, check, test_year, result)
@@ -899,7 +907,15 @@ def train_risk_models(
         for kind in plan.kinds:
             model = _make(kind, features, place)
             mark = time.monotonic()
-            say(f"{plan.target}: {model.kind}（{len(train.y)} 条训练样本，{len(test.y)} 条检验样本）")
+            say(
+                _("%(target)s：%(kind)s（%(train)s 条训练样本，%(test)s 条检验样本）")
+                % {
+                    "target": RiskModel.Target(plan.target).label,
+                    "kind": Kind(model.kind).label,
+                    "train": len(train.y),
+                    "test": len(test.y),
+                }
+            )
             extra = {"log_income": fit_on.log_income} if kind == Kind.PMT else {}
             model.fit(
                 model.matrix(fit_on.frame),
@@ -946,9 +962,10 @@ def train_risk_models(
             action="create",
             entity="risk.riskmodel",
             region_code=region_code or "",
-            note=f"训练风险模型（{MODE_LABELS[mode]}；检验年度 {result.test_year}，种子 {seed}）："
+            note=_("训练风险模型（%(mode)s；检验年度 %(year)s，种子 %(seed)s）：")
+            % {"mode": MODE_LABELS[mode], "year": result.test_year, "seed": seed}
             + "；".join(f"{m.version} ROC-AUC {_fmt(m.metrics.get('roc_auc'))}" for m in result.models)
-            + "".join(f"；未训练：{message}" for message in result.skipped.values()),
+            + "".join(_("；未训练：%(why)s") % {"why": message} for message in result.skipped.values()),
         )
     result.seconds["total"] = time.monotonic() - started
     return result
@@ -988,11 +1005,15 @@ def _out_of_time_plans(sources: Sources, check: YearsCheck, test_year: int | Non
     test_year = test_year or years[-1]
     if test_year not in years:
         raise TrainingError(
-            f"检验年度 {test_year} 不可用；可用年度：{', '.join(map(str, years))}（须有次年的收支调查和监测标准）。"
+            _("检验年度 %(year)s 不可用；可用年度：%(years)s（须有次年的收支调查和监测标准）。")
+            % {"year": test_year, "years": ", ".join(map(str, years))}
         )
     train_years = [y for y in years if y < test_year]
     if not train_years:
-        raise TrainingError(f"检验年度 {test_year} 之前没有可训练的年度（可用年度：{_years(years)}）。")
+        raise TrainingError(
+            _("检验年度 %(year)s 之前没有可训练的年度（可用年度：%(years)s）。")
+            % {"year": test_year, "years": _years(years)}
+        )
     result.test_year, result.train_years = test_year, train_years
     datasets = build_datasets(sources, [*train_years, test_year])
     plans = []
@@ -1046,8 +1067,11 @@ def _held_out_village_plans(
     year = check.outcome[0]
     if test_year not in (None, year):
         raise TrainingError(
-            f"检验年度 {test_year} 不可用；可用年度：{year}（{_years(check.usable)} 年有收支调查和监测标准，"
-            "只有一对相邻年度，在留出的村上检验）。"
+            _(
+                "检验年度 %(year)s 不可用；可用年度：%(usable)s（%(years)s 年有收支调查和监测标准，"
+                "只有一对相邻年度，在留出的村上检验）。"
+            )
+            % {"year": test_year, "usable": year, "years": _years(check.usable)}
         )
     result.test_year, result.train_years = year, [year]
     datasets = build_datasets(sources, [year])
@@ -1077,7 +1101,10 @@ def _cross_sectional_plans(
 ) -> list[_Plan]:
     year = test_year or check.usable[-1]
     if year not in check.usable:
-        raise TrainingError(f"年度 {year} 不可用：既有收支调查又有监测标准的年度是 {_years(check.usable)} 年。")
+        raise TrainingError(
+            _("年度 %(year)s 不可用：既有收支调查又有监测标准的年度是 %(years)s 年。")
+            % {"year": year, "years": _years(check.usable)}
+        )
     result.test_year, result.train_years = year, [year]
     result.skipped[Target.RETURN] = check.return_refusal()
     data = build_cross_sectional(sources, year, place=place)

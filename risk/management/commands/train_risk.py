@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from risk.registry import activate_model
@@ -48,10 +49,10 @@ class Command(BaseCommand):
         if user:
             actor = get_user_model().objects.filter(username=user).first()
             if actor is None:
-                raise CommandError(f"用户 {user} 不存在。")
+                raise CommandError(_("用户 %(user)s 不存在。") % {"user": user})
         if activate and actor is None:
-            raise CommandError("--activate 需要用 --user 指定一名系统管理员。")
-        bar = tqdm(total=7, unit="步", file=self.stderr, disable=options["verbosity"] == 0)
+            raise CommandError(_("--activate 需要用 --user 指定一名系统管理员。"))
+        bar = tqdm(total=7, unit=_("步"), file=self.stderr, disable=options["verbosity"] == 0)
 
         def progress(message: str) -> None:
             bar.set_description(message)
@@ -63,16 +64,24 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
-        self.stdout.write(f"模式：{result.mode}（{result.mode_label}）")
+        self.stdout.write(_("模式：%(mode)s（%(label)s）") % {"mode": result.mode, "label": result.mode_label})
         if result.mode == "cross_sectional":
-            self.stdout.write(f"年度 {result.test_year}（特征不含该年收入；在留出的村上检验），种子 {seed}。")
+            self.stdout.write(
+                _("年度 %(year)s（特征不含该年收入；在留出的村上检验），种子 %(seed)s。")
+                % {"year": result.test_year, "seed": seed}
+            )
         else:
             self.stdout.write(
-                f"训练年度 {', '.join(map(str, result.train_years))}，检验年度 {result.test_year}（结果年度 "
-                f"{result.test_year + 1}），种子 {seed}。"
+                _("训练年度 %(years)s，检验年度 %(year)s（结果年度 %(outcome)s），种子 %(seed)s。")
+                % {
+                    "years": ", ".join(map(str, result.train_years)),
+                    "year": result.test_year,
+                    "outcome": result.test_year + 1,
+                    "seed": seed,
+                }
             )
         for why in result.skipped.values():
-            self.stdout.write(f"未训练：{why}")
+            self.stdout.write(_("未训练：%(why)s") % {"why": why})
         header = (
             f"{'target':<10}{'kind':<10}{'ROC-AUC':>9}{'PR-AUC':>9}{'Brier':>9}{'EE':>8}{'IE':>8}"
             f"{'positive':>9}{'n':>8}  version"
@@ -83,16 +92,16 @@ class Command(BaseCommand):
                 f"{row['target']:<10}{row['kind']:<10}{_f(row['roc_auc'])}{_f(row['pr_auc'])}{_f(row['brier'])}"
                 f"{_f(row['ee'], 8)}{_f(row['ie'], 8)}{row['positives']:>7}{row['n']:>8}  {row['version']}"
             )
-        self.stdout.write("用时（秒）：" + "，".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+        self.stdout.write(_("用时（秒）：") + _("，").join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
         if activate:
             for model in result.models:
                 if model.kind == "xgboost":
                     try:
                         activate_model(by=actor, model=model, override_reason=override_reason)
                     except (PermissionDenied, ValidationError) as exc:
-                        why = "；".join(getattr(exc, "messages", [str(exc)]))
-                        raise CommandError(f"{model.version}：{why}") from exc
-                    self.stdout.write(f"已启用 {model.version}")
+                        why = _("；").join(getattr(exc, "messages", [str(exc)]))
+                        raise CommandError(_("%(version)s：%(why)s") % {"version": model.version, "why": why}) from exc
+                    self.stdout.write(_("已启用 %(version)s") % {"version": model.version})
 
 
 def _f(value, width: int = 9) -> str:
