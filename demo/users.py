@@ -21,6 +21,9 @@ class DemoUser:
 DEMO_USERS = (
     DemoUser("xijiang", "xijiang-demo-2026", Role.TOWNSHIP_OFFICIAL, "522634101000", "杨秀英"),
     DemoUser("langde", "langde-demo-2026", Role.TOWNSHIP_OFFICIAL, "522634103000", "吴国华"),
+    # A second official in each township: who applies for a risk elimination may not pass its township review.
+    DemoUser("xijiang2", "xijiang2-demo-2026", Role.TOWNSHIP_OFFICIAL, "522634101000", "龙秀梅"),
+    DemoUser("langde2", "langde2-demo-2026", Role.TOWNSHIP_OFFICIAL, "522634103000", "潘文军"),
     DemoUser("county", "county-demo-2026", Role.COUNTY_STAFF, "522634000000", "李建军"),
     DemoUser("auditor", "auditor-demo-2026", Role.AUDITOR, "522634000000", "王丽华"),
     DemoUser("admin", "admin-demo-2026", Role.ADMIN, None, "陈志远", is_staff=True, is_superuser=True),

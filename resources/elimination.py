@@ -25,13 +25,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from households import services as household_services
 from households.models import Household, IncomeRecord, StatusChange
 from povertycloud.accounts.models import Role
-from povertycloud.accounts.permissions import can_edit_household_files, can_review_risks, role_of
+from povertycloud.accounts.permissions import can_edit_household_files, role_of
 from povertycloud.audit.services import record_model_event
-from povertycloud.regions.scoping import user_may_see_code
+from povertycloud.regions.models import PREFIX_LENGTH, Region
+from povertycloud.regions.scoping import region_prefix_of, sees_everything, user_may_see_code
 from resources.matching import EVENT_ENTERED, EVENT_RETURNED, match_household
 from resources.models import EliminationCase, EliminationEvent, MonitoringReturn, OutcomeObservation
 from resources.outcomes import derive, income_date, thresholds_by_village
@@ -57,6 +59,10 @@ class Condition:
     detail: str
 
 
+def _yuan(amount: Any) -> str:
+    return f"{amount:,.0f}"
+
+
 def _months_between(start: dt.date, end: dt.date) -> int:
     months = (end.year - start.year) * 12 + end.month - start.month
     return months - (1 if end.day < start.day else 0)
@@ -68,52 +74,59 @@ def _income_conditions(household: Household, as_of: dt.date) -> tuple[Condition,
         (income_date(r.year, r.survey_date), r) for r in IncomeRecord.objects.filter(household=household)
     ]
     surveys = sorted((day, r) for day, r in surveys if day <= as_of)
-    label = "收入稳定高于监测标准半年以上"
-    rigid_label = "大额刚性支出已解决"
+    label = _("收入稳定高于监测标准半年以上")
+    rigid_label = _("大额刚性支出已解决")
     if not surveys:
-        missing = "没有收支调查记录"
+        missing = _("没有收支调查记录")
         return Condition("income", label, False, missing), Condition("rigid_spending", rigid_label, False, missing)
     above_since: dt.date | None = None
     problem = ""
     for day, record in surveys:
         threshold = thresholds.get(record.year)
         if threshold is None:
-            above_since, problem = None, f"缺少 {record.year} 年的监测标准"
+            above_since, problem = None, _("缺少 %(year)s 年的监测标准") % {"year": record.year}
         elif record.per_capita_net_income >= threshold:
             above_since = above_since or day
             problem = ""
         else:
             above_since = None
-            problem = (
-                f"{record.year} 年人均纯收入 {record.per_capita_net_income:,.0f} 元，"
-                f"低于监测标准 {threshold:,.0f} 元"
-            )
+            problem = _("%(year)s 年人均纯收入 %(income)s 元，低于监测标准 %(threshold)s 元") % {
+                "year": record.year, "income": _yuan(record.per_capita_net_income), "threshold": _yuan(threshold),
+            }
     latest = surveys[-1][1]
     stable_from = add_months(as_of, -STABLE_INCOME_MONTHS)
     if above_since is None:
         income = Condition("income", label, False, problem)
     elif above_since > stable_from:
         income = Condition(
-            "income", label, False, f"自 {above_since:%Y-%m-%d} 起高于监测标准，不足 {STABLE_INCOME_MONTHS} 个月"
+            "income", label, False,
+            _("自 %(date)s 起高于监测标准，不足 %(months)s 个月")
+            % {"date": f"{above_since:%Y-%m-%d}", "months": STABLE_INCOME_MONTHS},
         )
     elif latest.year < as_of.year - 1:
-        income = Condition("income", label, False, f"最近的收支调查是 {latest.year} 年的，请先录入新的收支")
+        income = Condition(
+            "income", label, False, _("最近的收支调查是 %(year)s 年的，请先录入新的收支") % {"year": latest.year}
+        )
     else:
         income = Condition(
             "income", label, True,
-            f"自 {above_since:%Y-%m-%d} 起各次调查均高于监测标准；{latest.year} 年人均纯收入 "
-            f"{latest.per_capita_net_income:,.0f} 元",
+            _("自 %(date)s 起各次调查均高于监测标准；%(year)s 年人均纯收入 %(income)s 元") % {
+                "date": f"{above_since:%Y-%m-%d}", "year": latest.year,
+                "income": _yuan(latest.per_capita_net_income),
+            },
         )
     threshold = thresholds.get(latest.year)
     rigid = latest.compliant_medical_spending + latest.compliant_education_spending
     after = (latest.net_income - rigid) / Decimal(latest.household_size)
     if threshold is None:
-        spending = Condition("rigid_spending", rigid_label, False, f"缺少 {latest.year} 年的监测标准")
+        spending = Condition(
+            "rigid_spending", rigid_label, False, _("缺少 %(year)s 年的监测标准") % {"year": latest.year}
+        )
     else:
         spending = Condition(
             "rigid_spending", rigid_label, after >= threshold,
-            f"{latest.year} 年合规自付医疗、教育支出 {rigid:,.0f} 元，扣除后人均 {after:,.0f} 元"
-            f"（监测标准 {threshold:,.0f} 元）",
+            _("%(year)s 年合规自付医疗、教育支出 %(rigid)s 元，扣除后人均 %(after)s 元（监测标准 %(threshold)s 元）")
+            % {"year": latest.year, "rigid": _yuan(rigid), "after": _yuan(after), "threshold": _yuan(threshold)},
         )
     return income, spending
 
@@ -121,21 +134,22 @@ def _income_conditions(household: Household, as_of: dt.date) -> tuple[Condition,
 def _security_condition(household: Household, as_of: dt.date) -> Condition:
     rows = {r.indicator: r for r in derive(Household.objects.filter(pk=household.pk), as_of=as_of, today=as_of)}
     labels = {
-        Indicator.CHILDREN_ENROLLED: "义务教育",
-        Indicator.MEDICAL_INSURANCE: "基本医疗",
-        Indicator.HOUSING_SAFE: "住房安全",
-        Indicator.WATER_SAFE: "饮水安全",
+        Indicator.CHILDREN_ENROLLED: _("义务教育"),
+        Indicator.MEDICAL_INSURANCE: _("基本医疗"),
+        Indicator.HOUSING_SAFE: _("住房安全"),
+        Indicator.WATER_SAFE: _("饮水安全"),
     }
     failing = [
-        f"{label}（{rows[indicator].detail}）"
+        _("%(label)s（%(detail)s）") % {"label": label, "detail": rows[indicator].detail}
         for indicator, label in labels.items()
         if indicator in rows and rows[indicator].target_met is False
     ]
     return Condition(
         "security",
-        "“三保障”和饮水安全有保障",
+        _("“三保障”和饮水安全有保障"),
         not failing,
-        "未保障：" + "；".join(failing) if failing else "义务教育、基本医疗、住房安全和饮水安全均有保障",
+        _("未保障：%(items)s") % {"items": _("；").join(failing)}
+        if failing else _("义务教育、基本医疗、住房安全和饮水安全均有保障"),
     )
 
 
@@ -145,26 +159,27 @@ def elimination_conditions(household: Household, *, as_of: dt.date | None = None
     matched = match_household(household)
     monitored = bool(household.monitoring_type)
     conditions.append(Condition(
-        "monitored", "现为监测对象", monitored, "是" if monitored else "该户不是监测对象，无需风险消除",
+        "monitored", _("现为监测对象"), monitored, _("是") if monitored else _("该户不是监测对象，无需风险消除"),
     ))
     conditions.append(Condition(
-        "able_to_work", "不是整户无劳动能力", not household.whole_household_unable_to_work,
-        "整户无劳动能力的户纳入常态化保障，继续监测，不标注风险消除"
-        if household.whole_household_unable_to_work else "有劳动能力",
+        "able_to_work", _("不是整户无劳动能力"), not household.whole_household_unable_to_work,
+        _("整户无劳动能力的户纳入常态化保障，继续监测，不标注风险消除")
+        if household.whole_household_unable_to_work else _("有劳动能力"),
     ))
     identified = matched.identified_on
+    months_label = _("监测满 %(months)s 个月") % {"months": MONITORED_MONTHS}
     if identified is None:
-        conditions.append(Condition("months", "监测满 6 个月", False, "找不到纳入监测的日期"))
+        conditions.append(Condition("months", months_label, False, _("找不到纳入监测的日期")))
     else:
         months = _months_between(identified, as_of)
         conditions.append(Condition(
-            "months", f"监测满 {MONITORED_MONTHS} 个月", months >= MONITORED_MONTHS,
-            f"{identified:%Y-%m-%d} 纳入监测，已 {max(months, 0)} 个月",
+            "months", months_label, months >= MONITORED_MONTHS,
+            _("%(date)s 纳入监测，已 %(months)s 个月") % {"date": f"{identified:%Y-%m-%d}", "months": max(months, 0)},
         ))
     implemented = [m for m in matched.measures if m.implemented and m.start_date <= as_of]
     conditions.append(Condition(
-        "measure", "至少落实 1 项帮扶措施", bool(implemented),
-        f"已实施 {len(implemented)} 项" if implemented else "本监测期没有已实施的帮扶措施",
+        "measure", _("至少落实 1 项帮扶措施"), bool(implemented),
+        _("已实施 %(count)s 项") % {"count": len(implemented)} if implemented else _("本监测期没有已实施的帮扶措施"),
     ))
     conditions.extend(_income_conditions(household, as_of))
     conditions.append(_security_condition(household, as_of))
@@ -175,11 +190,14 @@ def elimination_conditions(household: Household, *, as_of: dt.date | None = None
     warnings = Warning.objects.filter(household=household, as_of__gt=since, as_of__lte=as_of).count()
     problems = []
     if open_case:
-        problems.append("有未办结的风险核实")
+        problems.append(_("有未办结的风险核实"))
     if warnings:
-        problems.append(f"近 {RECENT_WARNING_MONTHS} 个月有 {warnings} 条部门预警")
+        problems.append(
+            _("近 %(months)s 个月有 %(count)s 条部门预警") % {"months": RECENT_WARNING_MONTHS, "count": warnings}
+        )
     conditions.append(Condition(
-        "no_new_risk", "无新增风险", not problems, "；".join(problems) if problems else "无未办结核实，近期无部门预警",
+        "no_new_risk", _("无新增风险"), not problems,
+        _("；").join(problems) if problems else _("无未办结核实，近期无部门预警"),
     ))
     return conditions
 
@@ -193,7 +211,12 @@ def _require_conditions(household: Household) -> list[dict]:
     failing = [c for c in conditions if not c.met]
     if failing:
         raise ValidationError(
-            "不满足风险消除条件：" + "；".join(f"{c.label}（{c.detail}）" for c in failing) + "。", code="conditions"
+            _("不满足风险消除条件：%(conditions)s。") % {
+                "conditions": _("；").join(
+                    _("%(label)s（%(detail)s）") % {"label": c.label, "detail": c.detail} for c in failing
+                )
+            },
+            code="conditions",
         )
     return [asdict(c) for c in conditions]
 
@@ -211,15 +234,38 @@ def can_apply(user: Any, household: Household) -> bool:
 
 
 def can_review_in_township(user: Any, case: EliminationCase) -> bool:
+    """The role and the region may review; whether this person may review this case is township_refusal."""
     return _is_township_official_of(user, case.region_code)
 
 
+def township_refusal(user: Any, case: EliminationCase) -> str:
+    """Why this user may not pass this case's township review although their role may ("" if they may):
+    the official who applied cannot also review their own application (separation of duties)."""
+    if case.applied_by_id is not None and case.applied_by_id == getattr(user, "pk", None):
+        return _("申请人不能审核自己提交的风险消除申请：申请和乡镇审核须由不同的人办理，请由本乡镇的其他干部审核。")
+    return ""
+
+
+def _is_county_level(user: Any) -> bool:
+    """Bound to a county or a region above it (or an administrator); a township-level account never is."""
+    if sees_everything(user):
+        return True
+    prefix = region_prefix_of(user)
+    return prefix is not None and len(prefix) <= PREFIX_LENGTH[Region.Level.COUNTY]
+
+
 def can_decide(user: Any, case: EliminationCase) -> bool:
-    return can_review_risks(user) and user_may_see_code(user, case.region_code)
+    """县级审定 is county staff's (or an administrator's): the role and a county-level region, whatever
+    other permission a township account may hold."""
+    return (
+        role_of(user) in {Role.COUNTY_STAFF, Role.ADMIN}
+        and _is_county_level(user)
+        and user_may_see_code(user, case.region_code)
+    )
 
 
 def _already_decided(case: EliminationCase) -> str:
-    return f"该户的风险消除已办结（{case.get_status_display()}），本次操作未保存。"
+    return _("该户的风险消除已办结（%(status)s），本次操作未保存。") % {"status": case.get_status_display()}
 
 
 def _transition(
@@ -230,9 +276,11 @@ def _transition(
     if seen not in allowed:
         if seen not in OPEN_STATUSES:
             raise ValidationError(_already_decided(case), code="decided")
-        labels = "或".join(f"“{Status(s).label}”" for s in allowed)
+        labels = _("或").join(_("“%(status)s”") % {"status": Status(s).label} for s in allowed)
         raise ValidationError(
-            f"只有{labels}的申请可以{action}，该申请当前为“{case.get_status_display()}”。", code="state"
+            _("只有%(statuses)s的申请可以%(action)s，该申请当前为“%(status)s”。")
+            % {"statuses": labels, "action": action, "status": case.get_status_display()},
+            code="state",
         )
     updated = EliminationCase.objects.filter(pk=case.pk, status=seen).update(status=to_status, **values)
     if updated != 1:
@@ -240,7 +288,9 @@ def _transition(
         if case.status not in OPEN_STATUSES:
             raise ValidationError(_already_decided(case), code="decided")
         raise ValidationError(
-            f"该申请已被他人处理（当前为“{case.get_status_display()}”），本次操作未保存。请刷新后再试。", code="stale"
+            _("该申请已被他人处理（当前为“%(status)s”），本次操作未保存。请刷新后再试。")
+            % {"status": case.get_status_display()},
+            code="stale",
         )
     case.refresh_from_db()
     EliminationEvent.objects.create(case=case, from_status=seen, to_status=to_status, by=by, note=note)
@@ -250,7 +300,10 @@ def _transition(
             continue
         plain = value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
         changes[name] = {"after": getattr(value, "pk", plain)}
-    record_model_event(actor=by, action="review", instance=case, changes=changes, note=f"{action}：{note}")
+    record_model_event(
+        actor=by, action="review", instance=case, changes=changes,
+        note=_("%(action)s：%(note)s") % {"action": action, "note": note},
+    )
     return case
 
 
@@ -260,23 +313,23 @@ def apply_for_elimination(
 ) -> EliminationCase:
     """A township official applies for a household's risk elimination after visiting it."""
     if not can_apply(by, household):
-        raise PermissionDenied("只有该户所在乡镇的乡镇干部可以申请风险消除。")
+        raise PermissionDenied(_("只有该户所在乡镇的乡镇干部可以申请风险消除。"))
     household = Household.objects.select_for_update().get(pk=household.pk)
     reason = (reason or "").strip()
     errors: dict[str, str] = {}
     today = timezone.localdate()
     if method not in EliminationCase.Method.values:
-        errors["method"] = "请选择消除方式（帮扶消除或自然消除）。"
+        errors["method"] = _("请选择消除方式（帮扶消除或自然消除）。")
     if visit_date is None:
-        errors["visit_date"] = "请填写入户核实日期。"
+        errors["visit_date"] = _("请填写入户核实日期。")
     elif visit_date > today:
-        errors["visit_date"] = "入户核实日期不能晚于今天。"
+        errors["visit_date"] = _("入户核实日期不能晚于今天。")
     if not reason:
-        errors["reason"] = "请填写申请理由。"
+        errors["reason"] = _("请填写申请理由。")
     if errors:
         raise ValidationError(errors)
     if EliminationCase.objects.filter(household=household, status__in=OPEN_STATUSES).exists():
-        raise ValidationError("该户已有未办结的风险消除申请。", code="open")
+        raise ValidationError(_("该户已有未办结的风险消除申请。"), code="open")
     conditions = _require_conditions(household)
     case = EliminationCase.objects.create(
         household=household,
@@ -289,12 +342,14 @@ def apply_for_elimination(
         applied_at=timezone.now(),
         conditions=conditions,
     )
-    note = f"{visit_date:%Y-%m-%d} 入户核实；{EliminationCase.Method(method).label}。{reason}"
+    note = _("%(date)s 入户核实；%(method)s。%(reason)s") % {
+        "date": f"{visit_date:%Y-%m-%d}", "method": EliminationCase.Method(method).label, "reason": reason,
+    }
     EliminationEvent.objects.create(case=case, from_status="", to_status=Status.APPLIED, by=by, note=note)
     record_model_event(
         actor=by, action="review", instance=case,
         changes={"status": {"before": None, "after": Status.APPLIED}, "method": {"after": method}},
-        note=f"申请风险消除：{note}",
+        note=_("申请风险消除：%(note)s") % {"note": note},
     )
     return case
 
@@ -311,35 +366,40 @@ def township_review(
 ) -> EliminationCase:
     """乡镇审核: approve (after the village's public notice of at least five days) or refuse."""
     if not can_review_in_township(by, case):
-        raise PermissionDenied("只有该户所在乡镇的乡镇干部可以审核风险消除申请。")
+        raise PermissionDenied(_("只有该户所在乡镇的乡镇干部可以审核风险消除申请。"))
+    refusal = township_refusal(by, case)
+    if refusal:
+        raise PermissionDenied(refusal)
     reason = (reason or "").strip()
     errors: dict[str, str] = {}
     if not reason:
-        errors["reason"] = "请填写审核意见。"
+        errors["reason"] = _("请填写审核意见。")
     if approve:
         if notice_from is None or notice_to is None:
-            errors["notice_from"] = "请填写村内公示的起止日期。"
+            errors["notice_from"] = _("请填写村内公示的起止日期。")
         elif notice_to < notice_from:
-            errors["notice_to"] = "公示结束日期不能早于开始日期。"
+            errors["notice_to"] = _("公示结束日期不能早于开始日期。")
         elif (notice_to - notice_from).days + 1 < NOTICE_DAYS:
-            errors["notice_to"] = f"村内公示不少于 {NOTICE_DAYS} 天。"
+            errors["notice_to"] = _("村内公示不少于 %(days)s 天。") % {"days": NOTICE_DAYS}
         elif notice_to > timezone.localdate():
-            errors["notice_to"] = "公示尚未结束，结束后才能审核通过。"
+            errors["notice_to"] = _("公示尚未结束，结束后才能审核通过。")
         elif notice_from < case.visit_date:
-            errors["notice_from"] = "公示不能早于入户核实。"
+            errors["notice_from"] = _("公示不能早于入户核实。")
     if errors:
         raise ValidationError(errors)
     values: dict[str, Any] = {"township_reason": reason, "township_by": by, "township_at": timezone.now()}
     if approve:
         values["conditions"] = _require_conditions(Household.objects.get(pk=case.household_id))
         values.update(notice_from=notice_from, notice_to=notice_to)
-        note = f"村内公示 {notice_from:%Y-%m-%d} 至 {notice_to:%Y-%m-%d}。{reason}"
+        note = _("村内公示 %(start)s 至 %(end)s。%(reason)s") % {
+            "start": f"{notice_from:%Y-%m-%d}", "end": f"{notice_to:%Y-%m-%d}", "reason": reason,
+        }
         return _transition(
             by=by, case=case, allowed=(Status.APPLIED,), to_status=Status.TOWNSHIP_APPROVED,
-            action="乡镇审核通过", note=note, values=values,
+            action=_("乡镇审核通过"), note=note, values=values,
         )
     return _transition(
-        by=by, case=case, allowed=(Status.APPLIED,), to_status=Status.REJECTED, action="乡镇审核不予通过",
+        by=by, case=case, allowed=(Status.APPLIED,), to_status=Status.REJECTED, action=_("乡镇审核不予通过"),
         note=reason, values=values,
     )
 
@@ -348,29 +408,29 @@ def township_review(
 def county_decision(*, by: Any, case: EliminationCase, approve: bool, reason: str) -> EliminationCase:
     """县级审定: approve (the household's risk is eliminated; its status changes, event 05) or refuse."""
     if not can_decide(by, case):
-        raise PermissionDenied("只有县级工作人员可以审定风险消除。")
+        raise PermissionDenied(_("只有县级工作人员可以审定风险消除。"))
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "请填写审定意见。"})
+        raise ValidationError({"reason": _("请填写审定意见。")})
     values: dict[str, Any] = {"decision_reason": reason, "decided_by": by, "decided_at": timezone.now()}
     if not approve:
         return _transition(
             by=by, case=case, allowed=(Status.TOWNSHIP_APPROVED,), to_status=Status.REJECTED,
-            action="县级审定不予消除", note=reason, values=values,
+            action=_("县级审定不予消除"), note=reason, values=values,
         )
     household = Household.objects.select_for_update().get(pk=case.household_id)
     if case.status == Status.TOWNSHIP_APPROVED:
         values["conditions"] = _require_conditions(household)
     decided = _transition(
         by=by, case=case, allowed=(Status.TOWNSHIP_APPROVED,), to_status=Status.APPROVED,
-        action="县级审定风险消除", note=reason, values=values,
+        action=_("县级审定风险消除"), note=reason, values=values,
     )
     entry = household_services.change_household_status(
         by=by,
         household=household,
         event=STATUS_EVENT_ELIMINATED,
         effective_date=timezone.localdate(),
-        reason=f"风险消除（{decided.get_method_display()}）：{reason}",
+        reason=_("风险消除（%(method)s）：%(reason)s") % {"method": decided.get_method_display(), "reason": reason},
         changes={"monitoring_type": ""},
         decided_in_review=True,
     )

@@ -90,7 +90,11 @@ def _household_context(request: HttpRequest, household: Household, **bound: form
         context["apply_form"] = bound.get("apply_form") or ApplyForm()
     if open_case is not None and not auditor:
         if open_case.status == EliminationCase.Status.APPLIED and elimination.can_review_in_township(user, open_case):
-            context["township_form"] = bound.get("township_form") or TownshipReviewForm()
+            refusal = elimination.township_refusal(user, open_case)
+            if refusal:
+                context["township_refusal"] = refusal
+            else:
+                context["township_form"] = bound.get("township_form") or TownshipReviewForm()
         if open_case.status == EliminationCase.Status.TOWNSHIP_APPROVED and elimination.can_decide(user, open_case):
             context["county_form"] = bound.get("county_form") or CountyDecisionForm()
     context["open_case"] = open_case
@@ -156,7 +160,7 @@ def measure_edit(request: HttpRequest, pk: int, measure_pk: int) -> HttpResponse
         form = MeasureForm(household=household, measure=measure)
     context = {
         "form": form, "household": household, "measure": measure, "stale": stale,
-        "stale_message": StaleEdit("该帮扶措施").messages[0], "remove_form": RemoveMeasureForm(),
+        "stale_message": StaleEdit(_("该帮扶措施")).messages[0], "remove_form": RemoveMeasureForm(),
     }
     return render(request, "resources/measure_form.html", context)
 
@@ -249,6 +253,9 @@ def elimination_township(request: HttpRequest, pk: int, case_pk: int) -> HttpRes
     household, case = _case(request, pk, case_pk)
     if not elimination.can_review_in_township(request.user, case):
         raise PermissionDenied(_("只有该户所在乡镇的乡镇干部可以审核风险消除申请。"))
+    refusal = elimination.township_refusal(request.user, case)
+    if refusal:
+        raise PermissionDenied(refusal)
     form = TownshipReviewForm(request.POST)
 
     def action(data: dict[str, Any]) -> None:

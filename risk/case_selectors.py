@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from exchange.declarations import REGISTRY
@@ -70,13 +70,9 @@ def filter_cases(
         first, last = code_range(township[:TOWNSHIP_DIGITS])
         queryset = queryset.filter(region_code__gte=first, region_code__lte=last)
     if filters.get("mine"):
-        # A township official's own cases: assigned to them or in their township (their scope already);
-        # anyone else's: the cases they assigned, visited or decided.
-        if getattr(user, "role", None) == Role.TOWNSHIP_OFFICIAL:
-            queryset = queryset.filter(Q(assigned_to=user) | Q(region_code__startswith=region_prefix_of(user) or ""))
-        else:
-            acted = CaseEvent.objects.filter(case=OuterRef("pk"), by=user)
-            queryset = queryset.filter(Q(assigned_to=user) | Q(decided_by=user) | Exists(acted))
+        # 我的核实任务: only the cases assigned to the user for verification; not the unassigned cases of
+        # their township, nor the cases they assigned or decided.
+        queryset = queryset.filter(assigned_to=user) if getattr(user, "pk", None) else queryset.none()
     return queryset
 
 

@@ -61,17 +61,21 @@ def risk_list(request: HttpRequest) -> HttpResponse:
     form = RiskFilterForm(request.GET or None, townships=townships, rules=rules)
     filters = form.filters()
     sort = list_selectors.sort_for(run, form.sort_key())
-    page = None
+    descending = list_selectors.descending_for(sort, form.direction())
+    page, matching = None, None
     if run is not None:
         scores = list_selectors.filter_scores(list_selectors.scores_for(user, run), filters, run=run, today=today)
         page = list_selectors.risk_page(
             scores,
             sort=sort,
+            descending=descending,
+            ranking=list_selectors.default_sort(run),
             after=request.GET.get("after"),
             before=request.GET.get("before"),
             today=today,
             rules=rules,
         )
+        matching = list_selectors.matching_count(scores, page)
     return render(
         request,
         "risk/list.html",
@@ -84,6 +88,14 @@ def risk_list(request: HttpRequest) -> HttpResponse:
             "summary": list_selectors.township_summary(user, today=today, townships=townships, run=run),
             "sort": sort,
             "default_sort": list_selectors.default_sort(run),
+            "ordered": sort != list_selectors.default_sort(run)
+            or descending != list_selectors.descending_for(sort, None),
+            "sort_links": list_selectors.sort_links(request.GET, sort=sort, descending=descending),
+            "matching": matching[0] if matching else 0,
+            "more_than_cap": bool(matching and matching[1]),
+            "count_cap": f"{list_selectors.COUNT_CAP:,}",
+            "hide_monitored": bool(filters.get("hide_monitored")),
+            "hide_monitored_toggle": list_selectors.hide_monitored_toggle(request.GET),
             "no_return_model": list_selectors.NO_RETURN_MODEL,
             "can_refresh": can_review_risks(user) and not is_auditor(user),
             "refresh_job": _own_refresh_job(user),
@@ -280,7 +292,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         {
             "cards": cards,
             "comparisons": model_selectors.comparisons(cards),
-            "return_model_note": model_selectors.return_model_note(),
+            "plain": model_selectors.plain_words(request.user, administrator=is_administrator(request.user)),
             "can_activate": is_administrator(request.user),
             "train_form": TrainForm() if is_administrator(request.user) else None,
             "jobs": model_selectors.recent_jobs() if is_administrator(request.user) else [],
@@ -313,7 +325,9 @@ def model_train(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def risk_refresh(request: HttpRequest) -> HttpResponse:
-    """County staff start today's warning rules, a scoring run of their region and the cases both open."""
+    """County staff start today's warning rules, a scoring run of their region and the cases both open.
+    The list's button leads to a confirmation step saying how long it will take; only a POST with
+    confirm=yes starts the job."""
     _refuse_readers(request)
     if not can_review_risks(request.user):
         raise PermissionDenied(_("只有县级工作人员可以更新风险名单。"))
@@ -323,6 +337,21 @@ def risk_refresh(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("尚未启用%(targets)s模型，请系统管理员先训练并启用。") % {"targets": missing})
         return redirect("risk:list")
     region_code = None if sees_everything(request.user) else request.user.region_id
+    if request.POST.get("confirm") != "yes":
+        estimate = jobs.refresh_estimate(region_code)
+        previous = estimate.previous
+        return render(
+            request,
+            "risk/refresh_confirm.html",
+            {
+                "estimate": estimate,
+                "duration": jobs.duration_text(estimate.seconds),
+                "previous_duration": jobs.duration_text(jobs.job_seconds(previous) or 0) if previous else "",
+                "per_household_ms": f"{jobs.SECONDS_PER_HOUSEHOLD * 1000:.2f}",
+                "active_job": jobs.latest_job(Job.Kind.REFRESH),
+                "scope": request.user.region if region_code else None,
+            },
+        )
     try:
         job = jobs.start_job(kind=Job.Kind.REFRESH, by=request.user, region_code=region_code)
     except jobs.JobBusy as busy:

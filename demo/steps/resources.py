@@ -159,12 +159,11 @@ def _record_measures(region: Region, rng: np.random.Generator, today: dt.date) -
 
 
 def _reviewers(region: Region) -> tuple[dict[str, User], User | None]:
-    officials = {
-        user.region_id: user
-        for user in User.objects.filter(
-            role=Role.TOWNSHIP_OFFICIAL, is_active=True, region__pk__startswith=region.prefix
-        ).order_by("pk")
-    }
+    officials: dict[str, User] = {}
+    for user in User.objects.filter(
+        role=Role.TOWNSHIP_OFFICIAL, is_active=True, region__pk__startswith=region.prefix
+    ).order_by("pk"):
+        officials.setdefault(user.region_id, user)  # the township's first official applies; another reviews
     county = User.objects.filter(
         role=Role.COUNTY_STAFF, is_active=True, region_id=region.code[:6].ljust(12, "0")
     ).order_by("pk").first()
@@ -224,8 +223,16 @@ def _eliminate_some(region: Region, today: dt.date) -> dict[str, int]:
         counts["eliminations_applied"] += 1
         if index < 2:
             continue
+        # Separation of duties: the applicant cannot pass the township review; another official of the
+        # township (the demo has two in each) does.
+        reviewer = (
+            User.objects.filter(role=Role.TOWNSHIP_OFFICIAL, is_active=True, region_id=official.region_id)
+            .exclude(pk=official.pk).order_by("pk").first()
+        )
+        if reviewer is None:
+            continue
         elimination.township_review(
-            by=official, case=case, approve=True, reason="经村级民主评议和公示无异议，乡镇审核同意。",
+            by=reviewer, case=case, approve=True, reason="经村级民主评议和公示无异议，乡镇审核同意。",
             notice_from=today - dt.timedelta(days=12), notice_to=today - dt.timedelta(days=6),
         )
         counts["eliminations_township_approved"] += 1

@@ -6,9 +6,11 @@ import datetime as dt
 import pytest
 
 from demo.steps.resources import record_demo_assistance
+from povertycloud.accounts.models import Role
 from resources.checks import plan_checks
 from resources.models import AssistanceMeasure, EliminationCase, OutcomeObservation
-from tests.factories import COUNTY, VILLAGE_A2, VILLAGE_B, make_person
+from tests.conftest import _user
+from tests.factories import COUNTY, TOWNSHIP_A, VILLAGE_A2, VILLAGE_B, make_person
 from tests.resources.builders import monitored, months_ago
 from tests.resources.eligible import eligible_household
 
@@ -17,6 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def county(official_a, official_b, county_staff):
+    _user("reviewer_a", Role.TOWNSHIP_OFFICIAL, TOWNSHIP_A)  # the applicant cannot pass the township review
     households = []
     for _ in range(6):
         household = eligible_household()

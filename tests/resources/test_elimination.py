@@ -7,12 +7,15 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from households.models import StatusChange
+from povertycloud.accounts.models import Role
 from povertycloud.audit.models import AuditEvent
 from resources import elimination
 from resources.elimination import apply_for_elimination, county_decision, record_returns, township_review
 from resources.models import AssistanceMeasure, EliminationCase, EliminationEvent, MonitoringReturn
 from risk import services as risk_services
 from risk.models import RiskCase, Warning, WarningRule
+from tests.conftest import _user
+from tests.factories import TOWNSHIP_A
 from tests.resources.builders import batch, income, months_ago, today
 from tests.resources.eligible import eligible_household
 
@@ -39,6 +42,12 @@ def approve_in_township(by, case):
 @pytest.fixture
 def household(regions):
     return eligible_household()
+
+
+@pytest.fixture
+def reviewer_a(regions):
+    """A second official of township A: the one who applied cannot also pass the township review."""
+    return _user("reviewer_a", Role.TOWNSHIP_OFFICIAL, TOWNSHIP_A)
 
 
 def test_an_eligible_household_meets_every_condition(household):
@@ -122,9 +131,9 @@ def test_an_application_that_fails_a_condition_changes_nothing(official_a, house
     assert not EliminationCase.objects.exists() and AuditEvent.objects.count() == before
 
 
-def test_the_whole_chain_eliminates_the_risk_through_a_status_change(official_a, county_staff, household):
+def test_the_whole_chain_eliminates_the_risk_through_a_status_change(official_a, reviewer_a, county_staff, household):
     case = apply(official_a, household)
-    case = approve_in_township(official_a, case)
+    case = approve_in_township(reviewer_a, case)
     assert case.status == "township_approved" and case.notice_to == today() - dt.timedelta(days=6)
     case = county_decision(by=county_staff, case=case, approve=True, reason="同意")
     household.refresh_from_db()
@@ -135,13 +144,13 @@ def test_the_whole_chain_eliminates_the_risk_through_a_status_change(official_a,
     steps = [e.to_status for e in EliminationEvent.objects.filter(case=case)]
     assert steps == ["applied", "township_approved", "approved"]
     reviews = AuditEvent.objects.filter(entity="resources.eliminationcase", action="review")
-    assert reviews.count() == 3 and {e.actor_username for e in reviews} == {"official_a", "county_staff"}
+    assert reviews.count() == 3 and {e.actor_username for e in reviews} == {"official_a", "reviewer_a", "county_staff"}
     assert all(c["met"] for c in case.conditions)
     assert StatusChange.objects.filter(household=household).count() == 2  # nothing deleted
 
 
-def test_a_second_decision_on_the_same_case_is_refused(official_a, county_staff, household):
-    case = approve_in_township(official_a, apply(official_a, household))
+def test_a_second_decision_on_the_same_case_is_refused(official_a, reviewer_a, county_staff, household):
+    case = approve_in_township(reviewer_a, apply(official_a, household))
     seen_by_other = EliminationCase.objects.get(pk=case.pk)
     county_decision(by=county_staff, case=case, approve=True, reason="同意")
     with pytest.raises(ValidationError) as refused:
@@ -150,12 +159,12 @@ def test_a_second_decision_on_the_same_case_is_refused(official_a, county_staff,
     assert StatusChange.objects.filter(household=household, event="05").count() == 1
 
 
-def test_a_stale_township_review_is_refused(official_a, household):
+def test_a_stale_township_review_is_refused(official_a, reviewer_a, household):
     case = apply(official_a, household)
     other = EliminationCase.objects.get(pk=case.pk)
-    township_review(by=official_a, case=case, approve=False, reason="收入核实有误")
+    township_review(by=reviewer_a, case=case, approve=False, reason="收入核实有误")
     with pytest.raises(ValidationError):
-        approve_in_township(official_a, other)
+        approve_in_township(reviewer_a, other)
     assert EliminationCase.objects.get(pk=case.pk).status == "rejected"
 
 
@@ -166,17 +175,17 @@ def test_only_one_open_application_per_household(official_a, household):
     assert "未办结" in str(refused.value)
 
 
-def test_after_a_rejection_a_new_application_is_possible(official_a, county_staff, household):
-    case = approve_in_township(official_a, apply(official_a, household))
+def test_after_a_rejection_a_new_application_is_possible(official_a, reviewer_a, county_staff, household):
+    case = approve_in_township(reviewer_a, apply(official_a, household))
     county_decision(by=county_staff, case=case, approve=False, reason="收入不稳定")
     assert apply(official_a, household).status == "applied"
     assert EliminationCase.objects.count() == 2
 
 
-def test_public_notice_of_fewer_than_five_days_is_refused(official_a, household):
+def test_public_notice_of_fewer_than_five_days_is_refused(official_a, reviewer_a, household):
     case = apply(official_a, household)
     with pytest.raises(ValidationError) as refused:
-        township_review(by=official_a, case=case, approve=True, reason="x",
+        township_review(by=reviewer_a, case=case, approve=True, reason="x",
                         notice_from=today() - dt.timedelta(days=5), notice_to=today() - dt.timedelta(days=2))
     assert "不少于 5 天" in str(refused.value)
     assert EliminationCase.objects.get(pk=case.pk).status == "applied"
@@ -193,7 +202,7 @@ def test_bad_application_input_is_refused(official_a, household):
     assert not EliminationCase.objects.exists()
 
 
-def test_roles_each_take_only_their_own_step(official_a, official_b, county_staff, auditor, household):
+def test_roles_each_take_only_their_own_step(official_a, reviewer_a, official_b, county_staff, auditor, household):
     for user in (county_staff, auditor, official_b):
         with pytest.raises(PermissionDenied):
             apply(user, household)
@@ -201,7 +210,7 @@ def test_roles_each_take_only_their_own_step(official_a, official_b, county_staf
     for user in (county_staff, auditor, official_b):
         with pytest.raises(PermissionDenied):
             approve_in_township(user, case)
-    case = approve_in_township(official_a, case)
+    case = approve_in_township(reviewer_a, case)
     for user in (official_a, auditor):
         with pytest.raises(PermissionDenied):
             county_decision(by=user, case=case, approve=True, reason="同意")
@@ -209,9 +218,9 @@ def test_roles_each_take_only_their_own_step(official_a, official_b, county_staf
 
 
 def test_a_household_back_in_monitoring_after_elimination_is_recorded_as_a_return(
-    official_a, county_staff, household
+    official_a, reviewer_a, county_staff, household
 ):
-    case = county_decision(by=county_staff, case=approve_in_township(official_a, apply(official_a, household)),
+    case = county_decision(by=county_staff, case=approve_in_township(reviewer_a, apply(official_a, household)),
                            approve=True, reason="同意")
     household.refresh_from_db()
     assert record_returns(households=household.__class__.objects.filter(pk=household.pk)) == 0

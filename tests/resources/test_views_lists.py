@@ -7,8 +7,10 @@ import re
 import pytest
 from django.urls import reverse
 
+from povertycloud.accounts.models import Role
 from resources.models import EliminationCase
-from tests.factories import VILLAGE_B
+from tests.conftest import _user
+from tests.factories import TOWNSHIP_A, VILLAGE_B
 from tests.resources.builders import measure, monitored, today
 from tests.resources.eligible import eligible_household
 
@@ -67,6 +69,7 @@ def test_elimination_list_is_scoped(client, official_a, official_b, auditor, app
 
 
 def test_elimination_chain_through_the_page(client, official_a, county_staff, regions):
+    reviewer_a = _user("reviewer_a", Role.TOWNSHIP_OFFICIAL, TOWNSHIP_A)
     household = eligible_household()
     page = reverse("resources:household", args=[household.pk])
     client.force_login(official_a)
@@ -75,6 +78,7 @@ def test_elimination_chain_through_the_page(client, official_a, county_staff, re
                 {"method": "assisted", "visit_date": (today() - dt.timedelta(days=14)).isoformat(), "reason": "稳定"})
     case = EliminationCase.objects.get(household=household)
     township = reverse("resources:elimination_township", args=[household.pk, case.pk])
+    client.force_login(reviewer_a)
     short = client.post(township, {"decision": "approve", "reason": "x", "notice_from": today().isoformat(),
                                    "notice_to": today().isoformat()})
     assert short.status_code == 200 and "不少于 5 天" in short.content.decode()

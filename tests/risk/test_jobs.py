@@ -56,12 +56,12 @@ def job(status: str, row=None, *, ago: dt.timedelta = LONG_AGO, kind: str = Job.
 @override_settings(TASKS=DATABASE_TASKS)
 def test_a_second_refresh_while_one_is_queued_is_a_message(client, county_staff, models_active):
     client.force_login(county_staff)
-    first = client.post(reverse("risk:refresh"))
+    first = client.post(reverse("risk:refresh"), {"confirm": "yes"})
     assert first.status_code == 302
     assert "风险名单更新任务已提交，后台运行中；完成后本页可见结果。" in _messages(first)
     queued = Job.objects.get()
     assert queued.status == Job.Status.QUEUED and DBTaskResult.objects.filter(pk=queued.task_id).exists()
-    second = client.post(reverse("risk:refresh"))
+    second = client.post(reverse("risk:refresh"), {"confirm": "yes"})
     assert second.status_code == 302 and BUSY in _messages(second)
     assert Job.objects.count() == 1 and DBTaskResult.objects.count() == 1
     page = client.get(reverse("risk:list")).content.decode()
@@ -101,7 +101,7 @@ def test_two_refreshes_started_at_once_give_one_job_and_one_message(county_staff
 @pytest.mark.parametrize("role", ["official_a", "auditor"])
 def test_only_county_staff_start_a_refresh(request, client, role, models_active):
     client.force_login(request.getfixturevalue(role))
-    assert client.post(reverse("risk:refresh")).status_code == 403
+    assert client.post(reverse("risk:refresh"), {"confirm": "yes"}).status_code == 403
     assert not Job.objects.exists()
 
 
@@ -167,7 +167,7 @@ def test_a_job_just_claimed_or_just_queued_is_left_alone(locks_here):
 def test_after_the_cleanup_the_page_says_why_and_the_refresh_starts_again(client, county_staff, models_active,
                                                                           locks_here):
     client.force_login(county_staff)
-    client.post(reverse("risk:refresh"))
+    client.post(reverse("risk:refresh"), {"confirm": "yes"})
     started = Job.objects.get()
     DBTaskResult.objects.filter(pk=started.task_id).update(status="RUNNING", started_at=timezone.now() - LONG_AGO)
     Job.objects.filter(pk=started.pk).update(status=Job.Status.RUNNING)
@@ -176,7 +176,7 @@ def test_after_the_cleanup_the_page_says_why_and_the_refresh_starts_again(client
     assert 'data-testid="job-state" data-status="failed"' in page
     assert "任务中断：后台进程已停止，可重新开始。" in page and "可点击“更新风险名单”重新开始。" in page
     assert 'data-testid="refresh-risk-list"' in page
-    again = client.post(reverse("risk:refresh"))
+    again = client.post(reverse("risk:refresh"), {"confirm": "yes"})
     assert BUSY not in _messages(again)
     assert Job.objects.filter(status=Job.Status.QUEUED).count() == 1
 

@@ -184,6 +184,9 @@ def test_second_decision_gets_the_already_decided_message(client, county_staff, 
 
 def test_officials_list_of_their_cases(client, official_a, case, other_case):
     client.force_login(official_a)
+    unassigned = client.get(reverse("risk:cases"), {"mine": "1"})  # in their township but nobody's task yet
+    assert unassigned.status_code == 200 and unassigned.context["page"].rows == []
+    to_verifying(case, official_a)
     response = client.get(reverse("risk:cases"), {"mine": "1"})
     assert response.status_code == 200
     assert [row.case.pk for row in response.context["page"].rows] == [case.pk]
@@ -205,9 +208,11 @@ def test_case_list_marks_overdue_and_filters_by_status(client, county_staff, cas
     assert [row.case.pk for row in excluded] == [case.pk]
 
 
-def test_county_staff_mine_is_what_they_acted_on(client, county_staff, official_a, case, other_case):
+def test_mine_is_only_what_is_assigned_to_the_user(client, county_staff, official_a, case, other_case):
     client.force_login(county_staff)
     client.post(url("assign", case), {"official": official_a.pk})
+    assert client.get(reverse("risk:cases"), {"mine": "1"}).context["page"].rows == []  # assigned, not theirs
+    client.force_login(official_a)
     rows = client.get(reverse("risk:cases"), {"mine": "1"}).context["page"].rows
     assert [row.case.pk for row in rows] == [case.pk]
 

@@ -56,7 +56,7 @@ def test_only_administrators_may_train(request, client, role, trained):
 
 def test_county_staff_refresh_the_risk_list_of_their_county(client, county_staff, trained):
     client.force_login(county_staff)
-    response = client.post(reverse("risk:refresh"))
+    response = client.post(reverse("risk:refresh"), {"confirm": "yes"})
     assert response.status_code == 302
     run = ScoringRun.objects.get()
     assert run.region_code == COUNTY and run.started_by == county_staff
@@ -78,7 +78,7 @@ def test_refreshing_without_a_return_model_scores_p_poor_alone(client, county_st
     # A county with one year of income has no return model: the list is refreshed from p_poor.
     RiskModel.objects.filter(target="return").update(active=False)
     client.force_login(county_staff)
-    client.post(reverse("risk:refresh"))
+    client.post(reverse("risk:refresh"), {"confirm": "yes"})
     run = ScoringRun.objects.get()
     assert run.return_model is None and not run.scores.filter(p_return__isnull=False).exists()
 
@@ -87,7 +87,7 @@ def test_refreshing_without_a_return_model_scores_p_poor_alone(client, county_st
 def test_officials_and_auditors_may_not_refresh_the_risk_list(request, client, role, trained):
     user = request.getfixturevalue(role)
     client.force_login(user)
-    assert client.post(reverse("risk:refresh")).status_code == 403
+    assert client.post(reverse("risk:refresh"), {"confirm": "yes"}).status_code == 403
     assert not ScoringRun.objects.exists()
     assert 'data-testid="refresh-risk-list"' not in client.get(reverse("risk:list")).content.decode()
 

@@ -109,7 +109,7 @@ def test_refresh_needs_only_the_poor_now_model(client, county_staff, one_year, m
     monkeypatch.setattr(jobs, "start_job", lambda **kwargs: started.append(kwargs) or finished)
     client.force_login(county_staff)
     make_model(target=RiskModel.Target.POOR_NOW, active=True)
-    response = client.post(reverse("risk:refresh"), follow=True)
+    response = client.post(reverse("risk:refresh"), {"confirm": "yes"}, follow=True)
     assert started and "尚未启用" not in response.content.decode()
 
 
