@@ -75,6 +75,8 @@ STAGES = {
     "cancelled": gettext_lazy("已取消"),
     "rolled_back": gettext_lazy("已撤销"),
 }
+# Finished batches whose bar is full: every row was read (and written, or waits for confirmation).
+PROGRESS_FULL = (ImportBatch.Status.SUCCEEDED, ImportBatch.Status.REVIEW, ImportBatch.Status.ROLLED_BACK)
 FINISHED = (
     ImportBatch.Status.SUCCEEDED, ImportBatch.Status.FAILED, ImportBatch.Status.REVIEW,
     ImportBatch.Status.CANCELLED, ImportBatch.Status.ROLLED_BACK,
@@ -218,20 +220,60 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 
 
 def import_progress(batch: ImportBatch) -> dict[str, Any]:
-    """A batch's progress for its page and the progress poll (department and registry batches alike)."""
-    progress = read_progress(batch.pk) or {}
-    finished = batch.status in FINISHED
-    stage = batch.status if finished else progress.get("stage", batch.status)
-    done, total = int(progress.get("done") or 0), int(progress.get("total") or 0)
-    if batch.status == ImportBatch.Status.SUCCEEDED:
+    """A batch's one progress record (stage, done, total), from which its page draws the status text, the bar
+    and the row counts, and which the progress poll returns (department and registry batches alike).
+
+    A finished batch is what the database says (its counts are final); a queued one is queued whatever an
+    earlier run left in the cache; a running one shows the stage the import last published: reading and
+    checking rows (done of an estimated total, never 100% before the end), then writing, which has no row
+    count (the bar is indeterminate, percent None, rather than full while the records are still being written).
+    """
+    status = batch.status
+    finished = status in FINISHED
+    if finished:
+        stage = status
         done = total = batch.total_rows
-    percent = round(100 * done / total) if total else (100 if finished else 0)
-    label = str(STAGES.get(stage, batch.get_status_display()))
-    if total and not finished:
-        label += _("：%(done)s / %(total)s 行") % {"done": done, "total": total}
+        percent: int | None = 100 if status in PROGRESS_FULL else 0
+    elif status == ImportBatch.Status.RECEIVED:
+        stage, done, total, percent = "received", 0, 0, 0
+    else:
+        cached = read_progress(batch.pk) or {}
+        stage = cached.get("stage") if cached.get("stage") in ("validating", "merging") else "validating"
+        done = int(cached.get("done") or 0) if cached.get("stage") == stage else 0
+        total = max(int(cached.get("total") or 0), done) if cached.get("stage") == stage else 0
+        percent = min(100 * done // total, 99) if stage == "validating" and total else None
+    stage_name = str(batch.get_status_display() if finished else STAGES.get(stage, batch.get_status_display()))
+    if finished:
+        label = stage_name
+    elif stage == "validating" and total:
+        label = _("%(stage)s：%(done)s / %(total)s 行") % {"stage": stage_name, "done": done, "total": total}
+    elif stage == "merging" and done:
+        label = _("%(stage)s：已校验 %(done)s 行") % {"stage": stage_name, "done": done}
+    else:
+        label = stage_name
+    if finished:
+        counts_label = _("接收 %(accepted)s + 拒收 %(rejected)s = 总计 %(total)s") % {
+            "accepted": batch.accepted_rows, "rejected": batch.rejected_rows, "total": batch.total_rows,
+        }
+    elif stage == "validating" and total:
+        counts_label = _("已读取 %(done)s / %(total)s 行；接收和拒收的行数在导入完成后列出。") % {
+            "done": done, "total": total,
+        }
+    elif stage == "merging" and done:
+        counts_label = _("已读取并校验 %(done)s 行；接收和拒收的行数在导入完成后列出。") % {"done": done}
+    else:
+        counts_label = _("接收和拒收的行数在导入完成后列出。")
     return {
-        "status": batch.status, "stage": stage, "done": done, "total": total, "percent": min(percent, 100),
-        "label": label, "finished": finished,
+        "status": status,
+        "status_label": stage_name,
+        "counts_label": counts_label,
+        "stage": stage,
+        "done": done,
+        "total": total,
+        "percent": percent,
+        "label": label,
+        "finished": finished,
+        "running": not finished,
     }
 
 

@@ -1,7 +1,11 @@
 """Small charts drawn on the server as inline SVG: no JavaScript library, readable on a phone."""
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+
+from django.utils.translation import gettext_lazy
 
 from households.models import IncomeRecord
 from households.selectors import monitoring_thresholds_of
@@ -9,6 +13,26 @@ from households.selectors import monitoring_thresholds_of
 # Small user units with large type, so the labels stay readable when a phone shrinks the chart.
 WIDTH, HEIGHT = 420, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 8, 22, 28
+# What an empty chart says, on the pages and in the PDF.
+NO_DATA = gettext_lazy("暂无数据")
+
+
+def has_data(*series: Iterable) -> bool:
+    """Whether a chart has anything to draw: at least one value that is a number other than zero. Every chart
+    of the site (the household's income, the outcome timeline, the dashboard, the report's PDF) asks here; one
+    with nothing to draw is not drawn (its axis would only span round zero, −0.04 to 0.04 in the PDF) and says
+    NO_DATA instead."""
+    for values in series:
+        for value in values:
+            if value is None or isinstance(value, bool):
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if number != 0 and not math.isnan(number):
+                return True
+    return False
 
 
 @dataclass
@@ -60,6 +84,8 @@ def income_chart(incomes: list[IncomeRecord], *, region_code: str) -> IncomeChar
     known = monitoring_thresholds_of(region_code)
     thresholds = {r.year: known.get(r.year) for r in records}
     values = [max(r.per_capita_net_income or Decimal(0), Decimal(0)) for r in records]
+    if not has_data(values, thresholds.values()):
+        return None
     top = nice_ceiling(max([*values, *(t for t in thresholds.values() if t is not None)]))
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM

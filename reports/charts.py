@@ -5,7 +5,10 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from households.charts import WIDTH, nice_ceiling
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from households.charts import WIDTH, has_data, nice_ceiling
 
 LABEL_WIDTH = 76
 # The site's stylesheet sets chart text to 15 px in viewBox units: a Chinese character is about 15 wide, a
@@ -17,6 +20,8 @@ TOP = 8
 COLUMN_HEIGHT = 200
 COLUMN_LEFT, COLUMN_BOTTOM = 44, 34
 SERIES_CLASSES = ("series-a", "series-b", "series-c")
+# The units the charts are given (Chinese source strings, also the keys of the number formats) as shown.
+UNITS = {"户": gettext_noop("户"), "元": gettext_noop("元"), "件": gettext_noop("件")}
 
 
 @dataclass
@@ -35,6 +40,7 @@ class BarChart:
     label_width: int
     rows: list[BarRow]
     unit: str
+    unit_label: str = ""
 
 
 def _text(value: float, unit: str) -> str:
@@ -46,7 +52,8 @@ def _text(value: float, unit: str) -> str:
 
 
 def bar_chart(labels: list[str], values: list[float], *, unit: str = "") -> BarChart | None:
-    if not labels:
+    """Horizontal bars, one per label; None (the page says 暂无数据) when there is nothing but zeros."""
+    if not labels or not has_data(values):
         return None
     top = max([float(v) for v in values] + [0.0]) or 1.0
     label_width = max(LABEL_WIDTH, round(CJK_CHAR * max(len(label) for label in labels) + 10))
@@ -61,7 +68,8 @@ def bar_chart(labels: list[str], values: list[float], *, unit: str = "") -> BarC
         )
         for i, (label, value) in enumerate(zip(labels, values, strict=True))
     ]
-    return BarChart(WIDTH, TOP * 2 + len(rows) * ROW_HEIGHT, label_width, rows, unit)
+    unit_label = _(UNITS[unit]) if unit in UNITS else unit
+    return BarChart(WIDTH, TOP * 2 + len(rows) * ROW_HEIGHT, label_width, rows, unit, unit_label)
 
 
 @dataclass
@@ -89,7 +97,7 @@ class ColumnChart:
 
 def column_chart(labels: list[str], series: dict[str, list[float]]) -> ColumnChart | None:
     """Grouped columns: one group per label (a month), one column per series."""
-    if not labels or not series:
+    if not labels or not has_data(*series.values()):
         return None
     top = nice_ceiling(Decimal(str(max([max(values, default=0) for values in series.values()] + [1]))))
     bottom = COLUMN_HEIGHT - COLUMN_BOTTOM

@@ -83,6 +83,8 @@ def clean_up_interrupted_jobs() -> Cleaned:
     if cleaned.total:
         logger.warning(
             "Interrupted jobs marked failed: imports %s, reports %s, risk jobs %s",
-            cleaned.imports, cleaned.reports, cleaned.risk_jobs,
+            cleaned.imports,
+            cleaned.reports,
+            cleaned.risk_jobs,
         )
     return cleaned

@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 
 from exchange import quality
@@ -42,9 +44,9 @@ EVENT_ENTERED, EVENT_ELIMINATED, EVENT_RETURNED = "03", "05", "06"
 @dataclass(frozen=True)
 class ExportKind:
     slug: str
-    label: str
+    label: Any  # lazy translations, shown in the language of the page
     entity: str
-    description: str
+    description: Any
 
 
 KINDS: dict[str, ExportKind] = {
@@ -52,23 +54,34 @@ KINDS: dict[str, ExportKind] = {
     for kind in (
         ExportKind(
             "households",
-            "户和家庭成员名单",
+            gettext_lazy("户和家庭成员名单"),
             "households.household",
-            "区划内的户（含纳入监测和风险消除日期）和家庭成员。",
+            gettext_lazy("区划内的户（含纳入监测和风险消除日期）和家庭成员。"),
         ),
         ExportKind(
             "assistance",
-            "帮扶资金台账",
+            gettext_lazy("帮扶资金台账"),
             "resources.assistancemeasure",
-            "统计期内开始的帮扶措施：金额、资金来源、收款户（户主、银行账号）和帮扶责任人。",
+            gettext_lazy("统计期内开始的帮扶措施：金额、资金来源、收款户（户主、银行账号）和帮扶责任人。"),
         ),
         ExportKind(
-            "quality", "部门数据比对结果", "households.person", "截止日部门数据与户档案不一致之处（民政、医保、教育）。"
+            "quality",
+            gettext_lazy("部门数据比对结果"),
+            "households.person",
+            gettext_lazy("截止日部门数据与户档案不一致之处（民政、医保、教育）。"),
         ),
         ExportKind(
-            "decisions", "风险核实决定", "risk.riskcase", "统计期内作出决定（纳入监测或排除）的风险核实及其办理记录。"
+            "decisions",
+            gettext_lazy("风险核实决定"),
+            "risk.riskcase",
+            gettext_lazy("统计期内作出决定（纳入监测或排除）的风险核实及其办理记录。"),
         ),
-        ExportKind("audit", "审计日志", "audit.auditevent", "统计期内谁在何时修改、审核、导出或查看了什么。"),
+        ExportKind(
+            "audit",
+            gettext_lazy("审计日志"),
+            "audit.auditevent",
+            gettext_lazy("统计期内谁在何时修改、审核、导出或查看了什么。"),
+        ),
     )
 }
 
@@ -77,7 +90,7 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "是" if value else "否"
+        return _("是") if value else _("否")
     if isinstance(value, dt.datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if timezone.is_aware(value) else value
     if isinstance(value, int | float | dt.date):
@@ -160,7 +173,7 @@ def households_export(
             _labels("household_type", h.household_type),
             _labels("monitoring_type", h.monitoring_type),
             _labels("risk_type", h.risk_types),
-            "是" if h.whole_household_unable_to_work else "否",
+            _("是") if h.whole_household_unable_to_work else _("否"),
             dates["entered"].get(h.pk),
             dates["eliminated"].get(h.pk),
             _shown(user, "phone", h.phone, revealed),
@@ -169,19 +182,19 @@ def households_export(
         for h in households.select_related("village").order_by("village_id", "number").iterator(chunk_size=STREAM_ROWS)
     )
     sheets.sheet(
-        "户",
+        _("户"),
         [
-            "户编号",
-            "村代码",
-            "村",
-            "户类型",
-            "监测对象类别",
-            "风险类型",
-            "整户无劳动能力",
-            "最近纳入监测日期（截止日前）",
-            "最近风险消除日期（截止日前）",
-            "联系电话",
-            "银行账号",
+            _("户编号"),
+            _("村代码"),
+            _("村"),
+            _("户类型"),
+            _("监测对象类别"),
+            _("风险类型"),
+            _("整户无劳动能力"),
+            _("最近纳入监测日期（截止日前）"),
+            _("最近风险消除日期（截止日前）"),
+            _("联系电话"),
+            _("银行账号"),
         ],
         rows,
     )
@@ -206,20 +219,20 @@ def households_export(
         )
     )
     sheets.sheet(
-        "家庭成员",
+        _("家庭成员"),
         [
-            "户编号",
-            "姓名",
-            "证件号码",
-            "性别",
-            "出生日期",
-            "与户主关系",
-            "健康状况",
-            "残疾类别",
-            "残疾等级",
-            "劳动技能",
-            "务工时间（月）",
-            "公益性岗位",
+            _("户编号"),
+            _("姓名"),
+            _("证件号码"),
+            _("性别"),
+            _("出生日期"),
+            _("与户主关系"),
+            _("健康状况"),
+            _("残疾类别"),
+            _("残疾等级"),
+            _("劳动技能"),
+            _("务工时间（月）"),
+            _("公益性岗位"),
         ],
         member_rows,
     )
@@ -261,25 +274,25 @@ def assistance_export(
         for m in measures.order_by("start_date", "pk").iterator(chunk_size=STREAM_ROWS)
     )
     sheets.sheet(
-        "帮扶资金台账",
+        _("帮扶资金台账"),
         [
-            "措施编号",
-            "户编号",
-            "村代码",
-            "收款户户主",
-            "帮扶对象（成员）",
-            "帮扶类别",
-            "帮扶子类",
-            "金额（元）",
-            "资金来源",
-            "收款银行账号",
-            "开始日期",
-            "结束日期",
-            "实施状态",
-            "责任单位",
-            "帮扶责任人",
-            "帮扶责任人单位",
-            "帮扶责任人电话",
+            _("措施编号"),
+            _("户编号"),
+            _("村代码"),
+            _("收款户户主"),
+            _("帮扶对象（成员）"),
+            _("帮扶类别"),
+            _("帮扶子类"),
+            _("金额（元）"),
+            _("资金来源"),
+            _("收款银行账号"),
+            _("开始日期"),
+            _("结束日期"),
+            _("实施状态"),
+            _("责任单位"),
+            _("帮扶责任人"),
+            _("帮扶责任人单位"),
+            _("帮扶责任人电话"),
         ],
         rows,
     )
@@ -297,8 +310,8 @@ def quality_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date,
     if region.level == Region.Level.TOWNSHIP:
         townships = [region]
     sheets.sheet(
-        "分乡镇问题数",
-        ["乡镇", "区划代码", *[str(rule.label) for rule in rules]],
+        _("分乡镇问题数"),
+        [_("乡镇"), _("区划代码"), *[str(rule.label) for rule in rules]],
         ([t.name, t.code, *[counts.get(t.code, {}).get(rule.code, 0) for rule in rules]] for t in townships),
     )
 
@@ -323,8 +336,19 @@ def quality_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date,
                     ]
 
     sheets.sheet(
-        "比对结果",
-        ["乡镇", "问题", "部门", "户编号", "村代码", "姓名", "证件号码", "来源批次", "批次文件", "统计期"],
+        _("比对结果"),
+        [
+            _("乡镇"),
+            _("问题"),
+            _("部门"),
+            _("户编号"),
+            _("村代码"),
+            _("姓名"),
+            _("证件号码"),
+            _("来源批次"),
+            _("批次文件"),
+            _("统计期"),
+        ],
         items(),
     )
 
@@ -359,28 +383,28 @@ def decisions_export(
         for c in cases.order_by("decided_at", "pk").iterator(chunk_size=STREAM_ROWS)
     )
     sheets.sheet(
-        "风险核实决定",
+        _("风险核实决定"),
         [
-            "核实编号",
-            "户编号",
-            "区划代码",
-            "决定",
-            "首次预警日期",
-            "办结时限",
-            "入户核实日期",
-            "已签署授权承诺",
-            "监测对象类别",
-            "风险类型",
-            "决定理由",
-            "决定人",
-            "决定时间",
+            _("核实编号"),
+            _("户编号"),
+            _("区划代码"),
+            _("决定"),
+            _("首次预警日期"),
+            _("办结时限"),
+            _("入户核实日期"),
+            _("已签署授权承诺"),
+            _("监测对象类别"),
+            _("风险类型"),
+            _("决定理由"),
+            _("决定人"),
+            _("决定时间"),
         ],
         rows,
     )
     events = CaseEvent.objects.filter(case__in=cases).select_related("by").order_by("case_id", "at", "pk")
     sheets.sheet(
-        "办理记录",
-        ["核实编号", "原状态", "新状态", "操作人", "时间", "说明"],
+        _("办理记录"),
+        [_("核实编号"), _("原状态"), _("新状态"), _("操作人"), _("时间"), _("说明")],
         (
             [
                 e.case_id,
@@ -427,8 +451,19 @@ def audit_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date, e
         for e in events.order_by("at", "pk").iterator(chunk_size=STREAM_ROWS)
     )
     sheets.sheet(
-        "审计日志",
-        ["时间", "操作人", "操作", "对象类型", "对象编号", "对象", "区划代码", "户", "变更内容", "说明"],
+        _("审计日志"),
+        [
+            _("时间"),
+            _("操作人"),
+            _("操作"),
+            _("对象类型"),
+            _("对象编号"),
+            _("对象"),
+            _("区划代码"),
+            _("户"),
+            _("变更内容"),
+            _("说明"),
+        ],
         rows,
     )
 
@@ -452,12 +487,12 @@ def export(
     sheets = Sheets()
     WRITERS[kind](sheets, user=user, region=region, start=start, end=end, revealed=revealed)
     content = sheets.content()
-    masking = "含完整敏感信息" if revealed else "敏感信息已脱敏"
+    masking = _("含完整敏感信息") if revealed else _("敏感信息已脱敏")
     record_event(
         actor=user,
         action=AuditEvent.Action.EXPORT,
         entity=described.entity,
-        object_repr=f"{described.label}：{region.name}",
+        object_repr=_("%(kind)s：%(region)s") % {"kind": described.label, "region": region.name},
         region_code=region.code,
         changes={
             "export": kind,
@@ -467,6 +502,13 @@ def export(
             "rows": sheets.rows,
             "sensitive": revealed,
         },
-        note=f"导出{described.label} {sheets.rows} 行（{start:%Y-%m-%d} 至 {end:%Y-%m-%d}，{masking}）",
+        note=_("导出%(kind)s %(rows)s 行（%(start)s 至 %(end)s，%(masking)s）")
+        % {
+            "kind": described.label,
+            "rows": sheets.rows,
+            "start": f"{start:%Y-%m-%d}",
+            "end": f"{end:%Y-%m-%d}",
+            "masking": masking,
+        },
     )
     return f"{kind}-{region.code}-{start:%Y%m%d}-{end:%Y%m%d}.xlsx", content

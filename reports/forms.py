@@ -33,6 +33,20 @@ def default_period(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     return dt.date(today.year, 1, 1), today
 
 
+def threshold_period(region_code: str, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The period the dashboard opens on: the latest period that has a monitoring threshold for the region.
+    That is default_period when its year has one; otherwise the whole of the latest earlier year that has
+    one; default_period again when no year up to then has one (the page then says there is none)."""
+    from households.monitoring import thresholds_for
+
+    start, end = default_period(today)
+    years = [year for year in thresholds_for(region_code) if year <= end.year]
+    if not years or end.year in years:
+        return start, end
+    year = max(years)
+    return dt.date(year, 1, 1), dt.date(year, 12, 31)
+
+
 def region_choices(user: Any) -> list[tuple[str, str]]:
     """The county or counties and townships a user may report on."""
     from povertycloud.regions.scoping import scope_for_user

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext_noop
 
 EVENT_IDENTIFIED, EVENT_ELIMINATED, EVENT_RETURNED = "03", "05", "06"
 ENTERING_EVENTS = (EVENT_IDENTIFIED, EVENT_RETURNED)
@@ -31,55 +32,57 @@ DECIDED_MONITORED = "monitored"
 OPEN_CASE_STATUSES = ("warned", "verifying")
 IDENTIFICATION_LIMIT_DAYS = 15
 SEVERE_DISABILITY = "severe_disability"
-NO_SOURCE = "未填写"
+NO_SOURCE = gettext_noop("未填写")
 
 DEFINITIONS: dict[str, str] = {
-    "monitored": (
+    "monitored": gettext_noop(
         "监测对象：统计期截止日处于监测状态的户（以状态变更记录为准：截止日前最近一次变更的监测对象类别不为空；"
         "没有状态变更记录的户以户档案为准）。人数为户档案中的家庭成员数。按风险类型统计时，一户有几项风险类型就在"
         "几项下各计一次。"
     ),
-    "flows": (
+    "flows": gettext_noop(
         "新识别：统计期内生效的“纳入监测”或“返贫致贫”状态变更所涉户数（同一户多次只计一次）。风险消除：统计期内"
         "县级审定风险消除（状态变更生效日在统计期内）的户数，按消除方式分列。风险消除占比 = 风险消除户数 ÷"
         "（期初监测户数 + 新识别户数）。"
     ),
-    "timeliness": (
+    "timeliness": gettext_noop(
         "识别时效：统计期内县级决定“纳入监测”的风险核实，从首次预警日期到决定日期的天数；规定不超过 15 天。"
         "帮扶时效：同一批核实，从首次预警日期到该户首次已实施帮扶措施开始日期（不早于首次预警）的天数。"
         "在办超期：截止日仍未办结、且办结时限（首次预警后 15 天）早于截止日的核实；办结超期：统计期内办结"
         "（纳入监测或排除）、但办结日期晚于办结时限的核实。"
     ),
-    "coverage": (
+    "coverage": gettext_noop(
         "帮扶覆盖：截止日的监测户中，有至少一项已实施、截止日前已开始、且未在本轮纳入监测前结束的帮扶措施的户数"
         "及占比；有劳动力的监测户（16–60 岁、非在校、普通/技能/弱劳动力的成员）中有开发式帮扶（产业、就业、"
         "金融、公益岗位）的户数及占比。应落实措施：按监测户的风险类型应有的措施（风险类型与措施对应表，含"
         "适用条件），已有对应的已实施措施的项数及占比；必须落实而缺失的项数。"
     ),
-    "amounts": ("帮扶资金：统计期内开始的已实施帮扶措施的金额（元），按帮扶类别、资金来源（未填写者单列）和乡镇汇总。"),
-    "income_change": (
+    "amounts": gettext_noop(
+        "帮扶资金：统计期内开始的已实施帮扶措施的金额（元），按帮扶类别、资金来源（未填写者单列）和乡镇汇总。"
+    ),
+    "income_change": gettext_noop(
         "收入变化：统计期内有已实施帮扶措施开始的户中，同时有收入年度及上一年度收支调查的户，人均纯收入"
         "（元/人·年）的变化 = 收入年度值 − 上一年度值；列出户数、两年的平均值、平均变化、中位变化和收入增加的户数"
         "占比。收入年度为统计期截止日所在年度（该年尚无收支调查时为此前最近一个有调查的年度）。"
     ),
-    "returns": (
+    "returns": gettext_noop(
         "消除后返贫：截止日前已风险消除的户中，统计期内重新纳入监测的户数；返贫率 = 统计期内返贫户数 ÷ "
         "截止日前累计风险消除户数。"
     ),
-    "fgt": (
+    "fgt": gettext_noop(
         "FGT 贫困指数：以收入年度的人均纯收入 y 与该户所在区划当年监测标准 z 比较，按人口加权："
         "P_α = (1/N) Σ_i n_i · ((z_i − y_i)/z_i)^α · [y_i < z_i]，α = 0（贫困发生率 P0）、1（贫困距指数 P1）、"
         "2（平方贫困距指数 P2）。i 为有收入年度收支调查且当年有监测标准的户，n_i 为该调查的家庭人口，"
         "N = Σ n_i。人均纯收入为负时按 0 计（差距比最多为 1）。"
     ),
-    "targeting": (
+    "targeting": gettext_noop(
         "风险名单瞄准：对象为统计期起始日不在监测中的户。列入名单 = 统计期内有首次预警（开启风险核实）的户；"
         "实际贫困 = 统计期内被识别为监测对象（纳入监测或返贫致贫），或收入年度人均纯收入低于监测标准的户。"
         "漏评（排斥误差）EE = 实际贫困但未列入名单的户数 ÷ 实际贫困户数；误评（纳入误差）IE = 列入名单但并非"
         "实际贫困的户数 ÷ 列入名单户数。"
     ),
-    "townships": "分乡镇：以上主要指标按户所在乡镇分列，定义同各节。",
-    "monthly": "逐月：统计期内各月的新识别户数、风险消除户数和已实施帮扶措施金额（按开始日期所在月份）。",
+    "townships": gettext_noop("分乡镇：以上主要指标按户所在乡镇分列，定义同各节。"),
+    "monthly": gettext_noop("逐月：统计期内各月的新识别户数、风险消除户数和已实施帮扶措施金额（按开始日期所在月份）。"),
 }
 
 
@@ -153,7 +156,7 @@ def monitored_by_type(state: pd.DataFrame, labels: Mapping[str, str]) -> pd.Data
         {"category": labels.get(code, code), "households": int(g["households"]), "people": int(g["people"])}
         for code, g in grouped.sort_index().iterrows()
     ]
-    table.append({"category": "合计", "households": len(rows), "people": int(rows["people"].sum())})
+    table.append({"category": gettext_noop("合计"), "households": len(rows), "people": int(rows["people"].sum())})
     return pd.DataFrame(table, columns=["category", "households", "people"])
 
 
@@ -385,7 +388,7 @@ def _sum_by(frame: pd.DataFrame, column: str, label: str, order: list[str] | Non
         for key in keys
         if key in grouped.index
     ]
-    rows.append({label: "合计", "measures": len(frame), "amount": round(float(frame["amount"].sum()), 2)})
+    rows.append({label: gettext_noop("合计"), "measures": len(frame), "amount": round(float(frame["amount"].sum()), 2)})
     return pd.DataFrame(rows, columns=[label, "measures", "amount"])
 
 

@@ -36,6 +36,10 @@ class Report(models.Model):
     manifest = models.JSONField(_("清单"), default=dict, blank=True)
     error = models.TextField(_("错误"), blank=True)
     task_id = models.CharField(_("后台任务编号"), max_length=64, blank=True)
+    # The files are written in the language of the person who asked for them (the content is language-free).
+    language = models.CharField(
+        _("文件语言"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
 
     region_lookup = "region_id"
 

@@ -7,100 +7,120 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from django.utils.translation import gettext_noop
 
 from reports import indicators as ind
 from reports.sources import Sources
 
 LABELS: dict[str, str] = {
-    "monitored_households": "监测户数",
-    "monitored_people": "监测人数",
-    "amount_total": "帮扶资金（元）",
-    "fgt_p0": "P0 贫困发生率",
-    "monitored_at_start": "期初监测户数",
-    "identified": "新识别户数",
-    "identified_returned": "其中返贫致贫户数",
-    "eliminated": "风险消除户数",
-    "eliminated_assisted": "其中帮扶消除",
-    "eliminated_natural": "其中自然消除",
-    "elimination_share": "风险消除占比",
-    "decision_count": "统计期内决定纳入监测的核实数",
-    "decision_mean": "首次预警到识别决定平均天数",
-    "decision_median": "首次预警到识别决定中位天数",
-    "decision_max": "首次预警到识别决定最长天数",
-    "decision_within_limit": "15 天内决定的核实数",
-    "decision_within_limit_share": "15 天内决定占比",
-    "assistance_count": "已有帮扶的核实数",
-    "assistance_mean": "首次预警到首次帮扶平均天数",
-    "assistance_median": "首次预警到首次帮扶中位天数",
-    "assistance_max": "首次预警到首次帮扶最长天数",
-    "without_assistance": "尚无帮扶的核实数",
-    "overdue_open": "在办超期核实数",
-    "decided_late": "办结超期核实数",
-    "monitored": "截止日监测户数",
-    "with_measure": "有已实施措施的监测户数",
-    "with_measure_share": "有已实施措施的监测户占比",
-    "with_labour": "有劳动力的监测户数",
-    "with_labour_and_development": "其中有开发式帮扶的户数",
-    "with_labour_and_development_share": "有劳动力监测户的开发式帮扶占比",
-    "expected": "应落实措施项数",
-    "expected_in_place": "已落实项数",
-    "expected_in_place_share": "应落实措施落实率",
-    "mandatory": "必须落实措施项数",
-    "mandatory_missing": "必须落实但缺失项数",
-    "assisted": "统计期内有帮扶开始的户数",
-    "year": "收入年度",
-    "compared": "有两年收支调查可比较的户数",
-    "mean_before": "上一年度平均人均纯收入（元）",
-    "mean_after": "收入年度平均人均纯收入（元）",
-    "mean_change": "平均变化（元）",
-    "median_change": "中位变化（元）",
-    "rose_share": "收入增加户占比",
-    "eliminated_by_end": "截止日前累计风险消除户数",
-    "returned": "统计期内消除后返贫户数",
-    "return_rate": "返贫率",
-    "households": "有收支调查且有监测标准的户数",
-    "people": "上述户的人口（N）",
-    "households_without_threshold": "当年无监测标准的户数（未计入）",
-    "poor_households": "人均纯收入低于监测标准的户数",
-    "p0": "P0 贫困发生率",
-    "p1": "P1 贫困距指数",
-    "p2": "P2 平方贫困距指数",
-    "population": "期初不在监测中的户数",
-    "flagged": "列入风险名单户数",
-    "poor": "实际贫困户数",
-    "poor_flagged": "实际贫困且列入名单",
-    "poor_not_flagged": "实际贫困但未列入名单（漏评）",
-    "flagged_not_poor": "列入名单但并非实际贫困（误评）",
-    "exclusion_error": "排斥误差 EE",
-    "inclusion_error": "纳入误差 IE",
+    "monitored_households": gettext_noop("监测户数"),
+    "monitored_people": gettext_noop("监测人数"),
+    "amount_total": gettext_noop("帮扶资金（元）"),
+    "fgt_p0": gettext_noop("P0 贫困发生率"),
+    "monitored_at_start": gettext_noop("期初监测户数"),
+    "identified": gettext_noop("新识别户数"),
+    "identified_returned": gettext_noop("其中返贫致贫户数"),
+    "eliminated": gettext_noop("风险消除户数"),
+    "eliminated_assisted": gettext_noop("其中帮扶消除"),
+    "eliminated_natural": gettext_noop("其中自然消除"),
+    "elimination_share": gettext_noop("风险消除占比"),
+    "decision_count": gettext_noop("统计期内决定纳入监测的核实数"),
+    "decision_mean": gettext_noop("首次预警到识别决定平均天数"),
+    "decision_median": gettext_noop("首次预警到识别决定中位天数"),
+    "decision_max": gettext_noop("首次预警到识别决定最长天数"),
+    "decision_within_limit": gettext_noop("15 天内决定的核实数"),
+    "decision_within_limit_share": gettext_noop("15 天内决定占比"),
+    "assistance_count": gettext_noop("已有帮扶的核实数"),
+    "assistance_mean": gettext_noop("首次预警到首次帮扶平均天数"),
+    "assistance_median": gettext_noop("首次预警到首次帮扶中位天数"),
+    "assistance_max": gettext_noop("首次预警到首次帮扶最长天数"),
+    "without_assistance": gettext_noop("尚无帮扶的核实数"),
+    "overdue_open": gettext_noop("在办超期核实数"),
+    "decided_late": gettext_noop("办结超期核实数"),
+    "monitored": gettext_noop("截止日监测户数"),
+    "with_measure": gettext_noop("有已实施措施的监测户数"),
+    "with_measure_share": gettext_noop("有已实施措施的监测户占比"),
+    "with_labour": gettext_noop("有劳动力的监测户数"),
+    "with_labour_and_development": gettext_noop("其中有开发式帮扶的户数"),
+    "with_labour_and_development_share": gettext_noop("有劳动力监测户的开发式帮扶占比"),
+    "expected": gettext_noop("应落实措施项数"),
+    "expected_in_place": gettext_noop("已落实项数"),
+    "expected_in_place_share": gettext_noop("应落实措施落实率"),
+    "mandatory": gettext_noop("必须落实措施项数"),
+    "mandatory_missing": gettext_noop("必须落实但缺失项数"),
+    "assisted": gettext_noop("统计期内有帮扶开始的户数"),
+    "year": gettext_noop("收入年度"),
+    "compared": gettext_noop("有两年收支调查可比较的户数"),
+    "mean_before": gettext_noop("上一年度平均人均纯收入（元）"),
+    "mean_after": gettext_noop("收入年度平均人均纯收入（元）"),
+    "mean_change": gettext_noop("平均变化（元）"),
+    "median_change": gettext_noop("中位变化（元）"),
+    "rose_share": gettext_noop("收入增加户占比"),
+    "eliminated_by_end": gettext_noop("截止日前累计风险消除户数"),
+    "returned": gettext_noop("统计期内消除后返贫户数"),
+    "return_rate": gettext_noop("返贫率"),
+    "households": gettext_noop("有收支调查且有监测标准的户数"),
+    "people": gettext_noop("上述户的人口（N）"),
+    "households_without_threshold": gettext_noop("当年无监测标准的户数（未计入）"),
+    "poor_households": gettext_noop("人均纯收入低于监测标准的户数"),
+    "p0": gettext_noop("P0 贫困发生率"),
+    "p1": gettext_noop("P1 贫困距指数"),
+    "p2": gettext_noop("P2 平方贫困距指数"),
+    "population": gettext_noop("期初不在监测中的户数"),
+    "flagged": gettext_noop("列入风险名单户数"),
+    "poor": gettext_noop("实际贫困户数"),
+    "poor_flagged": gettext_noop("实际贫困且列入名单"),
+    "poor_not_flagged": gettext_noop("实际贫困但未列入名单（漏评）"),
+    "flagged_not_poor": gettext_noop("列入名单但并非实际贫困（误评）"),
+    "exclusion_error": gettext_noop("排斥误差 EE"),
+    "inclusion_error": gettext_noop("纳入误差 IE"),
+}
+
+# The tables a report reads, as its page and files name them (the manifest's row_counts keys).
+TABLE_LABELS = {
+    "households": gettext_noop("户档案"),
+    "status": gettext_noop("状态变更"),
+    "cases": gettext_noop("核实任务"),
+    "measures": gettext_noop("帮扶措施"),
+    "incomes": gettext_noop("收支调查"),
+    "thresholds": gettext_noop("监测标准"),
+    "eliminations": gettext_noop("风险消除记录"),
+    "returns": gettext_noop("返贫记录"),
+    "labour_households": gettext_noop("有劳动力的户"),
+    "severe_disability_households": gettext_noop("重度残疾人户"),
+    "expectations": gettext_noop("应落实措施规则"),
 }
 
 HEADERS = {
-    "category": "类别",
-    "households": "户数",
-    "people": "人数",
-    "risk_type": "风险类型",
-    "measures": "措施数",
-    "amount": "金额（元）",
-    "source": "资金来源",
-    "township": "乡镇",
-    "code": "区划代码",
-    "monitored": "监测户数",
-    "monitored_people": "监测人数",
-    "identified": "新识别户数",
-    "eliminated": "风险消除户数",
+    "category": gettext_noop("类别"),
+    "households": gettext_noop("户数"),
+    "people": gettext_noop("人数"),
+    "risk_type": gettext_noop("风险类型"),
+    "measures": gettext_noop("措施数"),
+    "amount": gettext_noop("金额（元）"),
+    "source": gettext_noop("资金来源"),
+    "township": gettext_noop("乡镇"),
+    "code": gettext_noop("区划代码"),
+    "monitored": gettext_noop("监测户数"),
+    "monitored_people": gettext_noop("监测人数"),
+    "identified": gettext_noop("新识别户数"),
+    "eliminated": gettext_noop("风险消除户数"),
     "p0": "P0",
-    "month": "月份",
+    "month": gettext_noop("月份"),
 }
 
 
 @dataclass
 class Chart:
+    """Titles, series names and units are Chinese source strings (marked for translation, not translated
+    here: the content is cached and shared); the files and pages translate them when they draw them."""
+
     kind: str  # "bar" or "line"
     title: str
     labels: list[str]
     series: dict[str, list[float]]
     unit: str = ""
+    params: dict[str, Any] = field(default_factory=dict)  # the title's placeholders
 
 
 @dataclass
@@ -135,8 +155,8 @@ class PerformanceReport:
 def key_values(values: dict[str, Any], keys: list[str] | None = None) -> pd.DataFrame:
     keys = keys if keys is not None else list(values)
     # object dtype: counts stay whole numbers beside shares instead of all becoming floats
-    rows = [{"指标": LABELS.get(k, k), "数值": values[k]} for k in keys]
-    return pd.DataFrame(rows, columns=["指标", "数值"], dtype=object)
+    rows = [{gettext_noop("指标"): LABELS.get(k, k), gettext_noop("数值"): values[k]} for k in keys]
+    return pd.DataFrame(rows, columns=[gettext_noop("指标"), gettext_noop("数值")], dtype=object)
 
 
 HEADLINE = (
@@ -190,15 +210,15 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     sections.append(
         Section(
             "monitored",
-            "监测对象户数和人数",
+            gettext_noop("监测对象户数和人数"),
             ind.DEFINITIONS["monitored"],
-            [("按监测对象类别", chinese(by_type)), ("按风险类型", chinese(by_risk))],
+            [(gettext_noop("按监测对象类别"), chinese(by_type)), (gettext_noop("按风险类型"), chinese(by_risk))],
             Chart(
                 "bar",
-                "监测户数（按风险类型）",
+                gettext_noop("监测户数（按风险类型）"),
                 list(by_risk["risk_type"]),
-                {"户数": [float(v) for v in by_risk["households"]]},
-                "户",
+                {gettext_noop("户数"): [float(v) for v in by_risk["households"]]},
+                gettext_noop("户"),
             ),
         )
     )
@@ -216,18 +236,18 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     sections.append(
         Section(
             "flows",
-            "新识别与风险消除",
+            gettext_noop("新识别与风险消除"),
             ind.DEFINITIONS["flows"],
-            [("汇总", key_values(flow)), ("逐月", chinese(month_table))],
+            [(gettext_noop("汇总"), key_values(flow)), (gettext_noop("逐月"), chinese(month_table))],
             Chart(
                 "line",
-                "逐月新识别与风险消除户数",
+                gettext_noop("逐月新识别与风险消除户数"),
                 list(month_table["month"]),
                 {
-                    "新识别": [float(v) for v in month_table["identified"]],
-                    "风险消除": [float(v) for v in month_table["eliminated"]],
+                    gettext_noop("新识别"): [float(v) for v in month_table["identified"]],
+                    gettext_noop("风险消除"): [float(v) for v in month_table["eliminated"]],
                 },
-                "户",
+                gettext_noop("户"),
             ),
         )
     )
@@ -235,7 +255,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     timely = ind.timeliness(cases, measures, start, end)
     numbers.update(timely.summary)
     spread = timely.cases["days_to_decision"]
-    buckets = ["0–7 天", "8–15 天", "16–30 天", "31 天以上"]
+    buckets = [gettext_noop("0–7 天"), gettext_noop("8–15 天"), gettext_noop("16–30 天"), gettext_noop("31 天以上")]
     counts = [
         int((spread <= 7).sum()),
         int(((spread > 7) & (spread <= 15)).sum()),
@@ -245,10 +265,16 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     sections.append(
         Section(
             "timeliness",
-            "识别与帮扶时效",
+            gettext_noop("识别与帮扶时效"),
             ind.DEFINITIONS["timeliness"],
-            [("汇总", key_values(timely.summary))],
-            Chart("bar", "首次预警到识别决定的天数", buckets, {"核实数": [float(c) for c in counts]}, "件"),
+            [(gettext_noop("汇总"), key_values(timely.summary))],
+            Chart(
+                "bar",
+                gettext_noop("首次预警到识别决定的天数"),
+                buckets,
+                {gettext_noop("核实数"): [float(c) for c in counts]},
+                gettext_noop("件"),
+            ),
         )
     )
 
@@ -261,9 +287,9 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     sections.append(
         Section(
             "coverage",
-            "帮扶措施覆盖",
+            gettext_noop("帮扶措施覆盖"),
             ind.DEFINITIONS["coverage"],
-            [("帮扶覆盖", key_values(cover)), ("应落实措施", key_values(expected))],
+            [(gettext_noop("帮扶覆盖"), key_values(cover)), (gettext_noop("应落实措施"), key_values(expected))],
         )
     )
 
@@ -274,19 +300,19 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     sections.append(
         Section(
             "amounts",
-            "帮扶资金",
+            gettext_noop("帮扶资金"),
             ind.DEFINITIONS["amounts"],
             [
-                ("按帮扶类别", chinese(money["category"])),
-                ("按资金来源", chinese(money["source"])),
-                ("按乡镇", chinese(money["township"])),
+                (gettext_noop("按帮扶类别"), chinese(money["category"])),
+                (gettext_noop("按资金来源"), chinese(money["source"])),
+                (gettext_noop("按乡镇"), chinese(money["township"])),
             ],
             Chart(
                 "bar",
-                "帮扶资金（按帮扶类别）",
+                gettext_noop("帮扶资金（按帮扶类别）"),
                 list(by_category["category"]),
-                {"金额": [float(v) for v in by_category["amount"]]},
-                "元",
+                {gettext_noop("金额"): [float(v) for v in by_category["amount"]]},
+                gettext_noop("元"),
             ),
         )
     )
@@ -294,26 +320,39 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     change = ind.income_change(incomes, measures, start, end, year)
     numbers.update({f"income_{k}": v for k, v in change.items()})
     sections.append(
-        Section("income_change", "受帮扶户收入变化", ind.DEFINITIONS["income_change"], [("汇总", key_values(change))])
+        Section(
+            "income_change",
+            gettext_noop("受帮扶户收入变化"),
+            ind.DEFINITIONS["income_change"],
+            [(gettext_noop("汇总"), key_values(change))],
+        )
     )
 
     back = ind.returns_after_elimination(eliminations, returns, start, end)
     numbers.update(back)
-    sections.append(Section("returns", "风险消除后返贫", ind.DEFINITIONS["returns"], [("汇总", key_values(back))]))
+    sections.append(
+        Section(
+            "returns",
+            gettext_noop("风险消除后返贫"),
+            ind.DEFINITIONS["returns"],
+            [(gettext_noop("汇总"), key_values(back))],
+        )
+    )
 
     index = ind.fgt(incomes, households, thresholds, year)
     numbers.update({f"fgt_{k}": v for k, v in index.items()})
     sections.append(
         Section(
             "fgt",
-            "FGT 贫困指数",
+            gettext_noop("FGT 贫困指数"),
             ind.DEFINITIONS["fgt"],
-            [("汇总", key_values(index))],
+            [(gettext_noop("汇总"), key_values(index))],
             Chart(
                 "bar",
-                f"FGT 贫困指数（{year or '—'} 年）",
+                gettext_noop("FGT 贫困指数（%(year)s 年）"),
                 ["P0", "P1", "P2"],
-                {"指数": [float(index[k] or 0.0) for k in ("p0", "p1", "p2")]},
+                {gettext_noop("指数"): [float(index[k] or 0.0) for k in ("p0", "p1", "p2")]},
+                params={"year": year or "—"},
             ),
         )
     )
@@ -330,7 +369,14 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         end=end,
     )
     numbers.update(aim)
-    sections.append(Section("targeting", "风险名单瞄准误差", ind.DEFINITIONS["targeting"], [("汇总", key_values(aim))]))
+    sections.append(
+        Section(
+            "targeting",
+            gettext_noop("风险名单瞄准误差"),
+            ind.DEFINITIONS["targeting"],
+            [(gettext_noop("汇总"), key_values(aim))],
+        )
+    )
 
     townships = ind.by_township(
         households=households,
@@ -348,15 +394,15 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     sections.append(
         Section(
             "townships",
-            "分乡镇",
+            gettext_noop("分乡镇"),
             ind.DEFINITIONS["townships"],
-            [("分乡镇", chinese(townships))],
+            [(gettext_noop("分乡镇"), chinese(townships))],
             Chart(
                 "bar",
-                "监测户数（按乡镇）",
+                gettext_noop("监测户数（按乡镇）"),
                 list(townships["township"]),
-                {"监测户数": [float(v) for v in townships["monitored"]]},
-                "户",
+                {gettext_noop("监测户数"): [float(v) for v in townships["monitored"]]},
+                gettext_noop("户"),
             ),
         )
     )
@@ -382,8 +428,18 @@ def ledgers(sources: Sources, decided: pd.DataFrame, labels: dict[str, dict[str,
     started = ind.measures_started_in(f["measures"], start, end)
     assistance = Ledger(
         "assistance",
-        "帮扶措施台账",
-        ["措施编号", "户编号", "村代码", "帮扶类别", "帮扶子类代码", "金额（元）", "资金来源", "开始日期", "结束日期"],
+        gettext_noop("帮扶措施台账"),
+        [
+            gettext_noop("措施编号"),
+            gettext_noop("户编号"),
+            gettext_noop("村代码"),
+            gettext_noop("帮扶类别"),
+            gettext_noop("帮扶子类代码"),
+            gettext_noop("金额（元）"),
+            gettext_noop("资金来源"),
+            gettext_noop("开始日期"),
+            gettext_noop("结束日期"),
+        ],
         [
             [
                 int(r.measure_id),
@@ -399,12 +455,18 @@ def ledgers(sources: Sources, decided: pd.DataFrame, labels: dict[str, dict[str,
             for r in started.itertuples(index=False)
         ],
     )
-    events = {ind.EVENT_IDENTIFIED: "纳入监测", ind.EVENT_RETURNED: "返贫致贫"}
+    events = {ind.EVENT_IDENTIFIED: gettext_noop("纳入监测"), ind.EVENT_RETURNED: gettext_noop("返贫致贫")}
     identified = ind.identifications(f["status"], start, end)
     identifications = Ledger(
         "identifications",
-        "新识别台账",
-        ["户编号", "村代码", "生效日期", "事件", "监测对象类别"],
+        gettext_noop("新识别台账"),
+        [
+            gettext_noop("户编号"),
+            gettext_noop("村代码"),
+            gettext_noop("生效日期"),
+            gettext_noop("事件"),
+            gettext_noop("监测对象类别"),
+        ],
         [
             [
                 numbers.get(r.household_id, ""),
@@ -419,8 +481,8 @@ def ledgers(sources: Sources, decided: pd.DataFrame, labels: dict[str, dict[str,
     eliminated = ind.eliminations_in(f["eliminations"], start, end)
     eliminations = Ledger(
         "eliminations",
-        "风险消除台账",
-        ["户编号", "村代码", "风险消除日期", "消除方式"],
+        gettext_noop("风险消除台账"),
+        [gettext_noop("户编号"), gettext_noop("村代码"), gettext_noop("风险消除日期"), gettext_noop("消除方式")],
         [
             [
                 numbers.get(r.household_id, ""),
@@ -433,8 +495,17 @@ def ledgers(sources: Sources, decided: pd.DataFrame, labels: dict[str, dict[str,
     )
     timeliness = Ledger(
         "timeliness",
-        "识别时效台账",
-        ["核实编号", "户编号", "首次预警日期", "办结时限", "决定日期", "识别天数", "首次帮扶日期", "帮扶天数"],
+        gettext_noop("识别时效台账"),
+        [
+            gettext_noop("核实编号"),
+            gettext_noop("户编号"),
+            gettext_noop("首次预警日期"),
+            gettext_noop("办结时限"),
+            gettext_noop("决定日期"),
+            gettext_noop("识别天数"),
+            gettext_noop("首次帮扶日期"),
+            gettext_noop("帮扶天数"),
+        ],
         [
             [
                 int(r.case_id),

@@ -17,7 +17,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import is_active_user, user_may_see_code
@@ -48,22 +50,22 @@ def check_request(*, user: Any, region_code: str, start: dt.date | None, end: dt
     errors: dict[str, str] = {}
     region = Region.objects.filter(code=(region_code or "").strip()).first()
     if region is None:
-        errors["region"] = "区划代码不存在。"
+        errors["region"] = _("区划代码不存在。")
     elif not user_may_see_code(user, region.code):
-        errors["region"] = f"“{region.name}”不在您的辖区内，不能生成它的报告。"
+        errors["region"] = _("“%(region)s”不在您的辖区内，不能生成它的报告。") % {"region": region.name}
     elif region.level not in REPORT_LEVELS:
-        errors["region"] = "报告按县或乡镇生成，请选择县或乡镇。"
+        errors["region"] = _("报告按县或乡镇生成，请选择县或乡镇。")
     if start is None:
-        errors["start"] = "请填写统计期起始日。"
+        errors["start"] = _("请填写统计期起始日。")
     if end is None:
-        errors["end"] = "请填写统计期截止日。"
+        errors["end"] = _("请填写统计期截止日。")
     if start is not None and end is not None:
         if end < start:
-            errors["end"] = "统计期截止日不能早于起始日。"
+            errors["end"] = _("统计期截止日不能早于起始日。")
         elif (end - start).days > MAX_PERIOD_DAYS:
-            errors["end"] = "统计期最长五年。"
+            errors["end"] = _("统计期最长五年。")
         elif start > timezone.localdate():
-            errors["start"] = "统计期起始日不能晚于今天。"
+            errors["start"] = _("统计期起始日不能晚于今天。")
     if errors:
         raise ValidationError(errors)
     return region
@@ -71,9 +73,14 @@ def check_request(*, user: Any, region_code: str, start: dt.date | None, end: dt
 
 def request_report(*, by: Any, region_code: str, start: dt.date | None, end: dt.date | None) -> Report:
     if not is_active_user(by):
-        raise PermissionDenied("请先登录。")
+        raise PermissionDenied(_("请先登录。"))
     region = check_request(user=by, region_code=region_code, start=start, end=end)
-    report = Report.objects.create(region=region, period_start=start, period_end=end, requested_by=by)
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    if language not in dict(settings.LANGUAGES):
+        language = settings.LANGUAGE_CODE
+    report = Report.objects.create(
+        region=region, period_start=start, period_end=end, requested_by=by, language=language
+    )
     transaction.on_commit(lambda: _enqueue(report.pk))
     return report
 
@@ -107,7 +114,7 @@ def mark_interrupted_reports() -> list[int]:
             continue
         try:
             if Report.objects.filter(pk=report.pk, status=report.status).update(
-                status=Status.FAILED, finished_at=timezone.now(), stage="失败", error=reason
+                status=Status.FAILED, finished_at=timezone.now(), stage=gettext_noop("失败"), error=reason
             ):
                 marked.append(report.pk)
                 fail_task_row(row, reason)
@@ -135,7 +142,7 @@ def generate_report(*, report: Report) -> Report:
 
 def _generate_locked(report: Report) -> Report:
     started = Report.objects.filter(pk=report.pk, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=timezone.now(), progress=1, stage="读取数据"
+        status=Status.RUNNING, started_at=timezone.now(), progress=1, stage=gettext_noop("读取数据")
     )
     report.refresh_from_db()
     if not started:
@@ -146,7 +153,10 @@ def _generate_locked(report: Report) -> Report:
     except Exception as exc:
         shutil.rmtree(directory, ignore_errors=True)
         Report.objects.filter(pk=report.pk).update(
-            status=Status.FAILED, finished_at=timezone.now(), stage="失败", error=f"{type(exc).__name__}: {exc}"
+            status=Status.FAILED,
+            finished_at=timezone.now(),
+            stage=gettext_noop("失败"),
+            error=f"{type(exc).__name__}: {exc}",
         )
         report.refresh_from_db()
         raise
@@ -154,7 +164,7 @@ def _generate_locked(report: Report) -> Report:
         status=Status.SUCCEEDED,
         finished_at=timezone.now(),
         progress=100,
-        stage="已完成",
+        stage=gettext_noop("已完成"),
         data_hash=result["data_sha256"],
         manifest=result,
     )
@@ -165,9 +175,10 @@ def _generate_locked(report: Report) -> Report:
 def _generate(report: Report, directory: Path) -> dict[str, Any]:
     user = report.requested_by
     region = report.region
-    sources = read_sources(region=region, start=report.period_start, end=report.period_end, user=user)
-    _progress(report, 30, "计算指标")
-    content = compute_report(sources, region_name=full_name(region))
+    with translation.override(settings.LANGUAGE_CODE):  # content in the source language; files translate it
+        sources = read_sources(region=region, start=report.period_start, end=report.period_end, user=user)
+        _progress(report, 30, gettext_noop("计算指标"))
+        content = compute_report(sources, region_name=full_name(region))
     data_hash = sources.data_hash()
     manifest: dict[str, Any] = {
         "report": report.pk,
@@ -185,13 +196,14 @@ def _generate(report: Report, directory: Path) -> dict[str, Any]:
     }
     directory.mkdir(parents=True, exist_ok=True)
     files: dict[str, Any] = {}
-    _progress(report, 50, "生成 Excel")
-    files["performance.xlsx"] = _write(directory, "performance.xlsx", xlsx_bytes(content, manifest))
-    _progress(report, 65, "生成 PDF")
-    files["performance.pdf"] = _write(directory, "performance.pdf", pdf_bytes(content, manifest))
-    _progress(report, 90, "生成台账 CSV")
-    for ledger in content.ledgers:
-        files[ledger_file_name(ledger)] = _write(directory, ledger_file_name(ledger), csv_bytes(ledger))
+    with translation.override(report.language or settings.LANGUAGE_CODE):
+        _progress(report, 50, gettext_noop("生成 Excel"))
+        files["performance.xlsx"] = _write(directory, "performance.xlsx", xlsx_bytes(content, manifest))
+        _progress(report, 65, gettext_noop("生成 PDF"))
+        files["performance.pdf"] = _write(directory, "performance.pdf", pdf_bytes(content, manifest))
+        _progress(report, 90, gettext_noop("生成台账 CSV"))
+        for ledger in content.ledgers:
+            files[ledger_file_name(ledger)] = _write(directory, ledger_file_name(ledger), csv_bytes(ledger))
     manifest["files"] = files
     manifest["numbers"] = content.numbers
     manifest["ledger_rows"] = {ledger.name: len(ledger.rows) for ledger in content.ledgers}
@@ -200,9 +212,11 @@ def _generate(report: Report, directory: Path) -> dict[str, Any]:
 
 
 def compute_for(*, region: Region, start: dt.date, end: dt.date, user: Any) -> tuple[PerformanceReport, str]:
-    """The report's content and data hash without writing files (the dashboard and the tests)."""
-    sources = read_sources(region=region, start=start, end=end, user=user)
-    return compute_report(sources, region_name=full_name(region)), sources.data_hash()
+    """The report's content and data hash without writing files (the dashboard and the tests). The content
+    is built in the source language whatever the request's language: the dashboard's is cached and shared."""
+    with translation.override(settings.LANGUAGE_CODE):
+        sources = read_sources(region=region, start=start, end=end, user=user)
+        return compute_report(sources, region_name=full_name(region)), sources.data_hash()
 
 
 DASHBOARD_SECONDS = 15 * 60

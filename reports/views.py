@@ -21,7 +21,8 @@ from povertycloud.audit.services import record_event
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import get_for_user_or_404, scope_for_user
 from reports import charts, exports, services
-from reports.forms import ExportForm, PeriodForm, default_period, region_choices
+from reports.files import table_label
+from reports.forms import ExportForm, PeriodForm, default_period, region_choices, threshold_period
 from reports.models import Report
 
 EXPORT_ROLES = {Role.AUDITOR, Role.COUNTY_STAFF, Role.ADMIN}
@@ -54,15 +55,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if bound and request.GET.get("region"):
         # A link to a region outside the user's own answers 404, like any other object outside it.
         get_for_user_or_404(Region.objects.all(), user, code=request.GET["region"])
-    form = PeriodForm(request.GET if bound else None, user=user)
-    context: dict[str, Any] = {"form": form}
     if bound:
+        form = PeriodForm(request.GET, user=user)
         region = _checked(form)
         start, end = (form.cleaned_data["start"], form.cleaned_data["end"]) if region else (None, None)
     else:
+        # Opens on the user's region and the latest period that has a monitoring threshold there.
         choices = region_choices(user)
         region = Region.objects.filter(code=choices[0][0]).first() if choices else None
-        start, end = default_period()
+        start, end = threshold_period(region.code) if region is not None else default_period()
+        form = PeriodForm(None, user=user, initial={"start": start, "end": end})
+    context: dict[str, Any] = {"form": form}
     if region is not None:
         report, data_hash, computed_at = services.dashboard_content(region=region, start=start, end=end, user=user)
         numbers = report.numbers
@@ -121,9 +124,10 @@ def report_list(request: HttpRequest) -> HttpResponse:
 
 
 def _progress(report: Report) -> dict[str, Any]:
-    label = report.stage or report.get_status_display()
+    # The stage is stored as its Chinese source string (reports.services) and translated here, when shown.
+    label = _(report.stage) if report.stage else str(report.get_status_display())
     if not report.finished:
-        label = f"{label}（{report.progress}%）"
+        label = _("%(stage)s（%(percent)s%%）") % {"stage": label, "percent": report.progress}
     return {
         "status": report.status,
         "percent": report.progress,
@@ -150,7 +154,7 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "progress": _progress(report),
             "files": files,
             "manifest": manifest,
-            "row_counts": sorted(manifest.get("row_counts", {}).items()),
+            "row_counts": [(table_label(name), n) for name, n in sorted(manifest.get("row_counts", {}).items())],
         },
     )
 
@@ -175,10 +179,10 @@ def report_file(request: HttpRequest, pk: int, name: str) -> FileResponse:
         action="export",
         entity=Report._meta.label_lower,
         object_pk=report.pk,
-        object_repr=f"成效考核报告 #{report.pk} {name}",
+        object_repr=_("成效考核报告 #%(pk)s %(name)s") % {"pk": report.pk, "name": name},
         region_code=report.region_id,
         changes={"file": name, "sha256": report.manifest["files"][name]["sha256"], "data_sha256": report.data_hash},
-        note=f"下载成效考核报告 #{report.pk} 的 {name}",
+        note=_("下载成效考核报告 #%(pk)s 的 %(name)s") % {"pk": report.pk, "name": name},
     )
     response = FileResponse(
         path.open("rb"),

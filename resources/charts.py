@@ -6,7 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from households.charts import HEIGHT, LEFT, RIGHT, TOP, WIDTH, nice_ceiling
+from django.utils.translation import gettext_lazy
+
+from households.charts import HEIGHT, LEFT, RIGHT, TOP, WIDTH, has_data, nice_ceiling
 from resources.models import OutcomeObservation
 
 Indicator = OutcomeObservation.Indicator
@@ -18,11 +20,11 @@ STRIP_INDICATORS = (
     Indicator.WATER_SAFE,
 )
 STRIP_LABELS = {
-    Indicator.MEMBERS_WORKING: "务工就业",
-    Indicator.CHILDREN_ENROLLED: "义务教育",
-    Indicator.MEDICAL_INSURANCE: "基本医保",
-    Indicator.HOUSING_SAFE: "住房安全",
-    Indicator.WATER_SAFE: "饮水安全",
+    Indicator.MEMBERS_WORKING: gettext_lazy("务工就业"),
+    Indicator.CHILDREN_ENROLLED: gettext_lazy("义务教育"),
+    Indicator.MEDICAL_INSURANCE: gettext_lazy("基本医保"),
+    Indicator.HOUSING_SAFE: gettext_lazy("住房安全"),
+    Indicator.WATER_SAFE: gettext_lazy("饮水安全"),
 }
 BOTTOM = 48  # room for the year labels and the measure numbers under the axis
 STRIP_LEFT = 76
@@ -72,10 +74,7 @@ class Axis:
         return round(self.left + (day - self.start).days / span * (self.right - self.left), 1)
 
     def years(self) -> list[YearTick]:
-        return [
-            YearTick(year, self.x(dt.date(year, 1, 1)))
-            for year in range(self.start.year + 1, self.end.year + 1)
-        ]
+        return [YearTick(year, self.x(dt.date(year, 1, 1))) for year in range(self.start.year + 1, self.end.year + 1)]
 
 
 @dataclass
@@ -105,7 +104,7 @@ class StripSegment:
 
 @dataclass
 class StripRow:
-    label: str
+    label: object  # a lazy translation
     y: float
     segments: list[StripSegment] = field(default_factory=list)
 
@@ -129,14 +128,41 @@ def _axis(days: list[dt.date], left: float, right: float) -> Axis:
     return Axis(start, end + dt.timedelta(days=15), left, right)
 
 
+MARKER_FIRST = 30  # the first row of measure numbers under the axis (the year labels sit above it)
+MARKER_STEP = 13  # each further row of numbers, for measures that start close together
+DIGIT_HALF = 4  # half the width of a digit at the numbers' 12 px
+
+
 def _markers(measures: list, axis: Axis, labels: dict[int, str]) -> list[Marker]:
+    """Each measure at its start date, numbered in date order. A number goes on the first row under the axis
+    where it keeps clear of the numbers already there, so numbers of measures that start close together stand
+    apart instead of drawn over each other; the list under the chart names each number."""
     markers: list[Marker] = []
+    row_ends: list[float] = []  # the right edge of the last number on each row
     for index, m in enumerate(sorted(measures, key=lambda m: (m.start_date, m.pk)), start=1):
-        marker = Marker(index, axis.x(m.start_date), labels.get(m.pk, ""), m.start_date, m.status == "implemented")
-        if markers and marker.x - markers[-1].x < 14:
-            marker.dy = 30 if markers[-1].dy > 30 else 42
-        markers.append(marker)
+        x = axis.x(m.start_date)
+        half = DIGIT_HALF * len(str(index)) + 3
+        row = next((r for r, end in enumerate(row_ends) if x - half >= end), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(x + half)
+        else:
+            row_ends[row] = x + half
+        markers.append(
+            Marker(
+                index,
+                x,
+                labels.get(m.pk, ""),
+                m.start_date,
+                m.status == "implemented",
+                dy=MARKER_FIRST + row * MARKER_STEP,
+            )
+        )
     return markers
+
+
+def _room_below(markers: list[Marker]) -> int:
+    """Room under the plot for the year labels and every row of measure numbers."""
+    return max([BOTTOM, *(m.dy + 8 for m in markers)])
 
 
 def timeline_days(observations: list[OutcomeObservation], measures: list, entered: list[dt.date]) -> list[dt.date]:
@@ -151,11 +177,12 @@ def income_timeline(
     incomes = sorted(
         (o for o in observations if o.indicator == Indicator.PER_CAPITA_INCOME), key=lambda o: o.observed_on
     )
-    if not incomes:
+    if not incomes or not has_data([o.value for o in incomes], [o.base for o in incomes]):
         return None
     days = timeline_days(observations, measures, entered)
     axis = _axis(days, LEFT, WIDTH - RIGHT)
     bottom = HEIGHT - BOTTOM
+    markers = _markers(measures, axis, labels)
     top = nice_ceiling(max([o.value for o in incomes] + [o.base for o in incomes if o.base is not None]))
 
     def y_of(amount: Decimal | int) -> float:
@@ -167,7 +194,7 @@ def income_timeline(
     thresholds = [(axis.x(o.observed_on), y_of(o.base)) for o in incomes if o.base is not None]
     return IncomeTimeline(
         width=WIDTH,
-        height=HEIGHT,
+        height=bottom + _room_below(markers),
         plot_left=LEFT,
         plot_right=WIDTH - RIGHT,
         plot_top=TOP,
@@ -177,7 +204,7 @@ def income_timeline(
         threshold_line=" ".join(f"{x},{y}" for x, y in thresholds),
         ticks=[Tick(top * i // 4, y_of(top * i // 4)) for i in range(5)],
         years=axis.years(),
-        markers=_markers(measures, axis, labels),
+        markers=markers,
         entered=[axis.x(day) for day in entered if axis.start <= day <= axis.end],
     )
 
@@ -204,13 +231,14 @@ def indicator_strips(
             )
         rows.append(row)
     bottom = TOP + len(STRIP_INDICATORS) * ROW_HEIGHT
+    markers = _markers(measures, axis, labels)
     return IndicatorStrips(
         width=WIDTH,
-        height=bottom + BOTTOM,
+        height=bottom + _room_below(markers),
         plot_left=STRIP_LEFT,
         plot_right=WIDTH - RIGHT,
         plot_bottom=bottom,
         rows=rows,
         years=axis.years(),
-        markers=_markers(measures, axis, labels),
+        markers=markers,
     )

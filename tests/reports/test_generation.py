@@ -285,3 +285,21 @@ def test_a_report_whose_generation_fails_is_marked_failed_and_leaves_no_files(
     assert report.finished_at is not None
     assert not services.report_dir(report).exists()
     assert services.generate_report(report=report).status == Report.Status.FAILED  # not run a second time
+
+
+def test_a_report_asked_for_in_english_writes_english_files(county, auditor, django_capture_on_commit_callbacks):
+    from django.utils import translation
+
+    with translation.override("en"):
+        report = generate(auditor, django_capture_on_commit_callbacks)
+    assert report.language == "en" and report.status == Report.Status.SUCCEEDED
+    sheets = load_workbook(services.report_dir(report) / "performance.xlsx").sheetnames
+    assert sheets[0] == "Report manifest" and "Definitions" in sheets
+    # the numbers do not depend on the language: the same data gives the same digest
+    assert report.data_hash == generate(auditor, django_capture_on_commit_callbacks).data_hash
+
+
+def test_a_report_asked_for_in_chinese_writes_chinese_files(county, auditor, django_capture_on_commit_callbacks):
+    report = generate(auditor, django_capture_on_commit_callbacks)
+    assert report.language == "zh-hans"
+    assert load_workbook(services.report_dir(report) / "performance.xlsx").sheetnames[0] == "报告清单"

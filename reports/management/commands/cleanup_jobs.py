@@ -1,6 +1,7 @@
 """Mark imports, reports and risk jobs whose background task is gone as failed (see reports.cleanup)."""
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from reports.cleanup import clean_up_interrupted_jobs
 
@@ -14,6 +15,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         cleaned = clean_up_interrupted_jobs()
         self.stdout.write(
-            f"中断的任务已标记为失败：导入 {len(cleaned.imports)} 个，报告 {len(cleaned.reports)} 个，"
-            f"风险任务 {len(cleaned.risk_jobs)} 个。"
+            _("中断的任务已标记为失败：导入 %(imports)s 个，报告 %(reports)s 个，风险任务 %(risk_jobs)s 个。")
+            % {"imports": len(cleaned.imports), "reports": len(cleaned.reports), "risk_jobs": len(cleaned.risk_jobs)}
         )

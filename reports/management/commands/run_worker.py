@@ -7,6 +7,7 @@ import threading
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
+from django.utils.translation import gettext as _
 
 from reports.cleanup import clean_up_interrupted_jobs
 
@@ -47,7 +48,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--cleanup-every", type=float, default=DEFAULT_CLEANUP_SECONDS,
+            "--cleanup-every",
+            type=float,
+            default=DEFAULT_CLEANUP_SECONDS,
             help="seconds between cleanups while the worker runs (default: %(default)s; 0 = only at start)",
         )
         parser.add_argument("--queue-name", default="default", help="passed to db_worker")
@@ -59,8 +62,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         cleaned = clean_up_interrupted_jobs()
         self.stdout.write(
-            f"启动清理：导入 {len(cleaned.imports)} 个、报告 {len(cleaned.reports)} 个、"
-            f"风险任务 {len(cleaned.risk_jobs)} 个已标记为失败。"
+            _("启动清理：导入 %(imports)s 个、报告 %(reports)s 个、风险任务 %(risk_jobs)s 个已标记为失败。")
+            % {"imports": len(cleaned.imports), "reports": len(cleaned.reports), "risk_jobs": len(cleaned.risk_jobs)}
         )
         if not connection.in_atomic_block:
             connection.close()  # the worker opens its own; the loop thread has its own too
