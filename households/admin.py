@@ -220,13 +220,13 @@ class MaskedSensitiveAdmin(RegionScopedAdmin):
 class CodeInline(admin.TabularInline):
     model = Code
     extra = 0
-    fields = ("code", "label", "meaning", "attributes", "sort_order", "active")
+    fields = ("code", "label", "label_en", "meaning", "attributes", "sort_order", "active")
 
 
 @admin.register(CodeSet)
 class CodeSetAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("slug", "name", "description")
-    search_fields = ("slug", "name")
+    search_fields = ("slug", "name", "codes__label", "codes__label_en")
     inlines = [CodeInline]
 
     def save_related(self, request, form, formsets, change):
@@ -271,7 +271,7 @@ class HouseholdAdmin(MaskedSensitiveAdmin):
         if change:
             services.update_household(
                 by=request.user, household=Household.objects.get(pk=obj.pk), data=form.values(),
-                expected_version=form.cleaned_data.get("version") or obj.version, reason="管理后台修改",
+                expected_version=form.cleaned_data.get("version") or obj.version, reason=_("管理后台修改"),
             )
         else:
             created = services.create_household(by=request.user, data=form.values())
@@ -330,12 +330,12 @@ class PersonAdmin(MaskedSensitiveAdmin):
 
     # "Delete" in the admin closes the member (left today), as the household page's removal does.
     def delete_model(self, request, obj):
-        services.remove_person(by=request.user, person=obj, reason="管理后台删除")
+        services.remove_person(by=request.user, person=obj, reason=_("管理后台删除"))
 
     def delete_queryset(self, request, queryset):
         # The "delete selected" action: one service call per member, so each removal is checked and audited.
         for person in queryset.select_related("household"):
-            services.remove_person(by=request.user, person=person, reason="管理后台批量删除")
+            services.remove_person(by=request.user, person=person, reason=_("管理后台批量删除"))
 
     def get_deleted_objects(self, objs, request):
         # A member the services would refuse to remove is shown as protected: Django then deletes nothing.

@@ -34,6 +34,7 @@ class Code(models.Model):
     )
     code = models.CharField(_("代码"), max_length=20)
     label = models.CharField(_("名称"), max_length=60)
+    label_en = models.CharField(_("英文名称"), max_length=100, blank=True)
     meaning = models.TextField(_("含义"), blank=True)
     attributes = models.JSONField(
         _("属性"), default=dict, blank=True, help_text=_("例如在校阶段的合理年龄范围")

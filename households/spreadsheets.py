@@ -88,18 +88,16 @@ class TextWidget(widgets.Widget):
 
 
 class CodeWidget(TextWidget):
-    """A coded value: written as its label, read as a label or a code; unknown ones reach the validators."""
+    """A coded value: written as its Chinese label in every UI language (the file format, like the headers),
+    read as a code, its Chinese label or its English label; unknown ones reach the validators."""
 
     def __init__(self, codeset: str, *, multi: bool = False):
         super().__init__()
         self.codeset, self.multi = codeset, multi
 
     def _code(self, text: str) -> str:
-        labels = codebook().labels.get(self.codeset, {})
-        if text in labels:
-            return text
-        by_label = {label: code for code, label in labels.items()}
-        return by_label.get(text, text)
+        code = codebook().code_for(self.codeset, text)
+        return text if code is None else code
 
     def clean(self, value, row=None, **kwargs):
         text = super().clean(value, row, **kwargs)
@@ -109,6 +107,11 @@ class CodeWidget(TextWidget):
         return join_codes(self._code(part) for part in parts)
 
     def render(self, value, obj=None, **kwargs):
+        book = codebook()
+        return "、".join(book.label_zh(self.codeset, code) for code in split_codes(value or ""))
+
+    def display(self, value) -> str:
+        """The value as a page shows it: labels in the active language."""
         book = codebook()
         return "、".join(book.label(self.codeset, code) for code in split_codes(value or ""))
 
@@ -519,7 +522,8 @@ def _display(user: Any, name: str, value: Any) -> str:
         return mask(name, value) or "—"
     for resource_field in HouseholdMemberResource.fields.values():
         if resource_field.attribute.split("__")[-1] == name and not resource_field.readonly:
-            shown_value = shown(user, name, resource_field.widget.render(value))
+            widget = resource_field.widget
+            shown_value = shown(user, name, getattr(widget, "display", widget.render)(value))
             text = "" if shown_value is None else str(shown_value)
             return text or "—"
     return str(value) if value not in (None, "") else "—"
@@ -716,7 +720,7 @@ def read_sheet(content: bytes, filename: str) -> tablib.Dataset:
     width = len(headers)
     numbered = [(line, (cells + [""] * width)[:width], problem) for line, cells, problem in source.lines]
     number_at, relation_at = headers.index("户编号"), headers.index("与户主关系")
-    heads = {"01", codebook().label("relation", "01")}
+    heads = {"01", codebook().label_zh("relation", "01"), codebook().label("relation", "01")}
     first_seen: dict[str, int] = {}
     for position, (_line, row, _problem) in enumerate(numbered):
         first_seen.setdefault(_cell_text(row[number_at]), position)

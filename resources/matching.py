@@ -174,7 +174,8 @@ def match(
 def match_households(households: QuerySet[Household]) -> dict[int, HouseholdMatch]:
     """Matches of every household in the queryset (monitored ones get expectations), in five queries."""
     book = catalogue()
-    risk_labels = codebook().labels.get("risk_type", {})
+    codes = codebook()
+    risk_labels = {code: codes.label("risk_type", code) for code in codes.labels.get("risk_type", {})}
     rows = list(households.values_list("pk", "monitoring_type", "risk_types"))
     dates = identification_dates(households)
     measures = measures_of(households)

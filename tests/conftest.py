@@ -1,7 +1,5 @@
 """Shared fixtures: the demo county's region tree, and one user of each role in two townships."""
 
-import csv
-import json
 from pathlib import Path
 
 import pytest
@@ -11,16 +9,9 @@ from django.utils import translation
 
 from povertycloud.accounts.models import Role, User
 from povertycloud.regions.services import load_regions_csv
-from tests.factories import COUNTY, TOWNSHIP_A, TOWNSHIP_B
+from tests.factories import COUNTY, TOWNSHIP_A, TOWNSHIP_B, fill_data_dictionary
 
 PASSWORD = "correct-horse-battery-9"
-
-
-@pytest.fixture(scope="session")
-def _dictionary_rows() -> list[dict[str, str]]:
-    path = Path(settings.BASE_DIR) / "fixtures" / "data_dictionary.csv"
-    with path.open(encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(autouse=True)
@@ -46,32 +37,7 @@ def _data_dictionary(request):
     if not transactional:
         return
     request.getfixturevalue("transactional_db")
-    rows = request.getfixturevalue("_dictionary_rows")
-    from households.codes import forget_codebook
-    from households.models import Code, CodeSet
-
-    if not Code.objects.exists():
-        codesets = {}
-        for row in rows:
-            slug = row["codeset"]
-            codesets.setdefault(
-                slug, CodeSet(slug=slug, name=row["codeset_name"], description=row["codeset_description"])
-            )
-        CodeSet.objects.bulk_create(codesets.values(), ignore_conflicts=True)
-        Code.objects.bulk_create(
-            [
-                Code(
-                    codeset_id=row["codeset"],
-                    code=row["code"],
-                    label=row["label"],
-                    meaning=row["meaning"],
-                    attributes=json.loads(row["attributes"]) if row["attributes"] else {},
-                    sort_order=int(row["sort_order"]),
-                )
-                for row in rows
-            ]
-        )
-    forget_codebook()
+    fill_data_dictionary()
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,14 @@
 """Small builders of valid test data. Each returns saved objects; override any field by keyword."""
 
+import csv
 import datetime as dt
+import functools
 import itertools
+import json
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
 
 from households.models import Household, IncomeRecord, Person
 from households.validation import id_check_character
@@ -73,3 +79,42 @@ def make_income(household: Household, year: int = 2024, **overrides: Any) -> Inc
     values = {"year": year, "household_size": 1, "wage_income": 12000, "production_cost": 2000}
     values.update(overrides)
     return IncomeRecord.objects.create(household=household, **values)
+
+
+@functools.cache
+def _dictionary_rows() -> tuple[dict[str, str], ...]:
+    path = Path(settings.BASE_DIR) / "fixtures" / "data_dictionary.csv"
+    with path.open(encoding="utf-8") as handle:
+        return tuple(csv.DictReader(handle))
+
+
+def fill_data_dictionary() -> None:
+    """The code tables as the data migration fills them, when a flush has emptied them (two bulk inserts: loading
+    through load_data_dictionary() costs a second or two a test)."""
+    from households.codes import forget_codebook
+    from households.models import Code, CodeSet
+
+    if not Code.objects.exists():
+        rows = _dictionary_rows()
+        codesets = {}
+        for row in rows:
+            slug = row["codeset"]
+            codesets.setdefault(
+                slug, CodeSet(slug=slug, name=row["codeset_name"], description=row["codeset_description"])
+            )
+        CodeSet.objects.bulk_create(codesets.values(), ignore_conflicts=True)
+        Code.objects.bulk_create(
+            [
+                Code(
+                    codeset_id=row["codeset"],
+                    code=row["code"],
+                    label=row["label"],
+                    label_en=row.get("label_en", ""),
+                    meaning=row["meaning"],
+                    attributes=json.loads(row["attributes"]) if row["attributes"] else {},
+                    sort_order=int(row["sort_order"]),
+                )
+                for row in rows
+            ]
+        )
+    forget_codebook()
