@@ -1,6 +1,7 @@
 """The admin of the department exchange: the import safeguards (ImportSettings), written by administrators."""
 
 from django.contrib import admin
+from django.utils.translation import gettext as _
 
 from exchange.models import ImportSettings
 from povertycloud.audit.services import diff, record_event, snapshot
@@ -38,5 +39,5 @@ class ImportSettingsAdmin(admin.ModelAdmin):
             object_pk=obj.pk,
             object_repr=str(obj),
             changes=diff(before, snapshot(obj)),
-            note="管理后台",
+            note=_("管理后台"),
         )

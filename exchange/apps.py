@@ -1,11 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ExchangeConfig(AppConfig):
     """Data that arrives from outside the household file: department feeds, batches, linkage, data quality."""
 
     name = "exchange"
-    verbose_name = "数据交换"
+    verbose_name = _("数据交换")
 
     def ready(self) -> None:
         from exchange.selectors import department_rows_of

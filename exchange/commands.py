@@ -5,6 +5,8 @@ from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from tqdm import tqdm
 
 
@@ -14,13 +16,15 @@ def user_named(username: str | None):
         return None
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise CommandError(f"用户 {username} 不存在。")
+        raise CommandError(_("用户 %(username)s 不存在。") % {"username": username})
     return user
 
 
 def row_progress(stderr, *, verbosity: int) -> tuple[tqdm, Callable[[int, int], None]]:
     """A bar of rows (silent at verbosity 0) and the progress(done, total) callback the imports call."""
-    bar = tqdm(total=0, unit="行", file=stderr, disable=verbosity == 0, dynamic_ncols=True)
+    bar = tqdm(
+        total=0, unit=str(pgettext("progress bar unit", "行")), file=stderr, disable=verbosity == 0, dynamic_ncols=True
+    )
 
     def progress(done: int, total: int) -> None:
         bar.total = total

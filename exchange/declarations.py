@@ -8,6 +8,7 @@ import enum
 from dataclasses import dataclass, field
 
 from django.db import models
+from django.utils.translation import gettext as _
 
 
 class Kind(enum.StrEnum):
@@ -66,4 +67,4 @@ def get_department(slug: str) -> Department:
         return REGISTRY[slug]
     except KeyError as exc:
         known = "、".join(f"{d.slug}（{d.name}）" for d in REGISTRY.values())
-        raise LookupError(f"未知的部门“{slug}”。已声明的部门：{known}") from exc
+        raise LookupError(_("未知的部门“%(slug)s”。已声明的部门：%(known)s") % {"slug": slug, "known": known}) from exc

@@ -19,7 +19,8 @@ def one_current_per_person_and_county(prefix: str) -> models.UniqueConstraint:
     person. Each county's history stays its own; neither batch touches the other's records.
     """
     return models.UniqueConstraint(
-        models.F("id_number"), Left("region_code", COUNTY_DIGITS),
+        models.F("id_number"),
+        Left("region_code", COUNTY_DIGITS),
         condition=models.Q(valid_to__isnull=True),
         name=f"{prefix}_one_current_per_person_county",
     )
@@ -117,9 +118,7 @@ class EducationRecord(SourceRecord):
             models.Index(fields=["id_number", "valid_from"], name="education_id_valid_idx"),
             models.Index(fields=["person"], name="education_person_idx"),
             models.Index(fields=["batch"], name="education_batch_idx"),
-            models.Index(
-                fields=["region_code"], name="education_region_idx", opclasses=["varchar_pattern_ops"]
-            ),
+            models.Index(fields=["region_code"], name="education_region_idx", opclasses=["varchar_pattern_ops"]),
             closed_by_index("education"),
         ]
         constraints = [one_current_per_person_and_county("education")]
@@ -146,9 +145,7 @@ class DisabilityRecord(SourceRecord):
             models.Index(fields=["id_number", "valid_from"], name="disability_id_valid_idx"),
             models.Index(fields=["person"], name="disability_person_idx"),
             models.Index(fields=["batch"], name="disability_batch_idx"),
-            models.Index(
-                fields=["region_code"], name="disability_region_idx", opclasses=["varchar_pattern_ops"]
-            ),
+            models.Index(fields=["region_code"], name="disability_region_idx", opclasses=["varchar_pattern_ops"]),
             closed_by_index("disability"),
         ]
         constraints = [one_current_per_person_and_county("disability")]
@@ -159,88 +156,96 @@ ID_AND_NAME = (
     FieldSpec("姓名", "name", Kind.TEXT, required=True, max_length=50),
 )
 
-CIVIL_AFFAIRS = declare(Department(
-    slug="civil_affairs",
-    name="民政",
-    model=CivilAffairsRecord,
-    description="低保、特困供养、临时救助、孤儿和事实无人抚养儿童名单，每期全量报送。",
-    fields=(
-        FieldSpec("统计期", "period", Kind.PERIOD, required=True),
-        FieldSpec("乡镇（街道）", "township_name", max_length=50),
-        FieldSpec("村（社区）", "village_name", max_length=50),
-        *ID_AND_NAME,
-        FieldSpec("性别", "sex_label", max_length=2),
-        FieldSpec("低保类别", "dibao_type", Kind.CODE, codeset="dibao_type"),
-        FieldSpec("低保档次", "dibao_class", max_length=10),
-        FieldSpec("低保月保障金额（元）", "dibao_monthly_amount", Kind.AMOUNT, max_value=10_000),
-        FieldSpec("低保开始日期", "dibao_start", Kind.DATE),
-        FieldSpec("低保停止日期", "dibao_stop", Kind.DATE),
-        FieldSpec("特困供养", "tekun", Kind.FLAG),
-        FieldSpec("特困供养开始日期", "tekun_start", Kind.DATE),
-        FieldSpec("本年临时救助次数", "relief_count", Kind.INTEGER, max_value=100),
-        FieldSpec("本年临时救助金额（元）", "relief_amount", Kind.AMOUNT, max_value=500_000),
-        FieldSpec("最近临时救助日期", "last_relief_date", Kind.DATE),
-        FieldSpec("最近临时救助金额（元）", "last_relief_amount", Kind.AMOUNT, max_value=500_000),
-        FieldSpec("孤儿", "orphan", Kind.FLAG),
-        FieldSpec("事实无人抚养儿童", "unsupported_child", Kind.FLAG),
-    ),
-))
+CIVIL_AFFAIRS = declare(
+    Department(
+        slug="civil_affairs",
+        name=_("民政"),
+        model=CivilAffairsRecord,
+        description=_("低保、特困供养、临时救助、孤儿和事实无人抚养儿童名单，每期全量报送。"),
+        fields=(
+            FieldSpec("统计期", "period", Kind.PERIOD, required=True),
+            FieldSpec("乡镇（街道）", "township_name", max_length=50),
+            FieldSpec("村（社区）", "village_name", max_length=50),
+            *ID_AND_NAME,
+            FieldSpec("性别", "sex_label", max_length=2),
+            FieldSpec("低保类别", "dibao_type", Kind.CODE, codeset="dibao_type"),
+            FieldSpec("低保档次", "dibao_class", max_length=10),
+            FieldSpec("低保月保障金额（元）", "dibao_monthly_amount", Kind.AMOUNT, max_value=10_000),
+            FieldSpec("低保开始日期", "dibao_start", Kind.DATE),
+            FieldSpec("低保停止日期", "dibao_stop", Kind.DATE),
+            FieldSpec("特困供养", "tekun", Kind.FLAG),
+            FieldSpec("特困供养开始日期", "tekun_start", Kind.DATE),
+            FieldSpec("本年临时救助次数", "relief_count", Kind.INTEGER, max_value=100),
+            FieldSpec("本年临时救助金额（元）", "relief_amount", Kind.AMOUNT, max_value=500_000),
+            FieldSpec("最近临时救助日期", "last_relief_date", Kind.DATE),
+            FieldSpec("最近临时救助金额（元）", "last_relief_amount", Kind.AMOUNT, max_value=500_000),
+            FieldSpec("孤儿", "orphan", Kind.FLAG),
+            FieldSpec("事实无人抚养儿童", "unsupported_child", Kind.FLAG),
+        ),
+    )
+)
 
-HEALTH = declare(Department(
-    slug="health",
-    name="医保/卫健",
-    model=HealthRecord,
-    description="参保、大病保险、慢性病和大病诊断、年度累计自付费用，每期全量报送。",
-    fields=(
-        FieldSpec("统计期", "period", Kind.PERIOD, required=True),
-        *ID_AND_NAME,
-        FieldSpec("参保状态", "insured", Kind.FLAG, required=True),
-        FieldSpec("参保类型", "insurance_type", Kind.CODE, codeset="insurance_type", required_when="insured"),
-        FieldSpec("大病保险", "critical_illness_insurance", Kind.FLAG),
-        FieldSpec("慢性病诊断", "chronic_diagnosis"),
-        FieldSpec("大病诊断", "serious_diagnosis"),
-        FieldSpec("大病确诊日期", "serious_diagnosis_date", Kind.DATE),
-        FieldSpec("年度累计自付费用（元）", "out_of_pocket_ytd", Kind.AMOUNT, max_value=5_000_000),
-        FieldSpec("单次住院最高自付（元）", "max_stay_self_pay", Kind.AMOUNT, max_value=5_000_000),
-        FieldSpec("月均门诊费用（元）", "monthly_outpatient_cost", Kind.AMOUNT, max_value=1_000_000),
-    ),
-))
+HEALTH = declare(
+    Department(
+        slug="health",
+        name=_("医保/卫健"),
+        model=HealthRecord,
+        description=_("参保、大病保险、慢性病和大病诊断、年度累计自付费用，每期全量报送。"),
+        fields=(
+            FieldSpec("统计期", "period", Kind.PERIOD, required=True),
+            *ID_AND_NAME,
+            FieldSpec("参保状态", "insured", Kind.FLAG, required=True),
+            FieldSpec("参保类型", "insurance_type", Kind.CODE, codeset="insurance_type", required_when="insured"),
+            FieldSpec("大病保险", "critical_illness_insurance", Kind.FLAG),
+            FieldSpec("慢性病诊断", "chronic_diagnosis"),
+            FieldSpec("大病诊断", "serious_diagnosis"),
+            FieldSpec("大病确诊日期", "serious_diagnosis_date", Kind.DATE),
+            FieldSpec("年度累计自付费用（元）", "out_of_pocket_ytd", Kind.AMOUNT, max_value=5_000_000),
+            FieldSpec("单次住院最高自付（元）", "max_stay_self_pay", Kind.AMOUNT, max_value=5_000_000),
+            FieldSpec("月均门诊费用（元）", "monthly_outpatient_cost", Kind.AMOUNT, max_value=1_000_000),
+        ),
+    )
+)
 
-EDUCATION = declare(Department(
-    slug="education",
-    name="教育",
-    model=EducationRecord,
-    description="在校学生、控辍保学、学生资助和就读净成本，每期全量报送。",
-    fields=(
-        FieldSpec("统计期", "period", Kind.PERIOD, required=True),
-        *ID_AND_NAME,
-        FieldSpec("学校名称", "school_name", required=True),
-        FieldSpec("学段", "stage", Kind.CODE, required=True, codeset="school_stage"),
-        FieldSpec("年级", "grade", max_length=20),
-        FieldSpec("在校状态", "enrolment_status", max_length=10),
-        FieldSpec("入学日期", "enrolment_date", Kind.DATE),
-        FieldSpec("控辍保学", "dropout", Kind.FLAG),
-        FieldSpec("资助项目", "aid_project"),
-        FieldSpec("资助金额（元）", "aid_amount", Kind.AMOUNT, max_value=200_000),
-        FieldSpec("就读净成本（元）", "net_study_cost", Kind.AMOUNT, max_value=1_000_000),
-    ),
-))
+EDUCATION = declare(
+    Department(
+        slug="education",
+        name=_("教育"),
+        model=EducationRecord,
+        description=_("在校学生、控辍保学、学生资助和就读净成本，每期全量报送。"),
+        fields=(
+            FieldSpec("统计期", "period", Kind.PERIOD, required=True),
+            *ID_AND_NAME,
+            FieldSpec("学校名称", "school_name", required=True),
+            FieldSpec("学段", "stage", Kind.CODE, required=True, codeset="school_stage"),
+            FieldSpec("年级", "grade", max_length=20),
+            FieldSpec("在校状态", "enrolment_status", max_length=10),
+            FieldSpec("入学日期", "enrolment_date", Kind.DATE),
+            FieldSpec("控辍保学", "dropout", Kind.FLAG),
+            FieldSpec("资助项目", "aid_project"),
+            FieldSpec("资助金额（元）", "aid_amount", Kind.AMOUNT, max_value=200_000),
+            FieldSpec("就读净成本（元）", "net_study_cost", Kind.AMOUNT, max_value=1_000_000),
+        ),
+    )
+)
 
-DISABILITY = declare(Department(
-    slug="disability",
-    name="残联",
-    model=DisabilityRecord,
-    description="持证残疾人（残疾证号、类别、等级）和残疾人两项补贴，每期全量报送。",
-    fields=(
-        FieldSpec("统计期", "period", Kind.PERIOD, required=True),
-        *ID_AND_NAME,
-        FieldSpec("残疾证号", "certificate", Kind.DISABILITY_CERTIFICATE, required=True),
-        FieldSpec("残疾类别", "disability_category", Kind.CODE, required=True, codeset="disability_category"),
-        FieldSpec("残疾等级", "disability_grade", Kind.CODE, required=True, codeset="disability_grade"),
-        FieldSpec("发证日期", "issue_date", Kind.DATE),
-        FieldSpec("证件状态", "certificate_status", max_length=10),
-        FieldSpec("困难残疾人生活补贴", "living_allowance", Kind.FLAG),
-        FieldSpec("重度残疾人护理补贴", "care_allowance", Kind.FLAG),
-        FieldSpec("两项补贴月金额（元）", "monthly_allowance", Kind.AMOUNT, max_value=10_000),
-    ),
-))
+DISABILITY = declare(
+    Department(
+        slug="disability",
+        name=_("残联"),
+        model=DisabilityRecord,
+        description=_("持证残疾人（残疾证号、类别、等级）和残疾人两项补贴，每期全量报送。"),
+        fields=(
+            FieldSpec("统计期", "period", Kind.PERIOD, required=True),
+            *ID_AND_NAME,
+            FieldSpec("残疾证号", "certificate", Kind.DISABILITY_CERTIFICATE, required=True),
+            FieldSpec("残疾类别", "disability_category", Kind.CODE, required=True, codeset="disability_category"),
+            FieldSpec("残疾等级", "disability_grade", Kind.CODE, required=True, codeset="disability_grade"),
+            FieldSpec("发证日期", "issue_date", Kind.DATE),
+            FieldSpec("证件状态", "certificate_status", max_length=10),
+            FieldSpec("困难残疾人生活补贴", "living_allowance", Kind.FLAG),
+            FieldSpec("重度残疾人护理补贴", "care_allowance", Kind.FLAG),
+            FieldSpec("两项补贴月金额（元）", "monthly_allowance", Kind.AMOUNT, max_value=10_000),
+        ),
+    )
+)

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from exchange.declarations import get_department
 from exchange.departments import CivilAffairsRecord
@@ -32,9 +33,7 @@ def record_history(*, department: str, id_number: str) -> list[SourceRecord]:
     """Every version of one person's record, oldest first, with its batch."""
     model = get_department(department).model
     return list(
-        model.objects.select_related("batch")
-        .filter(id_number=id_number.strip().upper())
-        .order_by("valid_from", "id")
+        model.objects.select_related("batch").filter(id_number=id_number.strip().upper()).order_by("valid_from", "id")
     )
 
 
@@ -47,8 +46,12 @@ class DibaoAnswer:
     @property
     def said_by(self) -> str:
         if self.batch is None:
-            return "当日没有民政记录"
-        return f"批次 #{self.batch.pk}（{self.batch.period} {self.batch.file_name}）"
+            return _("当日没有民政记录")
+        return _("批次 #%(batch)s（%(period)s %(file)s）") % {
+            "batch": self.batch.pk,
+            "period": self.batch.period,
+            "file": self.batch.file_name,
+        }
 
 
 def dibao_on(*, id_number: str, on: dt.date) -> DibaoAnswer:

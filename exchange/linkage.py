@@ -26,6 +26,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from exchange.declarations import REGISTRY, Department, get_department
 from exchange.models import ImportBatch, LinkCandidate
@@ -45,9 +46,7 @@ _POWERS = 10 ** np.arange(16, -1, -1, dtype=np.int64)
 
 class AlreadyDecided(ValidationError):
     def __init__(self) -> None:
-        super().__init__(
-            "该候选已由他人处理（或已失效），本次操作未生效。请刷新页面查看最新状态。", code="decided"
-        )
+        super().__init__(_("该候选已由他人处理（或已失效），本次操作未生效。请刷新页面查看最新状态。"), code="decided")
 
 
 # --- ID numbers as integers ------------------------------------------------------------------------------
@@ -230,9 +229,7 @@ def candidate_pairs(records: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame
         same = births[record_birth != NO_DATE].merge(named[person_birth != NO_DATE], on="key")
         own = records["id_number"].to_numpy()[same["record"].to_numpy()]
         same = same[people["id_number"].to_numpy()[same["person"].to_numpy()] != own]
-        found.append(
-            pd.DataFrame({"record": same["record"], "person": same["person"], "bit": 1 << NAME_BIRTH})
-        )
+        found.append(pd.DataFrame({"record": same["record"], "person": same["person"], "bit": 1 << NAME_BIRTH}))
     if not found:
         return pd.DataFrame(columns=["record", "person", "matches"])
     pairs = pd.concat(found, ignore_index=True).drop_duplicates()
@@ -264,8 +261,14 @@ def _find_for_department(department: Department, records: QuerySet, people: pd.D
             region_code=village,
         )
         for id_number, name, record_id, batch_id, person_id, village, matches in zip(
-            record["id_number"], record["name"], record["record_id"], record["batch_id"],
-            person["person_id"], person["village_id"], pairs["matches"], strict=True,
+            record["id_number"],
+            record["name"],
+            record["record_id"],
+            record["batch_id"],
+            person["person_id"],
+            person["village_id"],
+            pairs["matches"],
+            strict=True,
         )
     ]
     before = LinkCandidate.objects.filter(department=department.slug).count()
@@ -276,7 +279,7 @@ def _find_for_department(department: Department, records: QuerySet, people: pd.D
 def _prefix(region_code: str) -> str:
     region = Region.objects.filter(code=region_code).first()
     if region is None:
-        raise ValidationError(f"区划代码 {region_code} 不存在。")
+        raise ValidationError(_("区划代码 %(code)s 不存在。") % {"code": region_code})
     return region.prefix
 
 
@@ -322,12 +325,12 @@ def find_candidates(
             actor=None,
             action="update",
             entity="exchange.linkcandidate",
-            object_repr="部门记录关联",
+            object_repr=_("部门记录关联"),
             region_code=region_code,
             changes={"linked_exactly": result.linked_exactly, "relinked": result.relinked},
             note=(
-                f"按证件号码关联了 {result.linked_exactly} 条此前未关联的当前记录；"
-                f"按已确认的关联决定关联了 {result.relinked} 条。"
+                _("按证件号码关联了 %(exact)s 条此前未关联的当前记录；按已确认的关联决定关联了 %(relinked)s 条。")
+                % {"exact": result.linked_exactly, "relinked": result.relinked}
             ),
         )
     return result
@@ -338,13 +341,14 @@ def find_candidates(
 
 def _require_decider(by: Any, candidate: LinkCandidate) -> None:
     if not can_decide_links(by):
-        raise PermissionDenied("只有乡镇干部、县级工作人员和系统管理员可以确认或排除关联候选。")
+        raise PermissionDenied(_("只有乡镇干部、县级工作人员和系统管理员可以确认或排除关联候选。"))
     if not user_may_see_code(by, candidate.region_code):
-        raise PermissionDenied("只能处理本辖区人员的关联候选。")
+        raise PermissionDenied(_("只能处理本辖区人员的关联候选。"))
 
 
-def _audit(*, by: Any, candidate: LinkCandidate, person: Person | None, after: str, note: str,
-           extra: dict | None = None) -> None:
+def _audit(
+    *, by: Any, candidate: LinkCandidate, person: Person | None, after: str, note: str, extra: dict | None = None
+) -> None:
     department = get_department(candidate.department)
     record_event(
         actor=by,
@@ -352,8 +356,13 @@ def _audit(*, by: Any, candidate: LinkCandidate, person: Person | None, after: s
         entity="exchange.linkcandidate",
         object_pk=candidate.pk,
         object_repr=(
-            f"{department.name}记录 {mask_id_number(candidate.id_number)} {candidate.record_name} → "
-            f"{person.name if person else '—'}"
+            _("%(department)s记录 %(id)s %(name)s → %(person)s")
+            % {
+                "department": department.name,
+                "id": mask_id_number(candidate.id_number),
+                "name": candidate.record_name,
+                "person": person.name if person else "—",
+            }
         ),
         region_code=candidate.region_code,
         household_id=person.household_id if person else None,
@@ -368,7 +377,7 @@ def confirm_link(*, by: Any, candidate: LinkCandidate) -> int:
     _require_decider(by, candidate)
     person = Person.objects.select_related("household").filter(pk=candidate.person_id).first()
     if person is None:
-        raise ValidationError("候选人员已不在户档案中，不能确认。", code="gone")
+        raise ValidationError(_("候选人员已不在户档案中，不能确认。"), code="gone")
     decided = LinkCandidate.objects.filter(pk=candidate.pk, status=Status.PENDING).update(
         status=Status.CONFIRMED, decided_by=by, decided_at=timezone.now()
     )
@@ -377,20 +386,30 @@ def confirm_link(*, by: Any, candidate: LinkCandidate) -> int:
     model = get_department(candidate.department).model
     village = person.household.village_id
     linked = model.objects.filter(
-        id_number=candidate.id_number, valid_to__isnull=True, person__isnull=True,
+        id_number=candidate.id_number,
+        valid_to__isnull=True,
+        person__isnull=True,
         region_code__startswith=village[:COUNTY_DIGITS],  # the person's county's records only
     ).update(person_id=person.pk, region_code=village)
     if not linked:
         # Someone linked the record meanwhile (another candidate, or a new import): roll everything back.
         transaction.set_rollback(True)
         raise AlreadyDecided()
-    others = LinkCandidate.objects.filter(
-        department=candidate.department, id_number=candidate.id_number, status=Status.PENDING
-    ).exclude(pk=candidate.pk).update(status=Status.SUPERSEDED)
+    others = (
+        LinkCandidate.objects.filter(
+            department=candidate.department, id_number=candidate.id_number, status=Status.PENDING
+        )
+        .exclude(pk=candidate.pk)
+        .update(status=Status.SUPERSEDED)
+    )
     candidate.refresh_from_db()
     _audit(
-        by=by, candidate=candidate, person=person, after=str(Status.CONFIRMED.label),
-        note=f"确认为同一人：关联 {linked} 条当前记录；同一记录的其他 {others} 个候选失效。",
+        by=by,
+        candidate=candidate,
+        person=person,
+        after=str(Status.CONFIRMED.label),
+        note=_("确认为同一人：关联 %(linked)s 条当前记录；同一记录的其他 %(others)s 个候选失效。")
+        % {"linked": linked, "others": others},
         extra={"person": {"before": None, "after": person.name}, "records": {"before": 0, "after": linked}},
     )
     return linked
@@ -402,7 +421,7 @@ def dismiss_link(*, by: Any, candidate: LinkCandidate, reason: str) -> LinkCandi
     _require_decider(by, candidate)
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "排除候选须填写原因。"})
+        raise ValidationError({"reason": _("排除候选须填写原因。")})
     decided = LinkCandidate.objects.filter(pk=candidate.pk, status=Status.PENDING).update(
         status=Status.DISMISSED, decided_by=by, decided_at=timezone.now(), reason=reason[:1000]
     )

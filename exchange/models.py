@@ -136,7 +136,7 @@ class RejectedRow(models.Model):
         indexes = [models.Index(fields=["batch", "row_number"], name="rejected_batch_row_idx")]
 
     def __str__(self) -> str:
-        return f"{self.batch_id} 第 {self.row_number} 行"
+        return str(_("%(batch)s 第 %(row)s 行") % {"batch": self.batch_id, "row": self.row_number})
 
 
 class StandingVersions(models.Manager):

@@ -52,6 +52,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from exchange import load
@@ -128,11 +129,11 @@ def receive_department_file(
     declared = get_department(department)
     path = Path(path)
     if not path.is_file():
-        raise FileRefused(f"文件不存在：{path}")
+        raise FileRefused(_("文件不存在：%(path)s") % {"path": path})
     if not Region.objects.filter(code=region_code).exists():
-        raise FileRefused(f"区划代码 {region_code} 不存在。")
+        raise FileRefused(_("区划代码 %(code)s 不存在。") % {"code": region_code})
     if period is not None and not _is_period(period):
-        raise FileRefused(f"统计期“{period}”应写作 YYYY-MM，如 2025-03。")
+        raise FileRefused(_("统计期“%(period)s”应写作 YYYY-MM，如 2025-03。") % {"period": period})
     facts = file_facts(path)
     # The same file is a no-op when a batch of it stands, or waits for its closures to be confirmed.
     earlier = (
@@ -173,7 +174,10 @@ def run_import(*, batch: ImportBatch, progress: Progress | None = None) -> Impor
         )
         if not started:
             batch.refresh_from_db()
-            raise FileRefused(f"批次 #{batch.pk} 的状态是“{batch.get_status_display()}”，不能再次导入。")
+            raise FileRefused(
+                _("批次 #%(batch)s 的状态是“%(status)s”，不能再次导入。")
+                % {"batch": batch.pk, "status": batch.get_status_display()}
+            )
         batch.refresh_from_db()
         batch.already_imported = False
         try:
@@ -185,13 +189,13 @@ def run_import(*, batch: ImportBatch, progress: Progress | None = None) -> Impor
             raise
         except IntegrityError as exc:
             if "batch_file_loaded_once" in str(exc):
-                message = "同一文件已由另一次导入完成，本次未写入任何记录。"
+                message = _("同一文件已由另一次导入完成，本次未写入任何记录。")
             else:
-                message = f"导入失败，未写入任何记录：{exc}"
+                message = _("导入失败，未写入任何记录：%(error)s") % {"error": exc}
             _fail(batch, message)
             raise FileRefused(message) from exc
         except Exception as exc:
-            _fail(batch, f"导入失败，未写入任何记录：{type(exc).__name__}: {exc}")
+            _fail(batch, _("导入失败，未写入任何记录：%(error)s") % {"error": f"{type(exc).__name__}: {exc}"})
             raise
     return batch
 
@@ -337,8 +341,8 @@ def _refuse_earlier_period(batch: ImportBatch, department: Department) -> None:
     if later:
         other = max(later, key=lambda b: b.period)
         raise FileRefused(
-            f"统计期 {batch.period} 早于本部门已导入的统计期 {other.period}（批次 #{other.pk}），"
-            f"不能再导入较早的数据。"
+            _("统计期 %(period)s 早于本部门已导入的统计期 %(other)s（批次 #%(batch)s），不能再导入较早的数据。")
+            % {"period": batch.period, "other": other.period, "batch": other.pk}
         )
 
 
@@ -463,8 +467,8 @@ def cancel_review(*, batch: ImportBatch, by: Any, reason: str = "") -> ImportBat
 
 def _note(header, totals: dict[str, int], counts: load.MergeCounts) -> str:
     parts = [
-        f"新增 {counts.new} 人，内容变更 {counts.changed} 人，未变 {counts.unchanged} 人，"
-        f"不再列入而终止 {counts.closed} 人。"
+        _("新增 %(new)s 人，内容变更 %(changed)s 人，未变 %(unchanged)s 人，不再列入而终止 %(closed)s 人。")
+        % {"new": counts.new, "changed": counts.changed, "unchanged": counts.unchanged, "closed": counts.closed}
     ]
     if counts.closing_skipped:
         parts.append(str(_("文件没有接收的行，未终止任何记录。")))
@@ -473,14 +477,17 @@ def _note(header, totals: dict[str, int], counts: load.MergeCounts) -> str:
             str(_("%(n)s 行的人员已在其他地区登记，未导入（见拒收行）。")) % {"n": counts.foreign}
         )
     if counts.relinked:
-        parts.append(f"原未关联的 {counts.relinked} 条当前记录已关联到人。")
+        parts.append(_("原未关联的 %(count)s 条当前记录已关联到人。") % {"count": counts.relinked})
     if header.extra:
-        parts.append(f"忽略了声明以外的列：{'、'.join(header.extra)}。")
+        parts.append(_("忽略了声明以外的列：%(columns)s。") % {"columns": "、".join(header.extra)})
     if header.absent_optional:
-        parts.append(f"文件没有这些可选列（按空值处理）：{'、'.join(header.absent_optional)}。")
+        parts.append(
+            _("文件没有这些可选列（按空值处理）：%(columns)s。") % {"columns": "、".join(header.absent_optional)}
+        )
     if totals["blank"]:
-        parts.append(f"跳过了 {totals['blank']} 个空行。")
-    return "".join(parts)
+        parts.append(_("跳过了 %(count)s 个空行。") % {"count": totals["blank"]})
+    # Chinese sentences end in "。" and need no space between them; translated ones do.
+    return "".join(part if part.endswith("。") else part + " " for part in parts).rstrip()
 
 
 def _fail(batch: ImportBatch, message: str) -> None:
@@ -541,7 +548,7 @@ def mark_interrupted_batches() -> list[int]:
             if ImportBatch.objects.filter(pk=batch_id, status=Status.RUNNING).update(
                 status=Status.FAILED,
                 finished_at=timezone.now(),
-                error="导入进程在完成前中断，本批次没有写入任何记录；请重新导入该文件。",
+                error=_("导入进程在完成前中断，本批次没有写入任何记录；请重新导入该文件。"),
             ):
                 marked.append(batch_id)
                 publish_progress(batch_id, 0, 0, "failed")
@@ -579,8 +586,10 @@ def store_upload(*, uploaded_file, department: str) -> Path:
 
 
 def enqueue_import(*, batch: ImportBatch) -> None:
-    """Run a received batch in the background once the current transaction commits."""
+    """Run a received batch in the background once the current transaction commits, in the language active
+    now (the uploader's): the batch's reasons and notes are written in it."""
     from exchange.tasks import import_department_file_task
 
-    transaction.on_commit(lambda: import_department_file_task.enqueue(batch.pk))
+    language = get_language()
+    transaction.on_commit(lambda: import_department_file_task.enqueue(batch.pk, language=language))
 

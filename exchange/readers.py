@@ -96,7 +96,7 @@ def detect_format(path: Path) -> str:
     if head == ZIP_MAGIC:
         return "xlsx"
     if path.suffix.lower() in {".xls"}:
-        raise FileRefused("不支持旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV 后再上传。")
+        raise FileRefused(_("不支持旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV 后再上传。"))
     return "csv"
 
 
@@ -107,7 +107,9 @@ def normalise_encoding(name: str) -> str:
     try:
         return codecs.lookup(key).name
     except LookupError as exc:
-        raise FileRefused(f"不认识的编码“{name}”。可用：UTF-8、UTF-8-SIG（带 BOM）、GBK。") from exc
+        raise FileRefused(
+            _("不认识的编码“%(name)s”。可用：UTF-8、UTF-8-SIG（带 BOM）、GBK。") % {"name": name}
+        ) from exc
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -143,7 +145,7 @@ def match_header(department: Department, headers: list[str]) -> HeaderMatch:
     seen: set[str] = set()
     for key, text in zip(keys, headers, strict=True):
         if key and key in seen:
-            raise FileRefused(f"表头中的列“{text}”出现了不止一次，请删去重复的列。")
+            raise FileRefused(_("表头中的列“%(column)s”出现了不止一次，请删去重复的列。") % {"column": text})
         seen.add(key)
     positions: dict[str, int] = {}
     missing: list[str] = []
@@ -158,8 +160,8 @@ def match_header(department: Department, headers: list[str]) -> HeaderMatch:
             absent.append(spec.column)
     if missing:
         raise FileRefused(
-            f"文件缺少{department.name}数据的必填列：{'、'.join(missing)}。"
-            f"请核对表头（第一行），应包含：{'、'.join(department.columns)}。"
+            _("文件缺少%(department)s数据的必填列：%(missing)s。请核对表头（第一行），应包含：%(columns)s。")
+            % {"department": department.name, "missing": "、".join(missing), "columns": "、".join(department.columns)}
         )
     known = set(positions.values())
     extra = [h for i, h in enumerate(headers) if i not in known and str(h).strip()]
@@ -170,7 +172,11 @@ class FileReader:
     """One department file: its format, encoding and header, and its rows as chunks of strings."""
 
     def __init__(
-        self, path: Path, *, encoding: str | None = None, chunk_rows: int | None = None,
+        self,
+        path: Path,
+        *,
+        encoding: str | None = None,
+        chunk_rows: int | None = None,
         max_xlsx_rows: int | None = None,
     ):
         self.path = Path(path)
@@ -196,10 +202,11 @@ class FileReader:
         text = decoder.decode(sample, final=False).lstrip("\ufeff")
         first_line = text.split("\n", 1)[0]
         if not first_line.strip():
-            raise FileRefused("文件是空的，或第一行（表头）为空。")
+            raise FileRefused(_("文件是空的，或第一行（表头）为空。"))
         if "\ufffd" in first_line:
             raise FileRefused(
-                f"表头不能按 {self.encoding} 编码读出，请确认文件编码（UTF-8 或 GBK），或在导入时指定编码。"
+                _("表头不能按 %(encoding)s 编码读出，请确认文件编码（UTF-8 或 GBK），或在导入时指定编码。")
+                % {"encoding": self.encoding}
             )
         return self._header_fields(first_line)
 
@@ -227,8 +234,11 @@ class FileReader:
                 yield self._csv_frame(records, width)
         except UnicodeDecodeError as exc:
             raise FileRefused(
-                f"文件中有不能按 {self.encoding} 编码读出的内容，请确认文件编码（UTF-8 或 GBK）后重新导出，"
-                f"或在导入时指定编码。"
+                _(
+                    "文件中有不能按 %(encoding)s 编码读出的内容，请确认文件编码（UTF-8 或 GBK）后重新导出，"
+                    "或在导入时指定编码。"
+                )
+                % {"encoding": self.encoding}
             ) from exc
 
     def _csv_frame(self, records: list, width: int) -> pd.DataFrame:
@@ -308,11 +318,14 @@ class FileReader:
                 yield from reader
         except UnicodeDecodeError as exc:
             raise FileRefused(
-                f"文件中有不能按 {self.encoding} 编码读出的内容，请确认文件编码（UTF-8 或 GBK）后重新导出，"
-                f"或在导入时指定编码。"
+                _(
+                    "文件中有不能按 %(encoding)s 编码读出的内容，请确认文件编码（UTF-8 或 GBK）后重新导出，"
+                    "或在导入时指定编码。"
+                )
+                % {"encoding": self.encoding}
             ) from exc
         except pd.errors.ParserError as exc:
-            raise FileRefused(f"CSV 格式错误，无法逐行读出：{exc}") from exc
+            raise FileRefused(_("CSV 格式错误，无法逐行读出：%(error)s") % {"error": exc}) from exc
 
     # --- XLSX ----------------------------------------------------------------------------------------
 
@@ -324,7 +337,7 @@ class FileReader:
             try:
                 self._loaded_sheet = CalamineWorkbook.from_path(str(self.path)).get_sheet_by_index(0)
             except Exception as exc:  # calamine raises several kinds (zip, XML, password) for a damaged workbook
-                raise FileRefused(f"无法打开 Excel 文件：{exc}") from exc
+                raise FileRefused(_("无法打开 Excel 文件：%(error)s") % {"error": exc}) from exc
             if self._loaded_sheet.height > self.max_xlsx_rows + 1:  # a sheet that declared no dimension
                 raise FileRefused(_too_many_rows(self._loaded_sheet.height, self.max_xlsx_rows))
         return self._loaded_sheet
@@ -344,7 +357,7 @@ class FileReader:
             while headers and not headers[-1]:
                 headers.pop()
             return headers
-        raise FileRefused("Excel 文件的第一个工作表是空的。")
+        raise FileRefused(_("Excel 文件的第一个工作表是空的。"))
 
     def _xlsx_chunks(self) -> Iterator[pd.DataFrame]:
         width = len(self.headers)
@@ -419,8 +432,10 @@ def _line_blocks(path: Path) -> Iterator[tuple[list[bytes | _Bad], bool]]:
                 long = max(map(len, lines), default=0) > MAX_LINE_BYTES
                 clean = not long and b'"' not in complete and b"\x00" not in complete
                 if long:
-                    lines = [_Bad(line[: SHOWN_RAW_CHARS * 4], _too_long()) if len(line) > MAX_LINE_BYTES else line
-                             for line in lines]
+                    lines = [
+                        _Bad(line[: SHOWN_RAW_CHARS * 4], _too_long()) if len(line) > MAX_LINE_BYTES else line
+                        for line in lines
+                    ]
                 yield lines, clean
             if len(carry) > MAX_LINE_BYTES:
                 if header:
@@ -740,7 +755,7 @@ def peek_header(path: Path, *, encoding: str | None = None, max_xlsx_rows: int |
     check_xlsx_dimensions(path, max_rows=max_xlsx_rows or DEFAULT_XLSX_MAX_ROWS)
     headers = _xlsx_header_bounded(path)
     if headers is not None and not headers:
-        raise FileRefused("Excel 文件的第一个工作表是空的。")
+        raise FileRefused(_("Excel 文件的第一个工作表是空的。"))
     return HeaderPeek("xlsx", "", headers)
 
 

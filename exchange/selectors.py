@@ -3,10 +3,11 @@
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -141,14 +142,25 @@ def _plain(spec, value: Any, book) -> Any:
     return value
 
 
+def _labelled(spec: Any, record: Model) -> Any:
+    """The field with the record model's name for it (translated) as its label; the department's column header
+    where the model has no such field. The header stays what files are matched on."""
+    try:
+        label = record._meta.get_field(spec.name).verbose_name
+    except FieldDoesNotExist:
+        return spec
+    return replace(spec, column=str(label))
+
+
 def record_facts(department: Department, record: Model, user: Any) -> list[Fact]:
     """The filled-in declared fields of a record as (label, value), codes as labels, health details hidden."""
     book = codebook()
     hidden = HEALTH_DETAILS.get(department.slug, set()) if not can_see_health(user) else set()
     facts = []
-    for spec in department.fields:
-        if spec.name in NOT_FACTS:
+    for declared in department.fields:
+        if declared.name in NOT_FACTS:
             continue
+        spec = _labelled(declared, record)
         value = getattr(record, spec.name, None)
         if value in (None, "", False) or (spec.kind == Kind.INTEGER and value == 0):
             continue

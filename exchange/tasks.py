@@ -1,5 +1,7 @@
 """Background tasks of the department feeds (django-tasks; its database backend runs them in `db_worker`)."""
 
+from django.conf import settings
+from django.utils import translation
 from django_tasks import task
 
 from exchange.models import ImportBatch
@@ -7,11 +9,13 @@ from exchange.pipeline import FileRefused, run_import
 
 
 @task()
-def import_department_file_task(batch_id: int) -> dict:
-    """Run a received batch (an uploaded, stored file); progress goes to the cache for the batch page."""
+def import_department_file_task(batch_id: int, language: str | None = None) -> dict:
+    """Run a received batch (an uploaded, stored file); progress goes to the cache for the batch page.
+    Reasons and notes are written in `language`, the uploader's (the site's default if not given)."""
     batch = ImportBatch.objects.get(pk=batch_id)
     try:
-        batch = run_import(batch=batch)
+        with translation.override(language or settings.LANGUAGE_CODE):
+            batch = run_import(batch=batch)
     except FileRefused as exc:
         # The batch is marked failed with the reason: the task itself has done its job.
         return {"batch": batch_id, "status": ImportBatch.Status.FAILED, "error": str(exc)}

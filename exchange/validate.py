@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.utils.translation import gettext as _
 
 from exchange.declarations import Department, FieldSpec, Kind
 from households.validation import (
@@ -102,7 +103,7 @@ def id_reason(value: str, *, today: dt.date) -> str:
         parse_resident_id(value, today=today)
     except Exception as exc:  # ValidationError; its first message is the reason
         return getattr(exc, "messages", [str(exc)])[0]
-    return "证件号码无效。"
+    return _("证件号码无效。")
 
 
 # --- Values with few distinct forms: parsed once per distinct value ------------------------------------
@@ -293,7 +294,7 @@ class FileValidator:
     def _code_map(self, codeset: str) -> dict[str, str]:
         labels = self.codes.labels.get(codeset, {})
         if not labels:
-            raise LookupError(f"数据字典中没有代码集“{codeset}”。")
+            raise LookupError(_("数据字典中没有代码集“%(codeset)s”。") % {"codeset": codeset})
         mapping = {label: code for code, label in labels.items()}
         mapping.update({code: code for code in labels})
         return mapping
@@ -323,9 +324,7 @@ class FileValidator:
         if blank_row.any():
             kept = np.flatnonzero(~blank_row)
             cells, row_numbers = cells[~blank_row], row_numbers[~blank_row]
-            reader_rejects = {
-                int(np.searchsorted(kept, pos)): reason for pos, reason in reader_rejects.items()
-            }
+            reader_rejects = {int(np.searchsorted(kept, pos)): reason for pos, reason in reader_rejects.items()}
         n = len(cells)
         failures = _Failures()
         clean: dict[str, np.ndarray] = {}
@@ -338,11 +337,14 @@ class FileValidator:
             raw = np.ascontiguousarray(cells[:, self.positions[spec.name]])
             blank = raw == ""
             if spec.required:
-                failures.add(blank, f"{spec.column}不能为空。")
+                failures.add(blank, _("%(column)s不能为空。") % {"column": spec.column})
             elif spec.required_when in self.positions:
                 condition = self._flag_values(cells[:, self.positions[spec.required_when]])
                 other = self.department.spec(spec.required_when).column
-                failures.add(blank & (condition == 1), f"{spec.column}不能为空（{other}为“是”时必填）。")
+                failures.add(
+                    blank & (condition == 1),
+                    _("%(column)s不能为空（%(other)s为“是”时必填）。") % {"column": spec.column, "other": other},
+                )
             clean[spec.name] = self.checkers[spec.kind](spec, raw, ~blank, failures)
         hashed = [spec.name for spec in self.department.fields if spec.kind != Kind.PERIOD]
         digest = content_digest([clean[name] for name in hashed], n)
@@ -389,7 +391,13 @@ class FileValidator:
     def _text(self, spec: FieldSpec, raw: np.ndarray, present: np.ndarray, failures: _Failures):
         limit = self.max_lengths[spec.name]
         lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
-        failures.add(lengths > limit, lambda i: f"{spec.column}超过 {limit} 个字符（{lengths[i]} 个）。")
+        failures.add(
+            lengths > limit,
+            lambda i: (
+                _("%(column)s超过 %(limit)s 个字符（%(length)s 个）。")
+                % {"column": spec.column, "limit": limit, "length": lengths[i]}
+            ),
+        )
         return raw
 
     def _code(self, spec: FieldSpec, raw: np.ndarray, present: np.ndarray, failures: _Failures):
@@ -397,7 +405,10 @@ class FileValidator:
         labels = "、".join(self.codes.labels[spec.codeset].values())
         failures.add(
             present & np.equal(mapped, None),
-            lambda i: f"{spec.column}“{raw[i]}”不在数据字典中（可填：{labels}）。",
+            lambda i: (
+                _("%(column)s“%(value)s”不在数据字典中（可填：%(allowed)s）。")
+                % {"column": spec.column, "value": raw[i], "allowed": labels}
+            ),
         )
         mapped[~present] = ""
         return mapped
@@ -406,41 +417,68 @@ class FileValidator:
         parsed = map_distinct(raw, parse_date, "datetime64[D]")
         failures.add(
             present & np.isnat(parsed),
-            lambda i: f"{spec.column}“{raw[i]}”不是有效日期（可写作 2025-03-01、2025/3/1、20250301 或 "
-            f"2025年3月1日）。",
+            lambda i: (
+                _("%(column)s“%(value)s”不是有效日期（可写作 2025-03-01、2025/3/1、20250301 或 2025年3月1日）。")
+                % {"column": spec.column, "value": raw[i]}
+            ),
         )
         return parsed
 
     def _number(self, spec: FieldSpec, raw: np.ndarray, present: np.ndarray, failures: _Failures):
         number = to_numbers(raw, present)
         invalid = present & ~np.isfinite(number)
-        noun = "金额" if spec.kind == Kind.AMOUNT else "整数"
-        failures.add(invalid, lambda i: f"{spec.column}“{raw[i]}”不是有效{noun}。")
+        if spec.kind == Kind.AMOUNT:
+            failures.add(
+                invalid, lambda i: _("%(column)s“%(value)s”不是有效金额。") % {"column": spec.column, "value": raw[i]}
+            )
+        else:
+            failures.add(
+                invalid, lambda i: _("%(column)s“%(value)s”不是有效整数。") % {"column": spec.column, "value": raw[i]}
+            )
         number[invalid] = np.nan
         with np.errstate(invalid="ignore"):
-            failures.add(number < 0, lambda i: f"{spec.column}不能为负数（{raw[i]}）。")
+            failures.add(
+                number < 0,
+                lambda i: _("%(column)s不能为负数（%(value)s）。") % {"column": spec.column, "value": raw[i]},
+            )
             if spec.max_value is not None:
                 limit = spec.max_value
-                failures.add(number > limit, lambda i: f"{spec.column}“{raw[i]}”超过上限 {limit:,.0f}。")
+                failures.add(
+                    number > limit,
+                    lambda i: (
+                        _("%(column)s“%(value)s”超过上限 %(limit)s。")
+                        % {"column": spec.column, "value": raw[i], "limit": f"{limit:,.0f}"}
+                    ),
+                )
             if spec.kind == Kind.INTEGER:
                 fraction = np.isfinite(number) & (number != np.floor(number))
-                failures.add(fraction, lambda i: f"{spec.column}“{raw[i]}”应为整数。")
+                failures.add(
+                    fraction, lambda i: _("%(column)s“%(value)s”应为整数。") % {"column": spec.column, "value": raw[i]}
+                )
                 return number
         return np.round(number, 2)
 
     def _flag(self, spec: FieldSpec, raw: np.ndarray, present: np.ndarray, failures: _Failures):
         flags = self._flag_values(raw)
-        failures.add(flags < 0, lambda i: f"{spec.column}“{raw[i]}”应填“是”或“否”。")
+        failures.add(
+            flags < 0, lambda i: _("%(column)s“%(value)s”应填“是”或“否”。") % {"column": spec.column, "value": raw[i]}
+        )
         return flags == 1
 
     def _period(self, spec: FieldSpec, raw: np.ndarray, present: np.ndarray, failures: _Failures):
         parsed = map_distinct(raw, parse_period)
         bad = present & np.equal(parsed, None)
-        failures.add(bad, lambda i: f"{spec.column}“{raw[i]}”应写作 YYYY-MM，如 2025-03。")
+        failures.add(
+            bad,
+            lambda i: _("%(column)s“%(value)s”应写作 YYYY-MM，如 2025-03。") % {"column": spec.column, "value": raw[i]},
+        )
         if self.period:
             failures.add(
                 present & ~bad & (parsed != self.period),
-                lambda i: f"{spec.column} {parsed[i]} 与本批次的统计期 {self.period} 不一致。",
+                lambda i: (
+                    _("%(column)s %(value)s 与本批次的统计期 %(period)s 不一致。")
+                    % {"column": spec.column, "value": parsed[i], "period": self.period}
+                ),
             )
         parsed[np.equal(parsed, None)] = self.period or ""
         return parsed
@@ -449,8 +487,8 @@ class FileValidator:
         """A later row with the ID number of an earlier one: "整行" if its content is the same too."""
         same_id, earlier_digest = self.ids.earlier_rows(self._id_key, row_numbers, self._id_valid, digest)
         copy = (same_id > 0) & (earlier_digest == digest)
-        failures.add(copy, lambda i: f"整行与第 {same_id[i]} 行重复。")
-        failures.add((same_id > 0) & ~copy, lambda i: f"证件号码与第 {same_id[i]} 行重复。")
+        failures.add(copy, lambda i: _("整行与第 %(row)s 行重复。") % {"row": same_id[i]})
+        failures.add((same_id > 0) & ~copy, lambda i: _("证件号码与第 %(row)s 行重复。") % {"row": same_id[i]})
 
     def _flag_values(self, raw: np.ndarray) -> np.ndarray:
         """1 for yes, 0 for no or blank, -1 for anything else."""
@@ -486,7 +524,7 @@ def _certificate_reason(number: str, id_number: str) -> str:
         validate_disability_certificate(number, id_number=id_number or None)
     except ValidationError as exc:
         return exc.messages[0]
-    return "残疾证号无效。"
+    return _("残疾证号无效。")
 
 
 def _flag_number(text: str) -> int:

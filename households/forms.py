@@ -14,7 +14,14 @@ from django.utils.translation import gettext_lazy
 from households.codes import choices
 from households.models import Household, IncomeRecord, Person
 from households.services import AMOUNT_FIELDS, StaleEdit, check_household, check_person
-from households.validation import Issue, income_issues, join_codes, parse_resident_id, split_codes
+from households.validation import (
+    RISK_NATURAL_DISASTER,
+    Issue,
+    income_issues,
+    join_codes,
+    parse_resident_id,
+    split_codes,
+)
 
 HOUSEHOLD_CODE_FIELDS = {
     "household_type": ("household_type", False),
@@ -108,6 +115,13 @@ class HouseholdForm(CodedModelForm):
             "housing_grade", "safe_drinking_water", "sanitary_toilet", "road_to_door", "fuel",
             "cultivated_land_mu", "forest_land_mu", "version",
         )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # The disaster type belongs to the risk type 因自然灾害: the page shows it only while that box is ticked
+        # (households/js/household_form.js); the server refuses the pair apart either way.
+        if "disaster_subtype" in self.fields:  # a read-only admin form has none
+            self.fields["disaster_subtype"].widget.attrs["data-shown-with"] = f"risk_types={RISK_NATURAL_DISASTER}"
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

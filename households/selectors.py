@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps as django_apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -507,20 +509,43 @@ BOOKKEEPING = {"created_at", "updated_at", "version", "household", "id"}
 EMPTY = (None, "", False, 0, "0", "0.00")
 
 
-def _field_order(entity: str, name: str) -> int:
+def _entity_model(entity: str) -> Any:
+    """The model an audit event names ("risk.riskcase"): looked up by label, so later apps need no import here."""
     model = ENTITY_MODELS.get(entity)
+    if model is None:
+        try:
+            model = django_apps.get_model(entity)
+        except (LookupError, ValueError):
+            return None
+    return model
+
+
+def _entity_field(entity: str, name: str) -> Any:
+    model = _entity_model(entity)
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+
+
+def _field_order(entity: str, name: str) -> int:
+    model = _entity_model(entity)
     names = [field.name for field in model._meta.concrete_fields] if model is not None else []
     return names.index(name) if name in names else len(names)
 
 
 def _field_label(entity: str, name: str) -> str:
-    model = ENTITY_MODELS.get(entity)
-    if model is not None:
-        try:
-            return str(model._meta.get_field(name).verbose_name)
-        except Exception:
-            return name
-    return name
+    field = _entity_field(entity, name)
+    return str(getattr(field, "verbose_name", name)) if field is not None else name
+
+
+def _choice_label(entity: str, name: str, value: Any) -> Any:
+    """A value of a field with choices (a case's status, say) as its label; other values as they are."""
+    field = _entity_field(entity, name)
+    choices = dict(getattr(field, "flatchoices", None) or ())
+    return choices.get(value, value) if choices and isinstance(value, str) else value
 
 
 def _display(user: Any, name: str, value: Any) -> Any:
@@ -566,8 +591,12 @@ def audit_trail(household: Household, user: Any, *, limit: int | None = 50) -> l
             changes.append(
                 Change(
                     label=_field_label(event.entity, name),
-                    before=None if event.action == AuditEvent.Action.CREATE else _display(user, name, before),
-                    after=None if event.action == AuditEvent.Action.DELETE else _display(user, name, after),
+                    before=None
+                    if event.action == AuditEvent.Action.CREATE
+                    else _display(user, name, _choice_label(event.entity, name, before)),
+                    after=None
+                    if event.action == AuditEvent.Action.DELETE
+                    else _display(user, name, _choice_label(event.entity, name, after)),
                 )
             )
         entries.append(AuditEntry(event=event, changes=changes))

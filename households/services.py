@@ -38,8 +38,15 @@ MULTI_VALUED = {"risk_types", "other_poverty_causes", "health"}
 # Never taken from the caller's data: keys, bookkeeping, values the database computes, and the owner of a
 # record (moving a household to another village, or a member or income to another household, is not an edit).
 NOT_EDITABLE = {
-    "id", "pk", "version", "created_at", "updated_at", "net_income", "per_capita_net_income",
-    "household", "household_id",
+    "id",
+    "pk",
+    "version",
+    "created_at",
+    "updated_at",
+    "net_income",
+    "per_capita_net_income",
+    "household",
+    "household_id",
 }
 
 
@@ -48,7 +55,8 @@ class StaleEdit(ValidationError):
 
     def __init__(self, label: str):
         super().__init__(
-            f"{label}已被他人修改（保存时版本已变化），本次修改未保存。请重新打开后再修改。", code="stale"
+            _("%(label)s已被他人修改（保存时版本已变化），本次修改未保存。请重新打开后再修改。") % {"label": label},
+            code="stale",
         )
 
 
@@ -59,7 +67,7 @@ def check_household(values: Mapping[str, Any]) -> list[Issue]:
 def _require_editor_of(actor: Any, region_code: str) -> None:
     require_household_editor(actor)
     if not user_may_see_code(actor, region_code):
-        raise PermissionDenied("不能修改本辖区以外的户档案。")
+        raise PermissionDenied(_("不能修改本辖区以外的户档案。"))
 
 
 def _normalise(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,7 +103,9 @@ def _check_lengths(model: type[Model], values: Mapping[str, Any]) -> None:
         too_long = limit is not None and isinstance(value, str) and len(value) > limit
         if too_long:
             errors[name] = _("%(label)s最长 %(max)s 个字符，这里有 %(length)s 个。") % {
-                "label": field.verbose_name, "max": field.max_length, "length": len(value),
+                "label": field.verbose_name,
+                "max": field.max_length,
+                "length": len(value),
             }
     if errors:
         raise ValidationError(errors)
@@ -110,8 +120,10 @@ def _create(model: type[Model], **values: Any) -> Model:
 
 def _conditional_update(instance: Model, values: dict[str, Any], expected_version: int, label: str) -> None:
     """UPDATE ... WHERE version = expected: a second save of a stale form changes nothing."""
-    updated = type(instance).objects.filter(pk=instance.pk, version=expected_version).update(
-        **values, version=F("version") + 1, updated_at=timezone.now()
+    updated = (
+        type(instance)
+        .objects.filter(pk=instance.pk, version=expected_version)
+        .update(**values, version=F("version") + 1, updated_at=timezone.now())
     )
     if updated != 1:
         raise StaleEdit(label)
@@ -122,16 +134,17 @@ def _conditional_update(instance: Model, values: dict[str, Any], expected_versio
 
 
 @transaction.atomic
-def create_household(*, by: Any, data: Mapping[str, Any], reason: str = "新建户档案") -> Household:
+def create_household(*, by: Any, data: Mapping[str, Any], reason: str = "") -> Household:
+    reason = reason or _("新建户档案")
     values = _normalise(data)
     village = values.pop("village_id", None) or values.get("village")
     if not isinstance(village, Region):
         village = Region.objects.filter(code=village or "").first()
         if village is None:
-            raise ValidationError({"village": "村代码不存在。"})
+            raise ValidationError({"village": _("村代码不存在。")})
     values["village"] = village
     if not village.is_village:
-        raise ValidationError({"village": "户档案须登记到村一级。"})
+        raise ValidationError({"village": _("户档案须登记到村一级。")})
     _require_editor_of(by, village.code)
     raise_for_errors(household_issues(values, codes=codebook()))
     _check_lengths(Household, values)
@@ -169,8 +182,8 @@ def update_household(
     _check_lengths(Household, values)
     status_changed = any(getattr(household, name) != merged.get(name) for name in STATUS_FIELDS)
     if status_changed and not reason.strip():
-        raise ValidationError({"reason": "修改户类型、监测类别或风险类型时须填写原因。"})
-    _conditional_update(household, values, expected_version, f"户 {household.number} 的档案")
+        raise ValidationError({"reason": _("修改户类型、监测类别或风险类型时须填写原因。")})
+    _conditional_update(household, values, expected_version, _("户 %(number)s 的档案") % {"number": household.number})
     if status_changed:
         StatusChange.objects.create(
             household=household,
@@ -205,22 +218,20 @@ def change_household_status(
     """
     if decided_in_review:
         if not can_review_risks(by):
-            raise PermissionDenied("只有县级工作人员和系统管理员可以记录核实决定。")
+            raise PermissionDenied(_("只有县级工作人员和系统管理员可以记录核实决定。"))
         if not user_may_see_code(by, household.village_id):
-            raise PermissionDenied("不能修改本辖区以外的户档案。")
+            raise PermissionDenied(_("不能修改本辖区以外的户档案。"))
     else:
         _require_editor_of(by, household.village_id)
     if not reason.strip():
-        raise ValidationError({"reason": "状态变更须填写原因。"})
+        raise ValidationError({"reason": _("状态变更须填写原因。")})
     book = codebook()
     if not book.has("status_event", event):
-        raise ValidationError({"event": f"状态事件代码“{event}”不在数据字典中。"})
+        raise ValidationError({"event": _("状态事件代码“%(code)s”不在数据字典中。") % {"code": event}})
     values = _normalise({name: value for name, value in changes.items() if name in STATUS_FIELDS})
     before = snapshot(household)
     raise_for_errors(household_issues({**_values_of(household), **values}, codes=book))
-    Household.objects.filter(pk=household.pk).update(
-        **values, version=F("version") + 1, updated_at=timezone.now()
-    )
+    Household.objects.filter(pk=household.pk).update(**values, version=F("version") + 1, updated_at=timezone.now())
     household.refresh_from_db()
     entry = StatusChange.objects.create(
         household=household,
@@ -231,7 +242,10 @@ def change_household_status(
         **{name: getattr(household, name) for name in STATUS_FIELDS},
     )
     record_model_event(
-        actor=by, action="update", instance=household, changes=diff(before, snapshot(household)),
+        actor=by,
+        action="update",
+        instance=household,
+        changes=diff(before, snapshot(household)),
         note=f"{book.label('status_event', event)}：{reason}",
     )
     return entry
@@ -327,7 +341,7 @@ def update_person(*, by: Any, person: Person, data: Mapping[str, Any], expected_
     _check_lengths(Person, values)
     try:
         with transaction.atomic():
-            _conditional_update(person, values, expected_version, f"成员 {person.name} 的信息")
+            _conditional_update(person, values, expected_version, _("成员 %(name)s 的信息") % {"name": person.name})
     except IntegrityError as error:
         raise _person_race_lost(error, household=household, values=merged, by=by, replacing=person) from error
     record_model_event(actor=by, action="update", instance=person, changes=diff(before, snapshot(person)))
@@ -340,7 +354,12 @@ def check_person_removal(person: Person) -> list[Issue]:
         return []
     others = person.household.members.exclude(pk=person.pk)
     if others.exists() and not others.filter(relation=RELATION_HEAD).exists():
-        return [Issue("relation", f"{person.name}是户主：户内还有其他成员时不能移除户主，请先变更户主。")]
+        return [
+            Issue(
+                "relation",
+                _("%(name)s是户主：户内还有其他成员时不能移除户主，请先变更户主。") % {"name": person.name},
+            )
+        ]
     return []
 
 
@@ -392,8 +411,13 @@ def reopen_person(*, by: Any, person: Person, reason: str) -> Person:
 
 # --- Income ------------------------------------------------------------------------------------------
 
-AMOUNT_FIELDS = (*IncomeRecord.INCOME_FIELDS, "production_cost", *IncomeRecord.NON_INCOME_FIELDS,
-                 "compliant_medical_spending", "compliant_education_spending")
+AMOUNT_FIELDS = (
+    *IncomeRecord.INCOME_FIELDS,
+    "production_cost",
+    *IncomeRecord.NON_INCOME_FIELDS,
+    "compliant_medical_spending",
+    "compliant_education_spending",
+)
 
 
 def _income_of(household: Household, year: Any) -> IncomeRecord | None:
@@ -430,7 +454,7 @@ def record_income(
     if expected_version is None:
         raise _year_taken(values["year"])
     before = snapshot(existing)
-    _conditional_update(existing, values, expected_version, f"{values['year']} 年收支")
+    _conditional_update(existing, values, expected_version, _("%(year)s 年收支") % {"year": values["year"]})
     record_model_event(actor=by, action="update", instance=existing, changes=diff(before, snapshot(existing)))
     return existing
 
@@ -440,7 +464,7 @@ def remove_income(*, by: Any, record: IncomeRecord, reason: str) -> None:
     """Delete a year's income record entered in error (e.g. under the wrong year); the trail keeps it."""
     _require_editor_of(by, record.household.village_id)
     if not reason.strip():
-        raise ValidationError({"reason": "删除收支记录须填写原因。"})
+        raise ValidationError({"reason": _("删除收支记录须填写原因。")})
     before = snapshot(record)
     record_model_event(actor=by, action="delete", instance=record, changes=diff(before, {}), note=reason)
     record.delete()

@@ -84,7 +84,7 @@ def check_threshold_rows(rows: list[dict[str, str]]) -> tuple[list[ThresholdRow]
         if code not in known:
             errors.append(
                 _("第 %(line)s 行：区划 %(code)s 尚未载入（先用 load_regions 载入本县的区划代码表）。")
-                % {"line": line, "code": code or "（空）"}
+                % {"line": line, "code": code or _("（空）")}
             )
             continue
         if not year_text.isdigit() or not FIRST_YEAR <= int(year_text) <= LAST_YEAR:

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.utils.translation import gettext_lazy
+
 
 def mask_id_number(value: str | None) -> str:
     """522634198005171234 → 5226341980********.
@@ -83,7 +85,7 @@ HEALTH_FIELDS: frozenset[str] = frozenset(
     }
 )
 
-HIDDEN_TEXT = "（已隐藏）"
+HIDDEN_TEXT = gettext_lazy("（已隐藏）")
 
 
 def mask(field: str, value: Any) -> Any:
@@ -144,7 +146,7 @@ def mask_changes(
         if field in kept:
             return value
         if hide_health and field in HEALTH_FIELDS:
-            return hidden
+            return str(hidden)
         if field in SENSITIVE_FIELDS:
             return value if reveal else mask(field, value)
         return value if reveal else mask_text(value)

@@ -16,7 +16,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "home.html",
-        {"region_name": full_name(region) if region else "全部辖区"},
+        {"region_name": full_name(region) if region else _("全部辖区")},
     )
 
 

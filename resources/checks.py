@@ -16,6 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from exchange.departments import CivilAffairsRecord
 from households.models import Household, Person
@@ -29,9 +31,9 @@ MANDATORY_MISSING = "mandatory_missing"
 NO_DEVELOPMENT = "no_development"
 PROTECTION_MISMATCH = "protection_mismatch"
 KIND_LABELS = {
-    MANDATORY_MISSING: "必须落实的措施缺失",
-    NO_DEVELOPMENT: "有劳动力但无开发式帮扶",
-    PROTECTION_MISMATCH: "低保/特困与综合保障不一致",
+    MANDATORY_MISSING: gettext_lazy("必须落实的措施缺失"),
+    NO_DEVELOPMENT: gettext_lazy("有劳动力但无开发式帮扶"),
+    PROTECTION_MISMATCH: gettext_lazy("低保/特困与综合保障不一致"),
 }
 DEVELOPMENT_GRACE_MONTHS = 1
 TOWNSHIP_DIGITS = 9
@@ -79,9 +81,9 @@ def protection_status(households: QuerySet[Household], as_of: dt.date) -> dict[s
         ~Q(dibao="") | Q(tekun=True)
     ).values_list("household_id", "dibao", "tekun"):
         if dibao:
-            status["dibao"].setdefault(household_id, "户档案")
+            status["dibao"].setdefault(household_id, _("户档案"))
         if tekun:
-            status["tekun"].setdefault(household_id, "户档案")
+            status["tekun"].setdefault(household_id, _("户档案"))
     records = (
         CivilAffairsRecord.objects.filter(person__household__in=households, valid_from__lte=as_of)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=as_of))
@@ -90,9 +92,9 @@ def protection_status(households: QuerySet[Household], as_of: dt.date) -> dict[s
     )
     for household_id, dibao_type, dibao_stop, tekun, batch_id in records:
         if dibao_type and (dibao_stop is None or dibao_stop > as_of):
-            status["dibao"].setdefault(household_id, f"民政数据（批次 {batch_id}）")
+            status["dibao"].setdefault(household_id, _("民政数据（批次 %(batch)s）") % {"batch": batch_id})
         if tekun:
-            status["tekun"].setdefault(household_id, f"民政数据（批次 {batch_id}）")
+            status["tekun"].setdefault(household_id, _("民政数据（批次 %(batch)s）") % {"batch": batch_id})
     return status
 
 
@@ -126,7 +128,8 @@ def plan_checks(households: QuerySet[Household], *, as_of: dt.date) -> list[Plan
         for expectation in matched.mandatory_missing:
             add(
                 household_id, MANDATORY_MISSING,
-                f"风险类型“{expectation.risk_label}”须落实“{expectation.expectation.name}”，尚未安排。",
+                _("风险类型“%(risk)s”须落实“%(measure)s”，尚未安排。")
+                % {"risk": expectation.risk_label, "measure": expectation.expectation.name},
             )
 
     development = book.development_categories
@@ -141,10 +144,11 @@ def plan_checks(households: QuerySet[Household], *, as_of: dt.date) -> list[Plan
         only_protection = bool(matched.measures) and all(
             m.category == CATEGORY_SOCIAL_PROTECTION for m in matched.measures
         )
-        what = "仅有综合保障措施" if only_protection else "没有开发式帮扶措施"
+        what = _("仅有综合保障措施") if only_protection else _("没有开发式帮扶措施")
         add(
             household_id, NO_DEVELOPMENT,
-            f"{identified:%Y-%m-%d} 纳入监测，家中有劳动力，满一个月仍{what}（产业、就业、金融或公益岗位）。",
+            _("%(date)s 纳入监测，家中有劳动力，满一个月仍%(what)s（产业、就业、金融或公益岗位）。")
+            % {"date": f"{identified:%Y-%m-%d}", "what": what},
         )
 
     status = protection_status(households, as_of)
@@ -156,12 +160,13 @@ def plan_checks(households: QuerySet[Household], *, as_of: dt.date) -> list[Plan
         for household_id in sorted(set(receiving) & monitored_ids - measured):
             add(
                 household_id, PROTECTION_MISMATCH,
-                f"{receiving[household_id]}显示享受{name}，但没有已实施的“{name}”综合保障措施。",
+                _("%(source)s显示享受%(name)s，但没有已实施的“%(name)s”综合保障措施。")
+                % {"source": receiving[household_id], "name": name},
             )
         for household_id in sorted(measured - set(receiving)):
             add(
                 household_id, PROTECTION_MISMATCH,
-                f"有已实施的“{name}”综合保障措施，但户档案和民政数据均未显示享受{name}。",
+                _("有已实施的“%(name)s”综合保障措施，但户档案和民政数据均未显示享受%(name)s。") % {"name": name},
             )
     issues.sort(key=lambda issue: (issue.village_id, issue.number, issue.kind))
     return issues

@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from households.codes import choices, codebook
@@ -22,15 +23,16 @@ EVERYTHING = [("", _("全部"))]
 # reports that group by source read what they always read); a value stored before the list existed stays
 # selectable on its own measure's form.
 FUNDING_CODESET = "funding_source"
+# Stored as written (Chinese, so that reports group one source under one name); shown translated.
 DEFAULT_FUNDING_SOURCES = (
-    "中央财政衔接资金",
-    "省级财政衔接资金",
-    "市县财政衔接资金",
-    "行业部门资金",
-    "东西部协作资金",
-    "社会帮扶资金",
-    "金融信贷资金",
-    "其他",
+    gettext_noop("中央财政衔接资金"),
+    gettext_noop("省级财政衔接资金"),
+    gettext_noop("市县财政衔接资金"),
+    gettext_noop("行业部门资金"),
+    gettext_noop("东西部协作资金"),
+    gettext_noop("社会帮扶资金"),
+    gettext_noop("金融信贷资金"),
+    gettext_noop("其他"),
 )
 
 
@@ -117,7 +119,7 @@ class MeasureForm(forms.Form):
         stored = (measure.funding_source or "").strip() if measure is not None else ""
         if stored and stored not in sources:
             sources.append(stored)  # recorded before the list (or since removed from it): kept on its measure
-        self.fields["funding_source"].choices = [("", "—"), *((source, source) for source in sources)]
+        self.fields["funding_source"].choices = [("", "—"), *((source, gettext(source)) for source in sources)]
         self.fields["person"].choices = [("", _("整户"))] + [
             (str(p.pk), p.name) for p in members_for_form(household)
         ]

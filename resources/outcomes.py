@@ -25,6 +25,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from exchange.departments import EducationRecord, HealthRecord
 from households.models import Household, IncomeRecord, Person, StatusChange
@@ -131,8 +132,11 @@ def derive(households: QuerySet[Household], *, as_of: dt.date, today: dt.date | 
             value=Decimal(per_capita).quantize(Decimal("0.01")),
             base=threshold,
             target_met=None if threshold is None else per_capita >= threshold,
-            detail=f"{year} 年收支调查"
-            + (f"，监测标准 {threshold:,.0f} 元" if threshold is not None else "，无当年监测标准"),
+            detail=(
+                _("%(year)s 年收支调查，监测标准 %(threshold)s 元") % {"year": year, "threshold": f"{threshold:,.0f}"}
+                if threshold is not None
+                else _("%(year)s 年收支调查，无当年监测标准") % {"year": year}
+            ),
             source=Source.INCOME_SURVEY,
             source_model=IncomeRecord._meta.label_lower,
             source_record_id=pk,
@@ -163,18 +167,19 @@ def derive(households: QuerySet[Household], *, as_of: dt.date, today: dt.date | 
         observed.append(Observed(
             **common, indicator=Indicator.MEMBERS_WORKING, value=Decimal(len(working)),
             base=Decimal(len(working_age)), target_met=(len(working) > 0) if working_age else None,
-            detail=f"有劳动能力的适龄成员 {len(working_age)} 人，其中务工或公益性岗位 {len(working)} 人",
+            detail=_("有劳动能力的适龄成员 %(members)s 人，其中务工或公益性岗位 %(working)s 人")
+            % {"members": len(working_age), "working": len(working)},
             source=Source.HOUSEHOLD_FILE, source_model=Household._meta.label_lower, source_record_id=household_id,
         ))
         safe_house = grade not in UNSAFE_HOUSING
         observed.append(Observed(
             **common, indicator=Indicator.HOUSING_SAFE, value=Decimal(int(safe_house)), base=None,
-            target_met=safe_house, detail=f"危房等级 {grade or '未评定'}",
+            target_met=safe_house, detail=_("危房等级 %(grade)s") % {"grade": grade or _("未评定")},
             source=Source.HOUSEHOLD_FILE, source_model=Household._meta.label_lower, source_record_id=household_id,
         ))
         observed.append(Observed(
             **common, indicator=Indicator.WATER_SAFE, value=Decimal(int(bool(water))), base=None,
-            target_met=bool(water), detail="饮水安全" if water else "饮水不安全",
+            target_met=bool(water), detail=_("饮水安全") if water else _("饮水不安全"),
             source=Source.HOUSEHOLD_FILE, source_model=Household._meta.label_lower, source_record_id=household_id,
         ))
     return observed
@@ -202,7 +207,7 @@ def _schooling(people, education, as_of, file_is_current, common) -> list[Observ
     for child in children:
         record = education.get(child[0])
         if record is not None:
-            _, pk, batch_id, dropout, _status = record
+            _valid, pk, batch_id, dropout, _status = record
             enrolled += 0 if dropout else 1
             batches.append(batch_id)
             records.append(pk)
@@ -213,7 +218,8 @@ def _schooling(people, education, as_of, file_is_current, common) -> list[Observ
     return [Observed(
         **common, indicator=Indicator.CHILDREN_ENROLLED, value=Decimal(enrolled), base=Decimal(len(children)),
         target_met=enrolled == len(children),
-        detail=f"义务教育阶段适龄儿童 {len(children)} 人，在校 {enrolled} 人",
+        detail=_("义务教育阶段适龄儿童 %(children)s 人，在校 %(enrolled)s 人")
+        % {"children": len(children), "enrolled": enrolled},
         **_traced(batches, records, EducationRecord, common),
     )]
 
@@ -225,7 +231,7 @@ def _insurance(people, health, file_is_current, common) -> list[Observed]:
     for person in people:
         record = health.get(person[0])
         if record is not None:
-            _, pk, batch_id, is_insured = record
+            _valid, pk, batch_id, is_insured = record
             insured += 1 if is_insured else 0
             batches.append(batch_id)
             records.append(pk)
@@ -235,7 +241,9 @@ def _insurance(people, health, file_is_current, common) -> list[Observed]:
             insured += 1 if (person[7] or person[8]) else 0
     return [Observed(
         **common, indicator=Indicator.MEDICAL_INSURANCE, value=Decimal(insured), base=Decimal(len(people)),
-        target_met=insured == len(people), detail=f"家庭成员 {len(people)} 人，参加基本医疗保险 {insured} 人",
+        target_met=insured == len(people),
+        detail=_("家庭成员 %(members)s 人，参加基本医疗保险 %(insured)s 人")
+        % {"members": len(people), "insured": insured},
         **_traced(batches, records, HealthRecord, common),
     )]
 
@@ -255,9 +263,9 @@ def _require_observer(by: Any, region_code: str) -> None:
     if by is None:
         return  # the system itself (demo build, scheduled jobs)
     if not is_active_user(by) or is_auditor(by):
-        raise PermissionDenied("审计人员只能查看，不能记录成效观测。")
+        raise PermissionDenied(_("审计人员只能查看，不能记录成效观测。"))
     if not user_may_see_code(by, region_code):
-        raise PermissionDenied("不能观测本辖区以外的户。")
+        raise PermissionDenied(_("不能观测本辖区以外的户。"))
 
 
 @transaction.atomic
@@ -273,7 +281,7 @@ def observe_outcomes(
         raise ValueError("observe_outcomes takes a household or a region")
     today = timezone.localdate()
     if as_of > today:
-        raise ValidationError({"as_of": "观测日期不能晚于今天。"})
+        raise ValidationError({"as_of": _("观测日期不能晚于今天。")})
     region_code = household.village_id if household is not None else region.code
     _require_observer(by, region_code)
     households = (
@@ -308,11 +316,12 @@ def observe_outcomes(
         action="create",
         entity=OutcomeObservation._meta.label_lower,
         object_pk=household.pk if household is not None else region.code,
-        object_repr=f"成效观测 {as_of:%Y-%m-%d}",
+        object_repr=_("成效观测 %(date)s") % {"date": f"{as_of:%Y-%m-%d}"},
         region_code=region_code,
         household_id=household.pk if household is not None else None,
         changes={"households": counts.households, "observations": counts.observations, "returns": counts.returns},
-        note=f"截至 {as_of:%Y-%m-%d} 观测 {counts.households} 户、{counts.observations} 项指标。",
+        note=_("截至 %(date)s 观测 %(households)s 户、%(observations)s 项指标。")
+        % {"date": f"{as_of:%Y-%m-%d}", "households": counts.households, "observations": counts.observations},
     )
     return counts
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from households.codes import labels_of
 from households.models import Household, Person
@@ -83,11 +84,11 @@ def latest_observations(observations: list[OutcomeObservation]) -> list[Observat
         if o is None:
             continue
         if indicator == OutcomeObservation.Indicator.PER_CAPITA_INCOME:
-            value = f"{o.value:,.0f} 元"
+            value = _("%(amount)s 元") % {"amount": f"{o.value:,.0f}"}
         elif o.base is not None:
             value = f"{o.value:,.0f} / {o.base:,.0f}"
         else:
-            value = "是" if o.value else "否"
+            value = _("是") if o.value else _("否")
         rows.append(ObservationRow(o, value, o.target_met))
     return rows
 
@@ -162,7 +163,7 @@ ELIMINATION_PAGE_SIZE = 50
 def _parse_applied_key(key: str | None) -> tuple[dt.datetime, int] | None:
     if not key or "~" not in key:
         return None
-    stamp, _, pk = key.rpartition("~")
+    stamp, _sep, pk = key.rpartition("~")
     try:
         return dt.datetime.fromisoformat(stamp), int(pk)
     except ValueError:

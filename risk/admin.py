@@ -8,6 +8,7 @@ write is audited.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from exchange.selectors import get_department_or_none
@@ -79,9 +80,9 @@ class AdministratorsWrite:
 
     def save_formset(self, request, form, formset, change):
         # Inline rows (a rule's regional thresholds) are audited one by one, as their own admin does.
-        audited_formset_save(request, formset, lambda: super(AdministratorsWrite, self).save_formset(
-            request, form, formset, change
-        ))
+        audited_formset_save(
+            request, formset, lambda: super(AdministratorsWrite, self).save_formset(request, form, formset, change)
+        )
 
 
 @admin.display(description=_("部门"), ordering="department")
@@ -169,8 +170,13 @@ class ReviewQuotaAdmin(AdministratorsWrite, RegionScopedAdmin):
 @admin.register(Warning)
 class WarningAdmin(ReadOnly, RegionScopedAdmin):
     list_display = (
-        "as_of", "rule", "household", "value", "threshold",
-        department_name, "batch",
+        "as_of",
+        "rule",
+        "household",
+        "value",
+        "threshold",
+        department_name,
+        "batch",
     )
     list_filter = ("as_of", "rule")
     raw_id_fields = ("household", "person", "batch")
@@ -214,15 +220,19 @@ class RiskModelAdmin(AuditorReadOnlyAdmin):
         return "—" if value is None else f"{value:.3f}"
 
     # Models below their best baseline are refused here: the override (with a reason) is on /risk/models/.
-    @admin.action(description="启用所选模型（每个预测目标一个）")
+    @admin.action(description=_("启用所选模型（每个预测目标一个）"))
     def activate(self, request, queryset):
         for model in queryset.order_by("target", "-trained_at"):
             try:
                 activate_model(by=request.user, model=model)
             except (PermissionDenied, ValidationError) as exc:
-                self.message_user(request, f"{model.version}：{exc}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("%(version)s：%(reason)s") % {"version": model.version, "reason": exc},
+                    messages.ERROR,
+                )
             else:
-                self.message_user(request, f"已启用 {model.version}", messages.SUCCESS)
+                self.message_user(request, gettext("已启用 %(version)s") % {"version": model.version}, messages.SUCCESS)
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("artifact")

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RiskConfig(AppConfig):
     name = "risk"
-    verbose_name = "风险监测"
+    verbose_name = _("风险监测")

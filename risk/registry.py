@@ -96,8 +96,18 @@ def activate_model(*, by: Any, model: RiskModel, override_reason: str = "") -> R
             "replaced": replaced,
             **({"override": {"reason": override_reason, "shortfall": shortfall}} if override_reason else {}),
         },
-        note=f"启用{model.get_target_display()}模型 {model.version}"
-        + (f"，替换 {'、'.join(replaced)}" if replaced else "")
-        + (f"；强制启用（{shortfall}），理由：{override_reason}" if override_reason else ""),
+        note=_activation_note(model, replaced, shortfall, override_reason),
     )
     return model
+
+
+def _activation_note(model: RiskModel, replaced: list[str], shortfall: Any, override_reason: str) -> str:
+    note = _("启用%(target)s模型 %(version)s") % {"target": model.get_target_display(), "version": model.version}
+    if replaced:
+        note += _("，替换 %(versions)s") % {"versions": "、".join(replaced)}
+    if override_reason:
+        note += _("；强制启用（%(shortfall)s），理由：%(reason)s") % {
+            "shortfall": shortfall,
+            "reason": override_reason,
+        }
+    return note

@@ -30,6 +30,7 @@ import pandas as pd
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from exchange.declarations import get_department
 from households.models import Household, IncomeRecord, StatusChange
@@ -108,13 +109,21 @@ def _check(rule: WarningRule) -> None:
     try:
         model = get_department(rule.department).model
     except Exception as exc:
-        raise RuleError(f"规则 {rule.code}：未声明的部门“{rule.department}”。") from exc
+        raise RuleError(
+            _("规则 %(rule)s：未声明的部门“%(department)s”。") % {"rule": rule.code, "department": rule.department}
+        ) from exc
     try:
         model._meta.get_field(rule.field)
     except Exception as exc:
-        raise RuleError(f"规则 {rule.code}：{model._meta.verbose_name}没有字段“{rule.field}”。") from exc
+        raise RuleError(
+            _("规则 %(rule)s：%(model)s没有字段“%(field)s”。")
+            % {"rule": rule.code, "model": model._meta.verbose_name, "field": rule.field}
+        ) from exc
     if rule.operator in NUMERIC | DAY_BASED and rule.default_threshold is None and not rule.thresholds.exists():
-        raise RuleError(f"规则 {rule.code}：比较“{rule.get_operator_display()}”需要阈值。")
+        raise RuleError(
+            _("规则 %(rule)s：比较“%(operator)s”需要阈值。")
+            % {"rule": rule.code, "operator": rule.get_operator_display()}
+        )
 
 
 def _records(department: str, fields: list[str], prefix: str, as_of: dt.date, lookback: int) -> pd.DataFrame:
@@ -252,12 +261,12 @@ def _fires(rule: WarningRule, records: pd.DataFrame, threshold: np.ndarray, cont
         ended &= ~records["person_id"].isin(now_set).to_numpy()
         stop_dates = records["valid_to"].dt.strftime("%Y-%m-%d")
         return ended & below, stop_dates
-    raise RuleError(f"规则 {rule.code}：未知的比较“{op}”。")
+    raise RuleError(_("规则 %(rule)s：未知的比较“%(operator)s”。") % {"rule": rule.code, "operator": op})
 
 
 def _as_text(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
-        return "是" if value else "否"
+        return _("是") if value else _("否")
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
     if isinstance(value, float | np.floating):
@@ -353,10 +362,12 @@ def run_warning_rules(*, as_of: dt.date | None = None, region_code: str | None =
     )
     analyze(Warning)
     result.created = Warning.objects.filter(as_of=as_of).count() - before
-    counts = "，".join(f"{code} {n}" for code, n in sorted(result.by_rule.items())) or "无"
-    note = f"部门筛查预警（{as_of}）：触发 {result.fired} 条，新增 {result.created} 条；按规则：{counts}"
+    counts = _("，").join(f"{code} {n}" for code, n in sorted(result.by_rule.items())) or _("无")
+    note = _("部门筛查预警（%(as_of)s）：触发 %(fired)s 条，新增 %(created)s 条；按规则：%(counts)s") % {
+        "as_of": as_of, "fired": result.fired, "created": result.created, "counts": counts,
+    }
     if skipped:
-        note += "；未能执行：" + "；".join(skipped.values())
+        note += _("；未能执行：%(skipped)s") % {"skipped": _("；").join(skipped.values())}
     record_event(actor=by, action="create", entity="risk.warning", region_code=region_code or "", note=note)
     return result
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from households.models import Household
 from povertycloud.audit.services import record_event
@@ -78,23 +79,26 @@ def covering_region() -> str:
     first = Household.objects.order_by("village_id").values_list("village_id", flat=True).first()
     last = Household.objects.order_by("-village_id").values_list("village_id", flat=True).first()
     if first is None:
-        raise ValueError("没有户档案。")
+        raise ValueError(_("没有户档案。"))
     for level in sorted(PREFIX_LENGTH, reverse=True):
         width = PREFIX_LENGTH[level]
         if first[:width] == last[:width]:
             code = first[:width].ljust(12, "0")
             if Region.objects.filter(code=code).exists():
                 return code
-    raise ValueError("户档案跨越多个省份，请指定区划。")
+    raise ValueError(_("户档案跨越多个省份，请指定区划。"))
 
 
 def _models() -> tuple[RiskModel, RiskModel | None]:
     """The active poor-now model (required) and the active return model (None when there is none)."""
     poor, returning = active_model(Target.POOR_NOW), active_model(Target.RETURN)
     if poor is None:
-        also = "" if returning is not None else "（返贫模型也未启用；只有一年收支调查的县没有返贫模型，可以不启用）"
+        also = "" if returning is not None else _(
+            "（返贫模型也未启用；只有一年收支调查的县没有返贫模型，可以不启用）"
+        )
         raise NoActiveModel(
-            f"尚未启用当前致贫模型：评分至少需要一个启用中的当前致贫模型，请系统管理员先训练并启用{also}。"
+            _("尚未启用当前致贫模型：评分至少需要一个启用中的当前致贫模型，请系统管理员先训练并启用%(also)s。")
+            % {"also": also}
         )
     return poor, returning
 
@@ -127,11 +131,11 @@ def score_region(
     poor_row, return_row = _models()
     poor = load_model(poor_row)
     returning = load_model(return_row) if return_row is not None else None
-    say("读取数据")
+    say(_("读取数据"))
     sources = sources or Sources.load(region_code=region_code)
-    say("计算特征")
+    say(_("计算特征"))
     frame = sources.at(as_of)
-    say("计算概率")
+    say(_("计算概率"))
     poor_matrix = poor.matrix(frame)
     p_poor = poor.predict(poor_matrix).astype(float)
     if returning is not None:
@@ -142,7 +146,7 @@ def score_region(
         return_matrix, p_return = None, None
         level = levels(p_poor)
 
-    say("生成解释")
+    say(_("生成解释"))
     warned = sources.warnings[
         (sources.warnings["as_of"] <= pd.Timestamp(as_of))
         & (sources.warnings["as_of"] > pd.Timestamp(as_of - dt.timedelta(days=WARNING_WINDOW_DAYS)))
@@ -163,7 +167,7 @@ def score_region(
         for i, row_factors in zip(np.flatnonzero(rows), _explain(model, matrix, rows), strict=True):
             factors[i] = [{**factor, "model": name} for factor in row_factors]
 
-    say("写入评分")
+    say(_("写入评分"))
     with transaction.atomic():
         run = ScoringRun.objects.create(
             as_of=as_of,
@@ -183,11 +187,16 @@ def score_region(
             action="create",
             entity="risk.scoringrun",
             object_pk=run.pk,
-            object_repr=f"评分批次 {run.pk}",
+            object_repr=_("评分批次 %(run)s") % {"run": run.pk},
             region_code=region_code,
-            note=f"风险评分（截至 {as_of}）：{run.households_scored} 户，附解释 {run.explained} 户；"
-            f"{models_used(poor_row, return_row)}；"
-            f"用时 {time.monotonic() - started:.1f} 秒",
+            note=_(
+                "风险评分（截至 %(as_of)s）：%(households)s 户，附解释 %(explained)s 户；"
+                "%(models)s；用时 %(seconds)s 秒"
+            )
+            % {
+                "as_of": as_of, "households": run.households_scored, "explained": run.explained,
+                "models": models_used(poor_row, return_row), "seconds": f"{time.monotonic() - started:.1f}",
+            },
         )
     return run
 
@@ -195,8 +204,8 @@ def score_region(
 def models_used(poor_row: RiskModel, return_row: RiskModel | None) -> str:
     """Words for the models a run used (the audit note and the command name only those)."""
     if return_row is None:
-        return f"致贫模型 {poor_row.version}（无返贫模型，只评当前致贫概率）"
-    return f"致贫模型 {poor_row.version}，返贫模型 {return_row.version}"
+        return _("致贫模型 %(poor)s（无返贫模型，只评当前致贫概率）") % {"poor": poor_row.version}
+    return _("致贫模型 %(poor)s，返贫模型 %(returning)s") % {"poor": poor_row.version, "returning": return_row.version}
 
 
 COPY_BLOCK_ROWS = 20_000

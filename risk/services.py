@@ -21,6 +21,8 @@ from django.db.models import Exists, F, OuterRef
 from django.db.models.expressions import Window
 from django.db.models.functions import RowNumber, Substr
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from households import services as household_services
 from households.codes import codebook
@@ -98,7 +100,7 @@ def ranking_column(run: ScoringRun) -> str:
     return "p_return" if run.return_model_id is not None else "p_poor"
 
 
-RANKING_WORDS = {"p_return": "返贫概率", "p_poor": "当前致贫概率"}
+RANKING_WORDS = {"p_return": gettext_lazy("返贫概率"), "p_poor": gettext_lazy("当前致贫概率")}
 
 
 def _top_ranked(run: ScoringRun) -> dict[int, RiskScore]:
@@ -226,10 +228,11 @@ def open_cases_from_run(*, run: ScoringRun, by: Any = None) -> OpenedCases:
         action="create",
         entity="risk.riskcase",
         object_pk=run.pk,
-        object_repr=f"评分批次 {run.pk}（{run.as_of:%Y-%m-%d}）",
+        object_repr=_("评分批次 %(run)s（%(as_of)s）") % {"run": run.pk, "as_of": f"{run.as_of:%Y-%m-%d}"},
         region_code=run.region_code,
         changes={"opened": result.opened, "joined": result.joined},
-        note=f"新开核实 {result.opened} 户，并入已有核实 {result.joined} 户。",
+        note=_("新开核实 %(opened)s 户，并入已有核实 %(joined)s 户。")
+        % {"opened": result.opened, "joined": result.joined},
     )
     return result
 
@@ -238,11 +241,12 @@ def _opening_note(run: ScoringRun, top_ranked: bool, rules: list[str]) -> str:
     parts = []
     if top_ranked:
         parts.append(
-            f"评分批次 {run.pk}（{run.as_of:%Y-%m-%d}）{RANKING_WORDS[ranking_column(run)]}位于本乡镇前列"
+            _("评分批次 %(run)s（%(as_of)s）%(ranking)s位于本乡镇前列")
+            % {"run": run.pk, "as_of": f"{run.as_of:%Y-%m-%d}", "ranking": RANKING_WORDS[ranking_column(run)]}
         )
     if rules:
-        parts.append("部门预警：" + "、".join(dict.fromkeys(rules)))
-    return "；".join(parts)
+        parts.append(_("部门预警：%(rules)s") % {"rules": _("、").join(dict.fromkeys(rules))})
+    return _("；").join(parts)
 
 
 # --- Deciding a case ---------------------------------------------------------------------------------
@@ -250,22 +254,26 @@ def _opening_note(run: ScoringRun, top_ranked: bool, rules: list[str]) -> str:
 
 def _already_decided_message(case: RiskCase) -> str:
     decider = case.decided_by
-    who = (decider.get_full_name() or decider.username) if decider is not None else "他人"
-    return f"该户的核实已由{who}作出决定（{case.get_status_display()}），本次操作未保存。"
+    who = (decider.get_full_name() or decider.username) if decider is not None else _("他人")
+    return _("该户的核实已由%(who)s作出决定（%(status)s），本次操作未保存。") % {
+        "who": who, "status": case.get_status_display(),
+    }
 
 
 def _state_message(case: RiskCase, allowed: Iterable[str], action: str) -> str:
     if case.status in DECIDED_STATUSES:
         return _already_decided_message(case)
-    labels = "或".join(f"“{Status(status).label}”" for status in allowed)
-    return f"只有{labels}状态的核实可以{action}，该户当前为“{case.get_status_display()}”。"
+    labels = _("或").join(_("“%(status)s”") % {"status": Status(status).label} for status in allowed)
+    return _("只有%(statuses)s状态的核实可以%(action)s，该户当前为“%(status)s”。") % {
+        "statuses": labels, "action": action, "status": case.get_status_display(),
+    }
 
 
 def _require_reviewer(by: Any, case: RiskCase, action: str) -> None:
     if not can_review_risks(by):
-        raise PermissionDenied(f"只有县级工作人员可以{action}。")
+        raise PermissionDenied(_("只有县级工作人员可以%(action)s。") % {"action": action})
     if not user_may_see_code(by, case.region_code):
-        raise PermissionDenied("不能处理本辖区以外的核实。")
+        raise PermissionDenied(_("不能处理本辖区以外的核实。"))
 
 
 def _transition(
@@ -291,7 +299,8 @@ def _transition(
         if case.status in DECIDED_STATUSES:
             raise ValidationError(_already_decided_message(case), code="decided")
         raise ValidationError(
-            f"该户的核实状态已被他人改为“{case.get_status_display()}”，本次操作未保存。请刷新后再试。",
+            _("该户的核实状态已被他人改为“%(status)s”，本次操作未保存。请刷新后再试。")
+            % {"status": case.get_status_display()},
             code="stale",
         )
     case.refresh_from_db()
@@ -300,7 +309,10 @@ def _transition(
     for name, value in values.items():
         plain = value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
         changes[name] = {"after": getattr(value, "pk", plain)}
-    record_model_event(actor=by, action="review", instance=case, changes=changes, note=f"{action}：{note}")
+    record_model_event(
+        actor=by, action="review", instance=case, changes=changes,
+        note=_("%(action)s：%(note)s") % {"action": action, "note": note},
+    )
     return case
 
 
@@ -322,17 +334,17 @@ def _is_township_official_of(user: Any, case: RiskCase) -> bool:
 @transaction.atomic
 def assign_for_verification(*, by: Any, case: RiskCase, official: Any) -> RiskCase:
     """预警 → 核实中: county staff ask a township official of the household's township to visit."""
-    _require_reviewer(by, case, "分派入户核实")
+    _require_reviewer(by, case, _("分派入户核实"))
     if official is None or not _is_township_official_of(official, case):
-        raise ValidationError({"official": "核实人须是该户所在乡镇的乡镇干部。"})
+        raise ValidationError({"official": _("核实人须是该户所在乡镇的乡镇干部。")})
     name = official.get_full_name() or official.username
     return _transition(
         by=by,
         case=case,
         allowed=(Status.WARNED,),
         to_status=Status.VERIFYING,
-        action="分派入户核实",
-        note=f"分派给 {name} 入户核实",
+        action=_("分派入户核实"),
+        note=_("分派给 %(name)s 入户核实") % {"name": name},
         values={"assigned_to": official},
     )
 
@@ -341,27 +353,31 @@ def assign_for_verification(*, by: Any, case: RiskCase, official: Any) -> RiskCa
 def record_home_visit(*, by: Any, case: RiskCase, visit_date: dt.date, notes: str, consent_signed: bool) -> RiskCase:
     """The township records the home visit (入户核实) of a case in 核实中; correctable until decided."""
     if not can_record_visit(by, case):
-        raise PermissionDenied("只有该户所在乡镇的乡镇干部可以录入入户核实情况。")
+        raise PermissionDenied(_("只有该户所在乡镇的乡镇干部可以录入入户核实情况。"))
     notes = (notes or "").strip()
     errors = {}
     if visit_date is None:
-        errors["visit_date"] = "请填写入户核实日期。"
+        errors["visit_date"] = _("请填写入户核实日期。")
     elif visit_date > timezone.localdate():
-        errors["visit_date"] = "入户核实日期不能晚于今天。"
+        errors["visit_date"] = _("入户核实日期不能晚于今天。")
     elif visit_date < case.opened_on:
-        errors["visit_date"] = f"入户核实日期不能早于首次预警日期（{case.opened_on:%Y-%m-%d}）。"
+        errors["visit_date"] = _("入户核实日期不能早于首次预警日期（%(date)s）。") % {
+            "date": f"{case.opened_on:%Y-%m-%d}"
+        }
     if not notes:
-        errors["notes"] = "请填写入户核实情况。"
+        errors["notes"] = _("请填写入户核实情况。")
     if errors:
         raise ValidationError(errors)
-    consent = "已签署授权承诺书" if consent_signed else "未签署授权承诺书"
+    consent = _("已签署授权承诺书") if consent_signed else _("未签署授权承诺书")
     return _transition(
         by=by,
         case=case,
         allowed=(Status.VERIFYING,),
         to_status=Status.VERIFYING,
-        action="录入入户核实",
-        note=f"{visit_date:%Y-%m-%d} 入户核实，{consent}。{notes}",
+        action=_("录入入户核实"),
+        note=_("%(date)s 入户核实，%(consent)s。%(notes)s") % {
+            "date": f"{visit_date:%Y-%m-%d}", "consent": consent, "notes": notes,
+        },
         values={"visit_date": visit_date, "visit_notes": notes, "consent_signed": bool(consent_signed)},
     )
 
@@ -370,25 +386,27 @@ def _decision_issues(household: Household, monitoring_type: str, risk_types: lis
     book = codebook()
     errors: dict[str, str] = {}
     if not monitoring_type:
-        errors["monitoring_type"] = "请选择监测对象类别。"
+        errors["monitoring_type"] = _("请选择监测对象类别。")
     elif not book.has("monitoring_type", monitoring_type):
-        errors["monitoring_type"] = f"监测对象类别代码“{monitoring_type}”不在数据字典中。"
+        errors["monitoring_type"] = _("监测对象类别代码“%(code)s”不在数据字典中。") % {"code": monitoring_type}
     else:
         fits = MONITORING_TYPE_FOR_HOUSEHOLD_TYPE.get(monitoring_type)
         if fits is not None and household.household_type not in fits:
-            errors["monitoring_type"] = (
-                f"“{book.label('monitoring_type', monitoring_type)}”不适用于"
-                f"“{book.label('household_type', household.household_type)}”。"
-            )
+            errors["monitoring_type"] = _("“%(monitoring)s”不适用于“%(household)s”。") % {
+                "monitoring": book.label("monitoring_type", monitoring_type),
+                "household": book.label("household_type", household.household_type),
+            }
     unknown = [code for code in risk_types if not book.has("risk_type", code)]
     if not risk_types:
-        errors["risk_types"] = "纳入监测须至少选择一项风险类型。"
+        errors["risk_types"] = _("纳入监测须至少选择一项风险类型。")
     elif unknown:
-        errors["risk_types"] = f"风险类型代码“{'、'.join(unknown)}”不在数据字典中。"
+        errors["risk_types"] = _("风险类型代码“%(code)s”不在数据字典中。") % {"code": _("、").join(unknown)}
     elif len(risk_types) > MAX_RISK_TYPES:
-        errors["risk_types"] = f"风险类型最多 {MAX_RISK_TYPES} 项，现选 {len(risk_types)} 项。"
+        errors["risk_types"] = _("风险类型最多 %(limit)s 项，现选 %(count)s 项。") % {
+            "limit": MAX_RISK_TYPES, "count": len(risk_types),
+        }
     elif RISK_NATURAL_DISASTER in risk_types and not household.disaster_subtype:
-        errors["risk_types"] = "选择“因自然灾害”前，须由乡镇干部在户档案中填写灾害类型。"
+        errors["risk_types"] = _("选择“因自然灾害”前，须由乡镇干部在户档案中填写灾害类型。")
     return errors
 
 
@@ -398,19 +416,19 @@ def decide_monitoring(
 ) -> RiskCase:
     """核实中 → 纳入监测 (county staff, after the home visit): the household becomes a monitoring object,
     through households.services.change_household_status (event 03 纳入监测, effective today)."""
-    _require_reviewer(by, case, "决定纳入监测")
+    _require_reviewer(by, case, _("决定纳入监测"))
     if case.status not in (Status.VERIFYING,):
-        raise ValidationError(_state_message(case, (Status.VERIFYING,), "决定纳入监测"), code="state")
+        raise ValidationError(_state_message(case, (Status.VERIFYING,), _("决定纳入监测")), code="state")
     if case.visit_date is None:
-        raise ValidationError("尚未录入入户核实情况，不能决定纳入监测。", code="no_visit")
+        raise ValidationError(_("尚未录入入户核实情况，不能决定纳入监测。"), code="no_visit")
     if not case.consent_signed:
-        raise ValidationError("农户尚未签署授权承诺书，不能决定纳入监测。", code="no_consent")
+        raise ValidationError(_("农户尚未签署授权承诺书，不能决定纳入监测。"), code="no_consent")
     reason = (reason or "").strip()
     codes = split_codes(risk_types)
     household = Household.objects.get(pk=case.household_id)
     errors = _decision_issues(household, monitoring_type or "", codes)
     if not reason:
-        errors["reason"] = "请填写决定理由。"
+        errors["reason"] = _("请填写决定理由。")
     if errors:
         raise ValidationError(errors)
     stored = join_codes(codes)
@@ -419,7 +437,7 @@ def decide_monitoring(
         case=case,
         allowed=(Status.VERIFYING,),
         to_status=Status.MONITORED,
-        action="决定纳入监测",
+        action=_("决定纳入监测"),
         note=reason,
         values={
             "monitoring_type": monitoring_type,
@@ -444,16 +462,16 @@ def decide_monitoring(
 @transaction.atomic
 def exclude(*, by: Any, case: RiskCase, reason: str) -> RiskCase:
     """预警 or 核实中 → 排除 (county staff): the household is not a monitoring object; the reason is kept."""
-    _require_reviewer(by, case, "排除")
+    _require_reviewer(by, case, _("排除"))
     reason = (reason or "").strip()
     if case.status in OPEN_STATUSES and not reason:
-        raise ValidationError({"reason": "排除须填写理由。"})
+        raise ValidationError({"reason": _("排除须填写理由。")})
     return _transition(
         by=by,
         case=case,
         allowed=OPEN_STATUSES,
         to_status=Status.EXCLUDED,
-        action="排除",
+        action=_("排除"),
         note=reason,
         values={"decision_reason": reason, "decided_by": by, "decided_at": timezone.now()},
     )

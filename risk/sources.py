@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext
 
 from exchange.models import CivilAffairsRecord, EducationRecord, HealthRecord
 from households.models import Household, IncomeRecord, Person, StatusChange
@@ -25,7 +26,7 @@ def region_prefix(region_code: str | None) -> str:
         return ""
     region = Region.objects.filter(code=region_code).first()
     if region is None:
-        raise ValueError(f"区划代码 {region_code} 不存在。")
+        raise ValueError(gettext("区划代码 %(code)s 不存在。") % {"code": region_code})
     return region.prefix
 
 

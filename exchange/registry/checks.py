@@ -125,8 +125,12 @@ def read_table(
     headers = canonical_headers(reader.headers)
     match = match_header(table.declaration(), headers)
     validator = FileValidator(
-        department=table.declaration(), codes=codes, positions=match.positions, headers=reader.headers,
-        period=None, today=today,
+        department=table.declaration(),
+        codes=codes,
+        positions=match.positions,
+        headers=reader.headers,
+        period=None,
+        today=today,
     )
     parts: list[dict[str, np.ndarray]] = []
     rejected: list[Rejected] = []
@@ -146,8 +150,15 @@ def read_table(
             progress(size)
     accepted = _joined(parts, ["row_number", *(spec.name for spec in table.fields)])
     rows = TableRows(
-        table=table, source=source, headers=reader.headers, accepted=accepted, rejected=rejected, total=total,
-        blank=blank, extra_columns=match.extra, absent_columns=match.absent_optional,
+        table=table,
+        source=source,
+        headers=reader.headers,
+        accepted=accepted,
+        rejected=rejected,
+        total=total,
+        blank=blank,
+        extra_columns=match.extra,
+        absent_columns=match.absent_optional,
     )
     return rows
 
@@ -193,9 +204,8 @@ def _multi_codes(rows: TableRows, name: str, codeset: str, maps: dict[str, dict[
         rows.reject(
             bad,
             [
-                _("{column}“{value}”中有不在数据字典中的项（可填：{allowed}）。").format(
-                    column=column, value=text, allowed=allowed
-                )
+                _("%(column)s“%(value)s”中有不在数据字典中的项（可填：%(allowed)s）。")
+                % {"column": column, "value": text, "allowed": allowed}
                 for text in values[bad].tolist()
             ],
         )
@@ -310,16 +320,17 @@ def check_households(rows: TableRows, *, codes: CodeBook, villages: set[str]) ->
     unknown = ~frame["village_code"].isin(villages).to_numpy()
     rows.reject(
         unknown,
-        lambda row: _("行政区划代码 {code} 不是本次导入地区的村（请先用 load_regions 载入区划代码）。").format(
-            code=row["village_code"]
+        lambda row: (
+            _("行政区划代码 %(code)s 不是本次导入地区的村（请先用 load_regions 载入区划代码）。")
+            % {"code": row["village_code"]}
         ),
     )
     repeated = rows.accepted["number"].duplicated(keep="first").to_numpy()
     first_row = rows.accepted.drop_duplicates("number").set_index("number")["row_number"]
     rows.reject(
         repeated,
-        lambda row: _("户编号 {number} 与第 {row} 行重复。").format(
-            number=row["number"], row=first_row[row["number"]]
+        lambda row: (
+            _("户编号 %(number)s 与第 %(row)s 行重复。") % {"number": row["number"], "row": first_row[row["number"]]}
         ),
     )
 
@@ -364,8 +375,9 @@ def check_incomes(rows: TableRows, *, on: dt.date) -> None:
     early = (frame["year"] < FIRST_REGISTRY_YEAR).to_numpy()
     rows.reject(
         early,
-        lambda row: _("年度 {year} 早于 {first} 年：建档立卡始于 {first} 年。").format(
-            year=int(row["year"]), first=FIRST_REGISTRY_YEAR
+        lambda row: (
+            _("年度 %(year)s 早于 %(first)s 年：建档立卡始于 %(first)s 年。")
+            % {"year": int(row["year"]), "first": FIRST_REGISTRY_YEAR}
         ),
     )
     household_codes, _numbers = pd.factorize(rows.accepted["household_number"].astype(str))
@@ -374,15 +386,19 @@ def check_incomes(rows: TableRows, *, on: dt.date) -> None:
     if repeated.any():
         first_row = pd.Series(rows.accepted["row_number"].to_numpy(), index=key.to_numpy()).groupby(level=0).first()
         keys = key.to_numpy()[repeated]
-        rows.reject(repeated, [
-            _("户编号 {number} 的 {year} 年收支与第 {row} 行重复。").format(
-                number=number, year=int(year), row=first_row[k]
-            )
-            for number, year, k in zip(
-                rows.accepted["household_number"].to_numpy()[repeated], rows.accepted["year"].to_numpy()[repeated],
-                keys, strict=True,
-            )
-        ])
+        rows.reject(
+            repeated,
+            [
+                _("户编号 %(number)s 的 %(year)s 年收支与第 %(row)s 行重复。")
+                % {"number": number, "year": int(year), "row": first_row[k]}
+                for number, year, k in zip(
+                    rows.accepted["household_number"].to_numpy()[repeated],
+                    rows.accepted["year"].to_numpy()[repeated],
+                    keys,
+                    strict=True,
+                )
+            ],
+        )
     for spec in rows.table.fields:
         if spec.kind == Kind.AMOUNT and spec.name in rows.accepted:
             rows.accepted[spec.name] = rows.accepted[spec.name].fillna(0.0)
@@ -423,7 +439,8 @@ def _income_issues_by_value(
                 issue.message
                 for issue in income_issues(
                     {"year": on.year, "household_size": 1, name: None if value != value else value},
-                    amount_fields=[name], on=on,
+                    amount_fields=[name],
+                    on=on,
                 )
                 if issue.is_error and issue.field == name
             )
@@ -480,9 +497,7 @@ class Apart:
         return {slug: TableRows(table=self.tables[slug], **states[slug]) for slug in self.slugs}, timings
 
 
-def start_apart(
-    sources: dict[str, tuple[Table, FileReader, str]], *, codes: CodeBook, today: dt.date
-) -> Apart:
+def start_apart(sources: dict[str, tuple[Table, FileReader, str]], *, codes: CodeBook, today: dt.date) -> Apart:
     """Read and check (check_incomes, check_status) the given tables in a forked child process. Nothing there
     touches the database: the files, the data dictionary given, the household file's pure validators."""
     read, write = os.pipe()
@@ -521,8 +536,13 @@ def _read_and_check(sources, *, codes: CodeBook, today: dt.date):
             check_status(rows, codes=codes)
         timings[f"apart.check.{slug}"] = time.perf_counter() - clock
         states[slug] = {
-            "source": rows.source, "headers": rows.headers, "accepted": rows.accepted, "rejected": rows.rejected,
-            "total": rows.total, "blank": rows.blank, "extra_columns": rows.extra_columns,
+            "source": rows.source,
+            "headers": rows.headers,
+            "accepted": rows.accepted,
+            "rejected": rows.rejected,
+            "total": rows.total,
+            "blank": rows.blank,
+            "extra_columns": rows.extra_columns,
             "absent_columns": rows.absent_columns,
         }
     return states, timings
@@ -547,7 +567,8 @@ def cross_check(
     per_id = np.bincount(pairs[:, 0], minlength=len(id_values)) if len(pairs) else np.zeros(0, int)
     shared = set(np.asarray(id_values, dtype=object)[per_id > 1].tolist())
     # A row that exchange.validate already rejected as a repeat of an earlier row of another household.
-    repeats = [r for r in members.rejected if any("重复" in reason for reason in r.reasons)]
+    repeated = _repeat_reason_patterns()
+    repeats = [r for r in members.rejected if any(p.fullmatch(reason) for p in repeated for reason in r.reasons)]
     if repeats:
         household_of = dict(zip(ids, members.accepted["household_number"].astype(str), strict=True))
         for rejected in repeats:
@@ -555,13 +576,16 @@ def cross_check(
             if number in household_of and household_of[number] != rejected.values.get("户编号", ""):
                 shared.add(number)
     if shared:
-        where = members.accepted[ids.isin(shared)].groupby("id_number")["household_number"].agg(
-            lambda s: "、".join(sorted(set(s)))
+        where = (
+            members.accepted[ids.isin(shared)]
+            .groupby("id_number")["household_number"]
+            .agg(lambda s: "、".join(sorted(set(s))))
         )
         members.reject(
             ids.isin(shared).to_numpy(),
-            lambda row: _("证件号码在导出的多户中出现（户编号 {numbers}），无法判断属于哪一户。").format(
-                numbers=where.get(row["id_number"], row["household_number"])
+            lambda row: (
+                _("证件号码在导出的多户中出现（户编号 %(numbers)s），无法判断属于哪一户。")
+                % {"numbers": where.get(row["id_number"], row["household_number"])}
             ),
         )
 
@@ -581,6 +605,12 @@ def cross_check(
             _reject_orphans(tables[slug], households, existing_households)
 
 
+def _repeat_reason_patterns() -> list[re.Pattern]:
+    """exchange.validate's reasons for a repeat of an earlier row, as written in the active language."""
+    templates = (_("整行与第 %(row)s 行重复。"), _("证件号码与第 %(row)s 行重复。"))
+    return [re.compile(re.escape(t).replace(re.escape("%(row)s"), r"\d+")) for t in templates]
+
+
 def _reject_orphans(rows: TableRows, households: TableRows, existing: set[str]) -> None:
     accepted = set(households.accepted["number"].astype(str))
     rejected = {r.values.get("户编号", "") for r in households.rejected}
@@ -588,13 +618,13 @@ def _reject_orphans(rows: TableRows, households: TableRows, existing: set[str]) 
     was_rejected = numbers.isin(rejected - accepted).to_numpy()
     rows.reject(
         was_rejected,
-        lambda row: _("所属户（户编号 {number}）在户信息表中被拒收。").format(number=row["household_number"]),
+        lambda row: _("所属户（户编号 %(number)s）在户信息表中被拒收。") % {"number": row["household_number"]},
     )
     numbers = rows.accepted["household_number"].astype(str)
     missing = (~numbers.isin(accepted) & ~numbers.isin(existing)).to_numpy()
     rows.reject(
         missing,
-        lambda row: _("户信息表中没有户编号 {number}。").format(number=row["household_number"]),
+        lambda row: _("户信息表中没有户编号 %(number)s。") % {"number": row["household_number"]},
     )
 
 
@@ -639,12 +669,10 @@ def refuse_missing(found: dict[str, str], required: Iterable[str], names: dict[s
     missing = [names[slug] for slug in required if slug not in found]
     if missing:
         raise FileRefused(
-            _("缺少{tables}：户档案导入需要户信息表和成员信息表（收支信息表、状态变更表可选）。").format(
-                tables="、".join(missing)
-            )
+            _("缺少%(tables)s：户档案导入需要户信息表和成员信息表（收支信息表、状态变更表可选）。")
+            % {"tables": "、".join(missing)}
         )
 
 
 def path_label(path: Path, sheet: str | None) -> str:
     return f"{path.name}（{sheet}）" if sheet else path.name
-

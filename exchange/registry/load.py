@@ -35,6 +35,7 @@ import pandas as pd
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from exchange.registry.checks import TableRows
 from exchange.registry.models import RegistryRowChange
@@ -48,21 +49,61 @@ WRITE_SLICE = 100_000
 FRAME_SLICE = 50_000
 
 HOUSEHOLD_VALUES = [
-    "village_id", "group_name", "phone", "bank_account", "household_type", "poverty_attribute", "lifted_year",
-    "monitoring_type", "whole_household_unable_to_work", "risk_types", "disaster_subtype", "main_poverty_cause",
-    "other_poverty_causes", "housing_grade", "safe_drinking_water", "sanitary_toilet", "road_to_door", "fuel",
-    "cultivated_land_mu", "forest_land_mu",
+    "village_id",
+    "group_name",
+    "phone",
+    "bank_account",
+    "household_type",
+    "poverty_attribute",
+    "lifted_year",
+    "monitoring_type",
+    "whole_household_unable_to_work",
+    "risk_types",
+    "disaster_subtype",
+    "main_poverty_cause",
+    "other_poverty_causes",
+    "housing_grade",
+    "safe_drinking_water",
+    "sanitary_toilet",
+    "road_to_door",
+    "fuel",
+    "cultivated_land_mu",
+    "forest_land_mu",
 ]
 PERSON_VALUES = [
-    "household_id", "name", "sex", "birth_date", "ethnicity", "relation", "health", "disability_category",
-    "disability_grade", "disability_certificate", "labour_skill", "education", "school_status",
-    "months_worked_away", "work_place", "employer", "public_welfare_job", "public_welfare_months",
-    "resident_medical_insurance", "employee_medical_insurance", "critical_illness_insurance",
-    "pension_insurance", "dibao", "tekun",
+    "household_id",
+    "name",
+    "sex",
+    "birth_date",
+    "ethnicity",
+    "relation",
+    "health",
+    "disability_category",
+    "disability_grade",
+    "disability_certificate",
+    "labour_skill",
+    "education",
+    "school_status",
+    "months_worked_away",
+    "work_place",
+    "employer",
+    "public_welfare_job",
+    "public_welfare_months",
+    "resident_medical_insurance",
+    "employee_medical_insurance",
+    "critical_illness_insurance",
+    "pension_insurance",
+    "dibao",
+    "tekun",
 ]
 INCOME_VALUES = [
-    "household_size", *IncomeRecord.INCOME_FIELDS, "production_cost", *IncomeRecord.NON_INCOME_FIELDS,
-    "compliant_medical_spending", "compliant_education_spending", "survey_date",
+    "household_size",
+    *IncomeRecord.INCOME_FIELDS,
+    "production_cost",
+    *IncomeRecord.NON_INCOME_FIELDS,
+    "compliant_medical_spending",
+    "compliant_education_spending",
+    "survey_date",
 ]
 STATUS_KEYS = ("household_type", "monitoring_type", "risk_types")
 # Compared on members already in the file, besides PERSON_VALUES: a member who left and is in the export
@@ -70,7 +111,6 @@ STATUS_KEYS = ("household_type", "monitoring_type", "risk_types")
 PERSON_PRESENCE = ["left_on", "left_reason"]
 # A column held with another: where an official's value of the leader stands, so does this one's, silently.
 FOLLOWS = {"left_reason": "left_on"}
-LEFT_REASON = "户档案导入（批次 #{batch}）：导出数据中已无此成员"
 
 
 @dataclass
@@ -109,8 +149,14 @@ Edited = dict[tuple[str, int], set[str]]
 
 
 def _hold_edited(
-    incoming: pd.DataFrame, current: pd.DataFrame, names: list[str], *, entity: str, edited: Edited,
-    household_of: str, conflicts: list[Conflict],
+    incoming: pd.DataFrame,
+    current: pd.DataFrame,
+    names: list[str],
+    *,
+    entity: str,
+    edited: Edited,
+    household_of: str,
+    conflicts: list[Conflict],
 ) -> pd.DataFrame:
     """Where the export contradicts a field an official edited after the previous import, keep the system's
     value (neither side is overwritten silently) and list the conflict for the township to settle."""
@@ -135,8 +181,12 @@ def _hold_edited(
             if name == leader:
                 conflicts.append(
                     Conflict(
-                        entity=entity, object_id=pk, household_id=int(incoming.iloc[position][household_of]),
-                        field=name, system_value=b.at[row, name], export_value=a.at[row, name],
+                        entity=entity,
+                        object_id=pk,
+                        household_id=int(incoming.iloc[position][household_of]),
+                        field=name,
+                        system_value=b.at[row, name],
+                        export_value=a.at[row, name],
                     )
                 )
             incoming.iat[position, incoming.columns.get_loc(name)] = current.iloc[position][name]
@@ -150,9 +200,7 @@ def _comparable(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         column = frame[name]
         if pd.api.types.is_bool_dtype(column) or column.map(type).isin([bool, np.bool_]).all():
             out[name] = column.astype(bool).astype(str)
-        elif pd.api.types.is_datetime64_any_dtype(column) or column.map(
-            lambda v: isinstance(v, dt.date)
-        ).any():
+        elif pd.api.types.is_datetime64_any_dtype(column) or column.map(lambda v: isinstance(v, dt.date)).any():
             out[name] = pd.to_datetime(column).dt.strftime("%Y-%m-%d").fillna("")
         elif pd.api.types.is_numeric_dtype(column) or column.map(lambda v: hasattr(v, "as_integer_ratio")).all():
             numbers = pd.to_numeric(column, errors="coerce")
@@ -233,14 +281,22 @@ class RowChanges:
     def write(self, writer: TableWriter) -> None:
         if self.object_id:
             columns = {
-                "batch_id": [self.batch_id] * len(self.object_id), "entity": self.entity,
-                "object_id": self.object_id, "before": self.before, "version_after": self.version_after,
+                "batch_id": [self.batch_id] * len(self.object_id),
+                "entity": self.entity,
+                "object_id": self.object_id,
+                "before": self.before,
+                "version_after": self.version_after,
             }
             writer.write(RegistryRowChange, columns, len(self.object_id))
 
 
 def _apply_changes(
-    model: type, entity: str, old: pd.DataFrame, current_old: pd.DataFrame, names: list[str], batch_id: int,
+    model: type,
+    entity: str,
+    old: pd.DataFrame,
+    current_old: pd.DataFrame,
+    names: list[str],
+    batch_id: int,
     row_changes: RowChanges,
 ) -> np.ndarray:
     """Compare the export's rows with the file's (aligned by position); update the rows that differ and keep
@@ -366,8 +422,15 @@ def _columns(frame: pd.DataFrame, names: list[str]) -> dict[str, list[Any]]:
     return columns
 
 
-def _write(writer: TableWriter, model: type, frame: pd.DataFrame, names: list[str], extra: dict[str, Any],
-           *, with_id: bool = False) -> None:
+def _write(
+    writer: TableWriter,
+    model: type,
+    frame: pd.DataFrame,
+    names: list[str],
+    extra: dict[str, Any],
+    *,
+    with_id: bool = False,
+) -> None:
     """Write a frame's rows in slices, so that only one slice at a time is held as Python values."""
     for start in range(0, len(frame), WRITE_SLICE):
         part = frame.iloc[start : start + WRITE_SLICE]
@@ -393,7 +456,12 @@ def _plain(value: Any) -> Any:
 
 
 def load(
-    *, tables: dict[str, TableRows], prefix: str, as_of: dt.date, writer: TableWriter, batch_id: int,
+    *,
+    tables: dict[str, TableRows],
+    prefix: str,
+    as_of: dt.date,
+    writer: TableWriter,
+    batch_id: int,
     edited: Edited | None = None,
 ) -> LoadCounts:
     counts = LoadCounts()
@@ -413,8 +481,16 @@ def load(
     lap(HOUSEHOLDS)
     in_export = [household_ids[n] for n in tables[HOUSEHOLDS].accepted["number"]]
     _members(
-        tables[MEMBERS], prefix, household_ids, writer, counts, edited, batch_id, row_changes,
-        in_export=in_export, as_of=as_of,
+        tables[MEMBERS],
+        prefix,
+        household_ids,
+        writer,
+        counts,
+        edited,
+        batch_id,
+        row_changes,
+        in_export=in_export,
+        as_of=as_of,
     )
     lap(MEMBERS)
     if INCOMES in tables:
@@ -450,7 +526,12 @@ def _rows_of(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
 
 
 def _households(
-    rows: TableRows, prefix: str, writer: TableWriter, counts: LoadCounts, edited: Edited, batch_id: int,
+    rows: TableRows,
+    prefix: str,
+    writer: TableWriter,
+    counts: LoadCounts,
+    edited: Edited,
+    batch_id: int,
     row_changes: RowChanges,
 ):
     incoming = rows.accepted.rename(columns={"village_code": "village_id"})
@@ -467,8 +548,13 @@ def _households(
         old["household_id"] = old["id"]
         current_old = current_old[HOUSEHOLD_VALUES]
         old = _hold_edited(
-            old, current_old, HOUSEHOLD_VALUES, entity="households.household", edited=edited,
-            household_of="household_id", conflicts=counts.conflicts,
+            old,
+            current_old,
+            HOUSEHOLD_VALUES,
+            entity="households.household",
+            edited=edited,
+            household_of="household_id",
+            conflicts=counts.conflicts,
         )
         changed = _apply_changes(
             Household, "households.household", old, current_old, HOUSEHOLD_VALUES, batch_id, row_changes
@@ -479,8 +565,14 @@ def _households(
         new = new[["number", *HOUSEHOLD_VALUES]].copy()
         for name in ("cultivated_land_mu", "forest_land_mu"):
             new[name] = new[name].astype(float).round(2)
-        _write(writer, Household, new, ["number", *HOUSEHOLD_VALUES], {"id": ids.tolist(), "source_batch": batch_id},
-               with_id=True)
+        _write(
+            writer,
+            Household,
+            new,
+            ["number", *HOUSEHOLD_VALUES],
+            {"id": ids.tolist(), "source_batch": batch_id},
+            with_id=True,
+        )
     counts.tables[HOUSEHOLDS] = Counts(new=len(new), changed=int(changed.sum()), unchanged=int((~changed).sum()))
     household_ids = dict(zip(current["number"], current["id"].astype(np.int64), strict=True))
     household_ids.update(zip(new["number"], ids.tolist(), strict=True))
@@ -488,8 +580,17 @@ def _households(
 
 
 def _members(
-    rows: TableRows, prefix: str, household_ids: dict[str, int], writer: TableWriter, counts, edited,
-    batch_id: int, row_changes: RowChanges, *, in_export: list[int], as_of: dt.date,
+    rows: TableRows,
+    prefix: str,
+    household_ids: dict[str, int],
+    writer: TableWriter,
+    counts,
+    edited,
+    batch_id: int,
+    row_changes: RowChanges,
+    *,
+    in_export: list[int],
+    as_of: dt.date,
 ):
     incoming = rows.accepted
     incoming["household_id"] = incoming["household_number"].map(household_ids).astype(np.int64)
@@ -509,7 +610,12 @@ def _members(
         names = [*PERSON_VALUES, *PERSON_PRESENCE]
         current_old = current_old[names]
         old = _hold_edited(
-            old, current_old, names, entity="households.person", edited=edited, household_of="household_id",
+            old,
+            current_old,
+            names,
+            entity="households.person",
+            edited=edited,
+            household_of="household_id",
             conflicts=counts.conflicts,
         )
         changed = _apply_changes(Person, "households.person", old, current_old, names, batch_id, row_changes)
@@ -518,7 +624,13 @@ def _members(
     if len(new):
         _write(writer, Person, new, ["id_number", *PERSON_VALUES], {"source_batch": batch_id})
     closed = _close_absent(
-        rows, current, in_export, edited=edited, as_of=as_of, batch_id=batch_id, counts=counts,
+        rows,
+        current,
+        in_export,
+        edited=edited,
+        as_of=as_of,
+        batch_id=batch_id,
+        counts=counts,
         row_changes=row_changes,
     )
     counts.tables[MEMBERS] = Counts(
@@ -527,8 +639,15 @@ def _members(
 
 
 def _close_absent(
-    rows: TableRows, current: pd.DataFrame, in_export: list[int], *, edited: Edited, as_of: dt.date, batch_id: int,
-    counts: LoadCounts, row_changes: RowChanges,
+    rows: TableRows,
+    current: pd.DataFrame,
+    in_export: list[int],
+    *,
+    edited: Edited,
+    as_of: dt.date,
+    batch_id: int,
+    counts: LoadCounts,
+    row_changes: RowChanges,
 ) -> int:
     """Members present in the file, in a household of the export, whose ID number is nowhere in the export's
     member table (accepted or rejected) have left: closed (left_on the export's date), not deleted. One an
@@ -548,8 +667,12 @@ def _close_absent(
     for pk, household_id in zip(absent["id"][held].tolist(), absent["household_id"][held].tolist(), strict=True):
         counts.conflicts.append(
             Conflict(
-                entity="households.person", object_id=int(pk), household_id=int(household_id), field="left_on",
-                system_value="", export_value=as_of.isoformat(),
+                entity="households.person",
+                object_id=int(pk),
+                household_id=int(household_id),
+                field="left_on",
+                system_value="",
+                export_value=as_of.isoformat(),
             )
         )
     closing = absent[~held]
@@ -557,7 +680,7 @@ def _close_absent(
     for pk, version in zip(ids, closing["version"].astype(int).tolist(), strict=True):
         row_changes.add("households.person", pk, {"left_on": None, "left_reason": ""}, version + 1)
     now = timezone.now()
-    reason = LEFT_REASON.format(batch=batch_id)
+    reason = _("户档案导入（批次 #%(pk)s）：导出数据中已无此成员") % {"pk": batch_id}
     for start in range(0, len(ids), UPDATE_BATCH):
         Person.everyone.filter(pk__in=ids[start : start + UPDATE_BATCH]).update(
             left_on=as_of, left_reason=reason, version=F("version") + 1, source_batch=batch_id, updated_at=now
@@ -566,8 +689,15 @@ def _close_absent(
 
 
 def _incomes(
-    rows: TableRows, members: TableRows, prefix: str, household_ids: dict[str, int], writer, counts, edited,
-    batch_id: int, row_changes: RowChanges,
+    rows: TableRows,
+    members: TableRows,
+    prefix: str,
+    household_ids: dict[str, int],
+    writer,
+    counts,
+    edited,
+    batch_id: int,
+    row_changes: RowChanges,
 ):
     incoming = rows.accepted
     incoming["household_id"] = incoming["household_number"].map(household_ids).astype(np.int64)
@@ -595,8 +725,13 @@ def _incomes(
     if old is not None and len(old):
         current_old = current_old[INCOME_VALUES]
         old = _hold_edited(
-            old, current_old, INCOME_VALUES, entity="households.incomerecord", edited=edited,
-            household_of="household_id", conflicts=counts.conflicts,
+            old,
+            current_old,
+            INCOME_VALUES,
+            entity="households.incomerecord",
+            edited=edited,
+            household_of="household_id",
+            conflicts=counts.conflicts,
         )
         changed = _apply_changes(
             IncomeRecord, "households.incomerecord", old, current_old, INCOME_VALUES, batch_id, row_changes
@@ -635,12 +770,16 @@ def _status(
         parts.append(
             pd.DataFrame(
                 {
-                    "household_id": household_id.to_numpy(), "effective_date": dates.to_numpy(),
-                    "event": given["event"].to_numpy(), "household_type": given["household_type"].to_numpy(),
+                    "household_id": household_id.to_numpy(),
+                    "effective_date": dates.to_numpy(),
+                    "event": given["event"].to_numpy(),
+                    "household_type": given["household_type"].to_numpy(),
                     "poverty_attribute": given["poverty_attribute"].to_numpy(),
                     "monitoring_type": given["monitoring_type"].to_numpy(),
                     "risk_types": given["risk_types"].to_numpy(),
-                    "reason": np.where(reason == "", f"户档案导入（批次 #{batch_id}）", reason.to_numpy(dtype=object)),
+                    "reason": np.where(
+                        reason == "", _("户档案导入（批次 #%(pk)s）") % {"pk": batch_id}, reason.to_numpy(dtype=object)
+                    ),
                 }
             )
         )
@@ -649,7 +788,7 @@ def _status(
     event = np.full(len(ids), "", dtype=object)
     reason = np.full(len(ids), "", dtype=object)
     event[~with_history] = EVENT_CREATED
-    reason[~with_history] = f"户档案导入建档（批次 #{batch_id}）"
+    reason[~with_history] = _("户档案导入建档（批次 #%(pk)s）") % {"pk": batch_id}
     if len(status_before):
         before = status_before.reindex(numbers.to_numpy())
         known = before["household_type"].notna().to_numpy()
@@ -661,20 +800,26 @@ def _status(
         moved = with_history & known & ~np.isin(ids, dated) & differs
         monitored_now, monitored_before = now["monitoring_type"] != "", was["monitoring_type"] != ""
         event[moved] = np.where(
-            (monitored_now & ~monitored_before)[moved], EVENT_MONITORED,
+            (monitored_now & ~monitored_before)[moved],
+            EVENT_MONITORED,
             np.where((monitored_before & ~monitored_now)[moved], EVENT_ELIMINATED, EVENT_CHANGED),
         )
-        reason[moved] = f"户档案导入（批次 #{batch_id}）：导出数据与原档案的户类型、监测对象类别或风险类型不同"
+        reason[moved] = _("户档案导入（批次 #%(pk)s）：导出数据与原档案的户类型、监测对象类别或风险类型不同") % {
+            "pk": batch_id
+        }
     adding = event != ""
     if adding.any():
         parts.append(
             pd.DataFrame(
                 {
-                    "household_id": ids[adding], "effective_date": np.datetime64(as_of, "D"),
-                    "event": event[adding], "household_type": households["household_type"].to_numpy()[adding],
+                    "household_id": ids[adding],
+                    "effective_date": np.datetime64(as_of, "D"),
+                    "event": event[adding],
+                    "household_type": households["household_type"].to_numpy()[adding],
                     "poverty_attribute": households["poverty_attribute"].to_numpy()[adding],
                     "monitoring_type": households["monitoring_type"].to_numpy()[adding],
-                    "risk_types": households["risk_types"].to_numpy()[adding], "reason": reason[adding],
+                    "risk_types": households["risk_types"].to_numpy()[adding],
+                    "reason": reason[adding],
                 }
             )
         )

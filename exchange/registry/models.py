@@ -3,7 +3,9 @@
 Imported by exchange.models so that Django registers the model in the exchange app.
 """
 
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -57,6 +59,14 @@ class RegistryConflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity} {self.object_id} {self.field}"
+
+    @property
+    def field_label(self) -> str:
+        """The field as the household file names it (离开日期), not its column name."""
+        try:
+            return str(apps.get_model(self.entity)._meta.get_field(self.field).verbose_name)
+        except (LookupError, ValueError, FieldDoesNotExist):
+            return self.field
 
     def audit_context(self) -> dict:
         return {"region_code": self.region_code, "household_id": self.household_id}

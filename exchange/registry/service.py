@@ -26,6 +26,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from exchange.models import ImportBatch, RejectedRow
@@ -74,7 +75,7 @@ class SheetReader(FileReader):
             try:
                 self._loaded_sheet = CalamineWorkbook.from_path(str(self.path)).get_sheet_by_index(self.sheet_index)
             except Exception as exc:  # calamine raises several kinds for a damaged workbook
-                raise FileRefused(_("无法打开 Excel 文件：{error}").format(error=exc)) from exc
+                raise FileRefused(_("无法打开 Excel 文件：%(error)s") % {"error": exc}) from exc
         return self._loaded_sheet
 
 
@@ -84,7 +85,7 @@ def sheet_names(path: Path) -> list[str]:
     try:
         return list(CalamineWorkbook.from_path(str(path)).sheet_names)
     except Exception as exc:
-        raise FileRefused(_("无法打开 Excel 文件：{error}").format(error=exc)) from exc
+        raise FileRefused(_("无法打开 Excel 文件：%(error)s") % {"error": exc}) from exc
 
 
 @dataclass
@@ -100,7 +101,7 @@ def find_tables(paths: list[Path], *, encoding: str | None = None) -> dict[str, 
     for path in paths:
         path = Path(path)
         if not path.is_file():
-            raise FileRefused(_("文件不存在：{path}").format(path=path.name))
+            raise FileRefused(_("文件不存在：%(path)s") % {"path": path.name})
         probe = FileReader(path, encoding=encoding)
         if probe.format == "xlsx":
             names = sheet_names(path)
@@ -112,9 +113,8 @@ def find_tables(paths: list[Path], *, encoding: str | None = None) -> dict[str, 
             table = identify(reader.headers, where=label)
             if table.slug in found:
                 raise FileRefused(
-                    _("{first}和{second}都是{table}，一次导入每张表只能有一份。").format(
-                        first=found[table.slug].label, second=label, table=table.name
-                    )
+                    _("%(first)s和%(second)s都是%(table)s，一次导入每张表只能有一份。")
+                    % {"first": found[table.slug].label, "second": label, "table": table.name}
                 )
             found[table.slug] = Source(table.slug, reader, label)
     checks.refuse_missing(found, REQUIRED_TABLES, {slug: str(t.name) for slug, t in TABLES.items()})
@@ -125,15 +125,17 @@ def stored_paths(batch: ImportBatch) -> list[Path]:
     """The files of an uploaded registry batch: everything in its stored directory."""
     directory = Path(batch.stored_file)
     if not batch.stored_file or not directory.is_dir():
-        raise FileRefused(_("批次 #{pk} 的上传文件已不存在，请重新上传。").format(pk=batch.pk))
+        raise FileRefused(_("批次 #%(pk)s 的上传文件已不存在，请重新上传。") % {"pk": batch.pk})
     return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.endswith(".partial"))
 
 
 def enqueue_registry_import(*, batch: ImportBatch) -> None:
-    """Run a received registry batch in the background once the current transaction commits."""
+    """Run a received registry batch in the background once the current transaction commits, in the language
+    active now (the uploader's): the batch's reasons and notes are written in it."""
     from exchange.registry.tasks import import_registry_task
 
-    transaction.on_commit(lambda: import_registry_task.enqueue(batch.pk))
+    language = get_language()
+    transaction.on_commit(lambda: import_registry_task.enqueue(batch.pk, language=language))
 
 
 IMPORTERS = {Role.TOWNSHIP_OFFICIAL, Role.COUNTY_STAFF, Role.ADMIN}
@@ -193,13 +195,13 @@ def receive_registry(
     read in the request."""
     region = Region.objects.filter(code=region_code).first()
     if region is None:
-        raise FileRefused(_("区划代码 {code} 不存在，请先用 load_regions 载入本县区划。").format(code=region_code))
+        raise FileRefused(_("区划代码 %(code)s 不存在，请先用 load_regions 载入本县区划。") % {"code": region_code})
     if region.level < Region.Level.COUNTY:
-        raise FileRefused(_("户档案按县或乡镇导入，{name}是省或市级区划。").format(name=region.name))
+        raise FileRefused(_("户档案按县或乡镇导入，%(name)s是省或市级区划。") % {"name": region.name})
     if by is not None and not may_import_registry(by, region_code):
         raise PermissionDenied(_("您不能向该地区导入户档案。"))
     if as_of > timezone.localdate():
-        raise FileRefused(_("数据截至日期 {date} 晚于今天。").format(date=as_of.isoformat()))
+        raise FileRefused(_("数据截至日期 %(date)s 晚于今天。") % {"date": as_of.isoformat()})
     if stored_dir is None:
         find_tables([Path(p) for p in paths], encoding=encoding)  # refuses early: unknown or missing tables
     sha256, size = _digest(paths)
@@ -241,9 +243,8 @@ def run_registry_import(
         if not started:
             batch.refresh_from_db()
             raise FileRefused(
-                _("批次 #{pk} 的状态是“{status}”，不能再次导入。").format(
-                    pk=batch.pk, status=batch.get_status_display()
-                )
+                _("批次 #%(pk)s 的状态是“%(status)s”，不能再次导入。")
+                % {"pk": batch.pk, "status": batch.get_status_display()}
             )
         batch.refresh_from_db()
 
@@ -258,7 +259,7 @@ def run_registry_import(
             _fail(batch, str(exc))
             raise
         except Exception as exc:
-            _fail(batch, _("导入失败，未写入任何记录：{error}").format(error=f"{type(exc).__name__}: {exc}"))
+            _fail(batch, _("导入失败，未写入任何记录：%(error)s") % {"error": f"{type(exc).__name__}: {exc}"})
             raise
     publish_progress(batch.pk, batch.total_rows, batch.total_rows, "succeeded")
     batch.already_imported = False
@@ -288,7 +289,8 @@ def _run(batch: ImportBatch, paths: list[Path], encoding: str | None, progress: 
     if beside and estimate >= checks.APART_ROWS and checks.may_fork():
         apart = checks.start_apart(
             {slug: (TABLES[slug], sources[slug].reader, sources[slug].label) for slug in beside},
-            codes=codes, today=as_of,
+            codes=codes,
+            today=as_of,
         )
     try:
         tables = {
@@ -358,7 +360,11 @@ def _run(batch: ImportBatch, paths: list[Path], encoding: str | None, progress: 
     with transaction.atomic():
         writer = writer_for_connection(now=timezone.now())
         counts = load(
-            tables=tables, prefix=region.prefix, as_of=as_of, writer=writer, batch_id=batch.pk,
+            tables=tables,
+            prefix=region.prefix,
+            as_of=as_of,
+            writer=writer,
+            batch_id=batch.pk,
             edited=edited_since_previous_import(batch, region),
         )
         _store_rejects(batch, tables)
@@ -387,7 +393,7 @@ def _run(batch: ImportBatch, paths: list[Path], encoding: str | None, progress: 
             action="import",
             entity=ImportBatch._meta.label_lower,
             object_pk=batch.pk,
-            object_repr=_("户档案 {name}").format(name=batch.file_name),
+            object_repr=_("户档案 %(name)s") % {"name": batch.file_name},
             region_code=batch.region_code,
             changes={
                 "department": REGISTRY,
@@ -431,8 +437,11 @@ def edited_since_previous_import(batch: ImportBatch, region: Region) -> Edited:
         .order_by("-finished_at")
     )
     previous = next(
-        (b for b in previous.only("region_code", "finished_at")[:50]
-         if b.region_code.startswith(region.prefix) or region.code.startswith(_prefix_of(b.region_code))),
+        (
+            b
+            for b in previous.only("region_code", "finished_at")[:50]
+            if b.region_code.startswith(region.prefix) or region.code.startswith(_prefix_of(b.region_code))
+        ),
         None,
     )
     if previous is None:
@@ -441,7 +450,9 @@ def edited_since_previous_import(batch: ImportBatch, region: Region) -> Edited:
     events = AuditEvent.objects.filter(
         Q(action=AuditEvent.Action.UPDATE, entity__in=EDITED_ENTITIES)
         | Q(action=AuditEvent.Action.CREATE, entity="households.person"),
-        at__gt=previous.finished_at, actor__isnull=False, region_code__startswith=region.prefix,
+        at__gt=previous.finished_at,
+        actor__isnull=False,
+        region_code__startswith=region.prefix,
     ).values_list("entity", "object_pk", "changes")
     for entity, object_pk, changes in events.iterator(chunk_size=5000):
         if object_pk.isdigit():
@@ -462,8 +473,14 @@ def _store_conflicts(batch: ImportBatch, conflicts: list) -> None:
     )
     RegistryConflict.objects.bulk_create(
         RegistryConflict(
-            batch=batch, entity=c.entity, object_id=c.object_id, household_id=c.household_id, field=c.field,
-            system_value=c.system_value, export_value=c.export_value, region_code=villages[c.household_id],
+            batch=batch,
+            entity=c.entity,
+            object_id=c.object_id,
+            household_id=c.household_id,
+            field=c.field,
+            system_value=c.system_value,
+            export_value=c.export_value,
+            region_code=villages[c.household_id],
         )
         for c in conflicts
     )
@@ -511,23 +528,26 @@ def _note(per_table: dict, status_added: int, tables: dict[str, checks.TableRows
         t = per_table[slug]
         parts.append(
             _(
-                "{name}（{source}）：共 {total} 行，接收 {accepted} 行，拒收 {rejected} 行；"
-                "新增 {new}，变更 {changed}，未变 {unchanged}。"
-            ).format(**t)
+                "%(name)s（%(source)s）：共 %(total)s 行，接收 %(accepted)s 行，拒收 %(rejected)s 行；"
+                "新增 %(new)s，变更 %(changed)s，未变 %(unchanged)s。"
+            )
+            % t
         )
         if slug == MEMBERS:
-            parts.append(_("离开（已关闭）{closed} 人。").format(closed=t.get("closed", 0)))
+            parts.append(_("离开（已关闭）%(closed)s 人。") % {"closed": t.get("closed", 0)})
         extra = tables[slug].extra_columns
         if extra:
-            parts.append(_("忽略了{name}中不认识的列：{columns}。").format(name=t["name"], columns="、".join(extra)))
-    parts.append(_("新增状态变更 {count} 条。").format(count=status_added))
+            parts.append(
+                _("忽略了%(name)s中不认识的列：%(columns)s。") % {"name": t["name"], "columns": "、".join(extra)}
+            )
+    parts.append(_("新增状态变更 %(count)s 条。") % {"count": status_added})
     if conflicts:
         parts.append(
-            _("有 {count} 处导出数据与乡镇在上次导入后所做的修改不一致：保留了系统中的值，待乡镇处理。").format(
-                count=conflicts
-            )
+            _("有 %(count)s 处导出数据与乡镇在上次导入后所做的修改不一致：保留了系统中的值，待乡镇处理。")
+            % {"count": conflicts}
         )
-    return "".join(parts)
+    # Chinese sentences end in "。" and need no space between them; translated ones do.
+    return "".join(part if part.endswith("。") else part + " " for part in parts).rstrip()
 
 
 def _fail(batch: ImportBatch, message: str) -> None:
@@ -541,7 +561,7 @@ def _fail(batch: ImportBatch, message: str) -> None:
         action="import",
         entity=ImportBatch._meta.label_lower,
         object_pk=batch.pk,
-        object_repr=_("户档案 {name}").format(name=batch.file_name),
+        object_repr=_("户档案 %(name)s") % {"name": batch.file_name},
         region_code=batch.region_code,
         changes={"department": REGISTRY, "sha256": batch.sha256, "status": "failed"},
         note=message,

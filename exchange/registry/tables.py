@@ -86,8 +86,13 @@ MEMBER_FIELDS = (
     _f("特困供养", "tekun", Kind.FLAG),
 )
 
-INCOME_AMOUNTS = (*IncomeRecord.INCOME_FIELDS, "production_cost", *IncomeRecord.NON_INCOME_FIELDS,
-                  "compliant_medical_spending", "compliant_education_spending")
+INCOME_AMOUNTS = (
+    *IncomeRecord.INCOME_FIELDS,
+    "production_cost",
+    *IncomeRecord.NON_INCOME_FIELDS,
+    "compliant_medical_spending",
+    "compliant_education_spending",
+)
 INCOME_FIELDS = (
     _f("户编号", "household_number", required=True, max_length=30),
     _f("年度", "year", Kind.INTEGER, required=True, max_value=2100),
@@ -153,7 +158,10 @@ class Table:
     def declaration(self) -> Department:
         """The table in the department declarations' form, for exchange.validate.FileValidator."""
         return Department(
-            slug=f"registry_{self.slug}", name=str(self.name), model=self.model, fields=self.fields,
+            slug=f"registry_{self.slug}",
+            name=str(self.name),
+            model=self.model,
+            fields=self.fields,
             extra={"declared_lengths": True},
         )
 
@@ -181,8 +189,7 @@ def identify(headers: list[str], *, where: str) -> Table:
     if not matches:
         expected = "；".join(f"{t.name}：{'、'.join(t.signature)}" for t in TABLES.values())
         raise FileRefused(
-            str(_("无法识别{where}是哪一张表：表头中没有任何一张表的必备列（{expected}）。")).format(
-                where=where, expected=expected
-            )
+            _("无法识别%(where)s是哪一张表：表头中没有任何一张表的必备列（%(expected)s）。")
+            % {"where": where, "expected": expected}
         )
     return max(matches, key=lambda t: len(t.signature))

@@ -7,6 +7,9 @@ without each remembering to. A password is never written: only that it was set o
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from povertycloud.audit.context import current_actor
 from povertycloud.audit.services import record_event
 
@@ -20,8 +23,8 @@ AUDITED = {
     "is_superuser": "is_superuser",
     "password": "password",
 }
-PASSWORD_SET = "（已设置）"
-PASSWORD_CHANGED = "（已修改）"
+PASSWORD_SET = gettext_lazy("（已设置）")
+PASSWORD_CHANGED = gettext_lazy("（已修改）")
 
 
 def audited_attnames(update_fields: Any) -> list[str]:
@@ -41,18 +44,18 @@ def record_user_change(*, user: Any, before: dict[str, Any] | None, attnames: li
         if old == new:
             continue
         if attname == "password":
-            changes[name] = {"before": None if before is None else PASSWORD_SET, "after": PASSWORD_CHANGED}
+            changes[name] = {"before": None if before is None else str(PASSWORD_SET), "after": str(PASSWORD_CHANGED)}
             if before is None:
-                changes[name]["after"] = PASSWORD_SET if new else None
+                changes[name]["after"] = str(PASSWORD_SET) if new else None
             continue
         changes[name] = {"before": old, "after": new}
     if not changes:
         return
     described = []
     if "password" in changes:
-        described.append("设置密码" if before is None else "修改密码")
+        described.append(_("设置密码") if before is None else _("修改密码"))
     if set(changes) - {"password"}:
-        described.append("角色/辖区/权限")
+        described.append(_("角色/辖区/权限"))
     record_event(
         actor=current_actor(),
         action="create" if before is None else "update",
@@ -61,7 +64,7 @@ def record_user_change(*, user: Any, before: dict[str, Any] | None, attnames: li
         object_repr=user.username,
         region_code=user.region_id or (before or {}).get("region_id") or "",
         changes=changes,
-        note=note or ("新建用户" if before is None else "修改用户：" + "、".join(described)),
+        note=note or (_("新建用户") if before is None else _("修改用户：%(what)s") % {"what": "、".join(described)}),
     )
 
 
@@ -78,5 +81,5 @@ def record_user_removal(*, user: Any) -> None:
             for attname in AUDITED
             if attname != "password"
         },
-        note="删除用户",
+        note=_("删除用户"),
     )

@@ -18,6 +18,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from povertycloud.accounts import throttle
 from povertycloud.audit.services import record_event
@@ -72,7 +73,7 @@ class ThrottledLoginView(LoginView):
     def _record_failure(self, note: str) -> None:
         record_event(
             actor=None, action="login_failed", entity="accounts.user", object_repr=self._username(),
-            note=note + self.where,
+            note=note + str(self.where),
         )
 
     def post(self, request, *args, **kwargs):
@@ -82,14 +83,14 @@ class ThrottledLoginView(LoginView):
             form = self.get_form()
             form.locked_until = until
             form.is_valid()
-            self._record_failure(f"来自 {self._address()}；尝试次数过多，已拒绝")
+            self._record_failure(_("来自 %(address)s；尝试次数过多，已拒绝") % {"address": self._address()})
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
         username = form.data.get("username", "")
         throttle.note_failure(username, self._address())
-        self._record_failure(f"来自 {self._address()}")
+        self._record_failure(_("来自 %(address)s") % {"address": self._address()})
         until = throttle.locked_until(username, self._address())
         if until is not None:  # this failure locked the account (or the address): say so, and until when
             form.add_error(None, ValidationError(lock_message(until), code="throttled"))
@@ -106,7 +107,7 @@ class AdminLoginView(ThrottledLoginView):
     template_name = "admin/login.html"
     form_class = ThrottledAdminAuthenticationForm
     redirect_authenticated_user = False
-    where = "（管理后台）"
+    where = gettext_lazy("（管理后台）")
 
     def dispatch(self, request, *args, **kwargs):
         request.current_app = admin.site.name

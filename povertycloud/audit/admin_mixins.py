@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import models, transaction
+from django.utils.translation import gettext_lazy
 
 from povertycloud.audit.services import diff, record_event, snapshot
 
-NOTE = "管理后台"
+NOTE = gettext_lazy("管理后台")
 
 
 def _region_of(obj: models.Model) -> str:
@@ -31,7 +32,7 @@ def record_admin_write(*, request: Any, obj: models.Model, action: str, before: 
         object_repr=str(obj),
         region_code=_region_of(obj),
         changes=changes,
-        note=NOTE,
+        note=str(NOTE),
     )
 
 
@@ -78,6 +79,6 @@ class AuditedAdmin:
 
     def save_formset(self, request, form, formset, change):
         with transaction.atomic():
-            audited_formset_save(request, formset, lambda: super(AuditedAdmin, self).save_formset(
-                request, form, formset, change
-            ))
+            audited_formset_save(
+                request, formset, lambda: super(AuditedAdmin, self).save_formset(request, form, formset, change)
+            )

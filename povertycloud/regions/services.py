@@ -72,45 +72,43 @@ def _check(rows: list[dict[str, str]]) -> tuple[list[RegionRow], list[str]]:
         code = (row.get("code") or "").strip()
         name = (row.get("name") or "").strip()
         if len(code) != 12 or not (code.isascii() and code.isdigit()):
-            errors.append(_("第 {line} 行：区划代码“{code}”必须是 12 位数字。").format(line=line, code=code))
+            errors.append(_("第 %(line)s 行：区划代码“%(code)s”必须是 12 位数字。") % {"line": line, "code": code})
             continue
         if code in seen:
             errors.append(
-                _("第 {line} 行：区划代码 {code} 与第 {first} 行重复。").format(line=line, code=code, first=seen[code])
+                _("第 %(line)s 行：区划代码 %(code)s 与第 %(first)s 行重复。")
+                % {"line": line, "code": code, "first": seen[code]}
             )
             continue
         seen[code] = line
         if not name:
-            errors.append(_("第 {line} 行：区划 {code} 没有名称。").format(line=line, code=code))
+            errors.append(_("第 %(line)s 行：区划 %(code)s 没有名称。") % {"line": line, "code": code})
         implied = level_of(code)
         if implied == 0:
-            errors.append(_("第 {line} 行：区划代码 {code} 全为 0。").format(line=line, code=code))
+            errors.append(_("第 %(line)s 行：区划代码 %(code)s 全为 0。") % {"line": line, "code": code})
             continue
         given = (row.get("level") or "").strip()
         if given:
             if not given.isdigit() or int(given) not in PREFIX_LENGTH:
-                errors.append(_("第 {line} 行：层级“{level}”应为 1–5。").format(line=line, level=given))
+                errors.append(_("第 %(line)s 行：层级“%(level)s”应为 1–5。") % {"line": line, "level": given})
                 continue
             if int(given) != implied:
                 errors.append(
-                    _("第 {line} 行：区划 {code} 的层级写作 {given}，但代码表明是第 {implied} 级。").format(
-                        line=line, code=code, given=given, implied=implied
-                    )
+                    _("第 %(line)s 行：区划 %(code)s 的层级写作 %(given)s，但代码表明是第 %(implied)s 级。")
+                    % {"line": line, "code": code, "given": given, "implied": implied}
                 )
                 continue
         parent = (row.get("parent_code") or "").strip() or parent_of(code, implied)
         if implied > 1 and not code.startswith(parent[: PREFIX_LENGTH[level_of(parent) or 1]]):
             errors.append(
-                _("第 {line} 行：区划 {code} 不在上级 {parent} 之下（代码前缀不符）。").format(
-                    line=line, code=code, parent=parent
-                )
+                _("第 %(line)s 行：区划 %(code)s 不在上级 %(parent)s 之下（代码前缀不符）。")
+                % {"line": line, "code": code, "parent": parent}
             )
             continue
         if implied > 1 and level_of(parent) != implied - 1:
             errors.append(
-                _("第 {line} 行：区划 {code} 的上级 {parent} 不是第 {level} 级。").format(
-                    line=line, code=code, parent=parent, level=implied - 1
-                )
+                _("第 %(line)s 行：区划 %(code)s 的上级 %(parent)s 不是第 %(level)s 级。")
+                % {"line": line, "code": code, "parent": parent, "level": implied - 1}
             )
             continue
         parsed.append(RegionRow(line, code, name, implied, parent))
@@ -123,9 +121,8 @@ def _check(rows: list[dict[str, str]]) -> tuple[list[RegionRow], list[str]]:
     for row in parsed:
         if row.parent_code and row.parent_code not in listed and row.parent_code not in existing:
             errors.append(
-                _("第 {line} 行：区划 {code} 的上级 {parent} 既不在本表中，也不在已载入的区划中。").format(
-                    line=row.line, code=row.code, parent=row.parent_code
-                )
+                _("第 %(line)s 行：区划 %(code)s 的上级 %(parent)s 既不在本表中，也不在已载入的区划中。")
+                % {"line": row.line, "code": row.code, "parent": row.parent_code}
             )
     return parsed, errors
 
@@ -140,7 +137,7 @@ def load_regions(rows: list[dict[str, str]]) -> int:
         shown = errors[:MAX_ERRORS_SHOWN]
         more = len(errors) - len(shown)
         if more:
-            shown.append(_("……另有 {count} 处错误。").format(count=more))
+            shown.append(_("……另有 %(count)s 处错误。") % {"count": more})
         raise ValidationError(shown)
     for row in sorted(parsed, key=lambda r: r.level):
         Region.objects.update_or_create(
@@ -166,9 +163,8 @@ def read_region_rows(content: bytes) -> list[dict[str, str]]:
     keys = [HEADERS.get("".join(h.split()).lower(), HEADERS.get("".join(h.split()), "")) for h in header]
     if "code" not in keys or "name" not in keys:
         raise ValidationError(
-            _("区划代码表的表头须包含代码和名称两列（code,name 或 统计用区划代码,名称），实际为：{header}。").format(
-                header="、".join(header)
-            )
+            _("区划代码表的表头须包含代码和名称两列（code,name 或 统计用区划代码,名称），实际为：%(header)s。")
+            % {"header": "、".join(header)}
         )
     return [{key: value for key, value in zip(keys, row, strict=False) if key} for row in reader if any(row)]
 

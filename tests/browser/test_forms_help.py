@@ -130,3 +130,28 @@ def test_a_mismatched_pair_forced_past_the_script_is_refused(page, sign_in, offi
     page.get_by_test_id("measure-submit").click()
     expect(page.get_by_test_id("form-errors")).to_contain_text("不属于")
     assert not AssistanceMeasure.objects.exists()
+
+
+def test_the_disaster_type_shows_only_with_the_natural_disaster_risk(page, sign_in, official_a, monitored_household):
+    household = monitored_household
+    sign_in(page, official_a)
+    errors = watch_console(page)
+    page.goto(f"/households/{household.pk}/edit/")
+    disaster = page.locator("[data-field=disaster_subtype]")
+    expect(disaster).to_be_hidden()  # the household's risks are 07 and 09
+
+    page.check("input[name=risk_types][value='04']")
+    expect(disaster).to_be_visible()
+    page.select_option("#id_disaster_subtype", "1")
+    page.uncheck("input[name=risk_types][value='04']")
+    expect(disaster).to_be_hidden()
+    expect(page.locator("#id_disaster_subtype")).to_have_value("")  # nothing left to send apart from its risk
+
+    page.check("input[name=risk_types][value='04']")
+    page.select_option("#id_disaster_subtype", "2")
+    page.fill("#id_reason", "山洪冲毁房屋")
+    page.get_by_test_id("household-submit").click()
+    expect(page).to_have_url(re.compile(rf"/households/{household.pk}/$"))
+    household.refresh_from_db()
+    assert "04" in household.risk_types.split(",") and household.disaster_subtype == "2"
+    assert errors == []

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from exchange.commands import row_progress, user_named
 from exchange.declarations import REGISTRY, get_department
@@ -16,8 +17,7 @@ class Command(BaseCommand):
         "Import one department file (部门数据) into its source records, keeping history: "
         "import_feed DEPARTMENT FILE. CSV (UTF-8, UTF-8 with BOM or GBK, detected) or XLSX. "
         "Rows that fail validation are kept with their reasons and written to a CSV; "
-        "the same file twice is a no-op. Departments: "
-        + ", ".join(f"{d.slug} ({d.name})" for d in REGISTRY.values())
+        "the same file twice is a no-op. Departments: " + ", ".join(f"{d.slug} ({d.name})" for d in REGISTRY.values())
     )
 
     def add_arguments(self, parser):
@@ -40,7 +40,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         department = options["department"]
         if department not in REGISTRY:
-            raise CommandError(f"未知的部门“{department}”。已声明的部门：{', '.join(REGISTRY)}")
+            raise CommandError(
+                _("未知的部门“%(slug)s”。已声明的部门：%(known)s") % {"slug": department, "known": ", ".join(REGISTRY)}
+            )
         user = user_named(options["user"])
         bar, progress = row_progress(self.stderr, verbosity=options["verbosity"])
 
@@ -60,23 +62,40 @@ class Command(BaseCommand):
             bar.close()
 
         if batch.status == ImportBatch.Status.REVIEW:
-            waiting = "该文件已上传，正等待确认。" if batch.already_imported else ""
-            self.stdout.write(self.style.WARNING(f"批次 #{batch.pk} 待确认：{waiting}{batch.note}"))
+            waiting = _("该文件已上传，正等待确认。") if batch.already_imported else ""
             self.stdout.write(
-                "请在“部门数据 › 导入批次”页面由本地区的县级工作人员或系统管理员确认导入或取消。"
+                self.style.WARNING(
+                    _("批次 #%(batch)s 待确认：%(waiting)s%(note)s")
+                    % {"batch": batch.pk, "waiting": waiting, "note": batch.note}
+                )
             )
+            self.stdout.write(_("请在“部门数据 › 导入批次”页面由本地区的县级工作人员或系统管理员确认导入或取消。"))
             return
         if batch.already_imported:
             self.stdout.write(
                 self.style.WARNING(
-                    f"该文件已于 {batch.finished_at:%Y-%m-%d %H:%M} 导入（批次 #{batch.pk}），本次未写入任何内容。"
+                    _("该文件已于 %(when)s 导入（批次 #%(batch)s），本次未写入任何内容。")
+                    % {"when": f"{batch.finished_at:%Y-%m-%d %H:%M}", "batch": batch.pk}
                 )
             )
             return
         self.stdout.write(
-            f"批次 #{batch.pk}（{batch.department}，统计期 {batch.period}，{batch.file_format.upper()} "
-            f"{batch.encoding}）：共 {batch.total_rows} 行，接收 {batch.accepted_rows} 行，"
-            f"拒收 {batch.rejected_rows} 行；关联到人 {batch.linked_rows} 行，未关联 {batch.unlinked_rows} 行。"
+            _(
+                "批次 #%(batch)s（%(department)s，统计期 %(period)s，%(format)s %(encoding)s）：共 %(total)s 行，"
+                "接收 %(accepted)s 行，拒收 %(rejected)s 行；关联到人 %(linked)s 行，未关联 %(unlinked)s 行。"
+            )
+            % {
+                "batch": batch.pk,
+                "department": batch.department,
+                "period": batch.period,
+                "format": batch.file_format.upper(),
+                "encoding": batch.encoding,
+                "total": batch.total_rows,
+                "accepted": batch.accepted_rows,
+                "rejected": batch.rejected_rows,
+                "linked": batch.linked_rows,
+                "unlinked": batch.unlinked_rows,
+            }
         )
         if batch.note:
             self.stdout.write(batch.note)
@@ -84,9 +103,10 @@ class Command(BaseCommand):
             out = options["rejected_out"] or Path(settings.VAR_DIR) / "feeds" / f"batch-{batch.pk}-rejected.csv"
             write_rejected_csv(batch, out)
             self.stdout.write(
-                f"拒收行及原因已写入 {out}；也可在管理后台“拒收行”中按批次 #{batch.pk} 查看。"
+                _("拒收行及原因已写入 %(path)s；也可在管理后台“拒收行”中按批次 #%(batch)s 查看。")
+                % {"path": out, "batch": batch.pk}
             )
-        self.stdout.write(self.style.SUCCESS("导入完成。"))
+        self.stdout.write(self.style.SUCCESS(_("导入完成。")))
 
 
 def write_rejected_csv(batch: ImportBatch, out: Path) -> None:
@@ -99,7 +119,7 @@ def write_rejected_csv(batch: ImportBatch, out: Path) -> None:
         for number, values, reasons in rows.iterator(chunk_size=5000):
             if not headers:
                 headers = _in_file_order(batch, values)
-                writer.writerow(["行号", "拒收原因", *headers])
+                writer.writerow([_("行号"), _("拒收原因"), *headers])
             cells = [values.get(h, "") for h in headers]
             writer.writerow([number, "；".join(reasons), *(_safe(c) for c in cells)])
 

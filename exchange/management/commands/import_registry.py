@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from exchange.commands import row_progress, user_named
 from exchange.models import ImportBatch
@@ -54,23 +55,23 @@ class Command(BaseCommand):
         finally:
             bar.close()
         if batch.already_imported:
-            self.stdout.write(f"这些文件已于批次 #{batch.pk} 导入，未做任何更改。")
+            self.stdout.write(_("这些文件已于批次 #%(batch)s 导入，未做任何更改。") % {"batch": batch.pk})
             return
-        self.stdout.write(self.style.SUCCESS(f"批次 #{batch.pk}：{batch.note}"))
+        self.stdout.write(self.style.SUCCESS(_("批次 #%(batch)s：%(note)s") % {"batch": batch.pk, "note": batch.note}))
         if batch.rejected_rows:
             out = options["rejected_out"] or Path(settings.VAR_DIR) / "registry" / f"batch-{batch.pk}-rejected.csv"
             write_rejected_csv(batch, out)
-            self.stdout.write(f"拒收 {batch.rejected_rows} 行，原因见 {out}")
+            self.stdout.write(_("拒收 %(count)s 行，原因见 %(path)s") % {"count": batch.rejected_rows, "path": out})
 
 
 def write_rejected_csv(batch: ImportBatch, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = list(batch.rejected.order_by("id").values_list("row_number", "values", "reasons"))
     columns: list[str] = []
-    for _, values, _ in rows:
+    for _number, values, _reasons in rows:
         columns.extend(c for c in values if c not in columns)
     with out.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["行号", *columns, "拒收原因"])
+        writer.writerow([_("行号"), *columns, _("拒收原因")])
         for row_number, values, reasons in rows:
             writer.writerow([row_number, *(values.get(c, "") for c in columns), "；".join(reasons)])

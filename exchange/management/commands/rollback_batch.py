@@ -1,5 +1,6 @@
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from exchange.commands import user_named
 from exchange.models import ImportBatch
@@ -30,7 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         batch = ImportBatch.objects.filter(pk=options["batch_id"]).first()
         if batch is None:
-            raise CommandError(f"批次 #{options['batch_id']} 不存在。")
+            raise CommandError(_("批次 #%(batch)s 不存在。") % {"batch": options["batch_id"]})
         user = user_named(options["by"])
         dry_run = not options["apply"]
         undo = self._registry if batch.department == REGISTRY else self._department
@@ -44,34 +45,64 @@ class Command(BaseCommand):
     def _registry(self, batch, user, reason, dry_run):
         result = rollback_registry_batch(batch=batch, by=user, reason=reason, dry_run=dry_run)
         deleted, restored = result.deleted, result.restored
-        what = (
-            f"删除它新增的 {deleted['households']} 户、{deleted['members']} 名成员、{deleted['incomes']} 条收支记录、"
-            f"{deleted['status_changes']} 条状态变更；恢复它修改的 {restored['households']} 户、"
-            f"{restored['members']} 名成员、{restored['incomes']} 条收支记录（其中重新打开离开的成员 "
-            f"{result.reopened} 名）；关闭 {result.conflicts_closed} 处待处理冲突；解除 {result.unlinked_records} "
-            f"条部门记录与新增成员的关联"
-        )
+        what = _(
+            "删除它新增的 %(new_households)s 户、%(new_members)s 名成员、%(new_incomes)s 条收支记录、"
+            "%(new_status_changes)s 条状态变更；恢复它修改的 %(households)s 户、%(members)s 名成员、"
+            "%(incomes)s 条收支记录（其中重新打开离开的成员 %(reopened)s 名）；关闭 %(conflicts)s 处待处理冲突；"
+            "解除 %(unlinked)s 条部门记录与新增成员的关联"
+        ) % {
+            "new_households": deleted["households"],
+            "new_members": deleted["members"],
+            "new_incomes": deleted["incomes"],
+            "new_status_changes": deleted["status_changes"],
+            "households": restored["households"],
+            "members": restored["members"],
+            "incomes": restored["incomes"],
+            "reopened": result.reopened,
+            "conflicts": result.conflicts_closed,
+            "unlinked": result.unlinked_records,
+        }
         if dry_run:
             self.stdout.write(
-                self.style.WARNING(f"试运行（未做任何修改）：撤销户档案批次 #{batch.pk} 将{what}。加 --apply 执行。")
+                self.style.WARNING(
+                    _("试运行（未做任何修改）：撤销户档案批次 #%(batch)s 将%(what)s。加 --apply 执行。")
+                    % {"batch": batch.pk, "what": what}
+                )
             )
         else:
-            self.stdout.write(self.style.SUCCESS(f"户档案批次 #{batch.pk} 已撤销：{what}。"))
+            self.stdout.write(
+                self.style.SUCCESS(_("户档案批次 #%(batch)s 已撤销：%(what)s。") % {"batch": batch.pk, "what": what})
+            )
 
     def _department(self, batch, user, reason, dry_run):
         result = rollback_batch(batch=batch, by=user, reason=reason, dry_run=dry_run)
         if dry_run:
             self.stdout.write(
                 self.style.WARNING(
-                    f"试运行（未做任何修改）：撤销批次 #{batch.pk} 将作废它写入的 {result.voided} 条记录，"
-                    f"恢复它终止的 {result.reopened} 条记录，{result.superseded_candidates} 个待确认的关联候选失效。"
-                    f"加 --apply 执行。"
+                    _(
+                        "试运行（未做任何修改）：撤销批次 #%(batch)s 将作废它写入的 %(voided)s 条记录，"
+                        "恢复它终止的 %(reopened)s 条记录，%(candidates)s 个待确认的关联候选失效。加 --apply 执行。"
+                    )
+                    % {
+                        "batch": batch.pk,
+                        "voided": result.voided,
+                        "reopened": result.reopened,
+                        "candidates": result.superseded_candidates,
+                    }
                 )
             )
             return
         self.stdout.write(
             self.style.SUCCESS(
-                f"批次 #{batch.pk} 已撤销：作废 {result.voided} 条记录，恢复 {result.reopened} 条记录，"
-                f"{result.superseded_candidates} 个关联候选失效。"
+                _(
+                    "批次 #%(batch)s 已撤销：作废 %(voided)s 条记录，恢复 %(reopened)s 条记录，"
+                    "%(candidates)s 个关联候选失效。"
+                )
+                % {
+                    "batch": batch.pk,
+                    "voided": result.voided,
+                    "reopened": result.reopened,
+                    "candidates": result.superseded_candidates,
+                }
             )
         )

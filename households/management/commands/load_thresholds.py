@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from households.thresholds import load_thresholds
 
@@ -21,9 +22,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = options["file"]
         if not path.is_file():
-            raise CommandError(f"文件不存在：{path}")
+            raise CommandError(_("文件不存在：%(path)s") % {"path": path})
         try:
             count = load_thresholds(path=path)
         except ValidationError as exc:
-            raise CommandError("监测标准表有错误，未载入任何标准：\n" + "\n".join(exc.messages)) from exc
-        self.stdout.write(self.style.SUCCESS(f"已载入 {count} 条监测标准（{path.name}）。"))
+            raise CommandError(_("监测标准表有错误，未载入任何标准：") + "\n" + "\n".join(exc.messages)) from exc
+        self.stdout.write(
+            self.style.SUCCESS(_("已载入 %(count)s 条监测标准（%(file)s）。") % {"count": count, "file": path.name})
+        )

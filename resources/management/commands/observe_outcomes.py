@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from povertycloud.regions.models import Region
 from resources.outcomes import observe_outcomes
@@ -25,17 +26,20 @@ class Command(BaseCommand):
     def handle(self, *args, region, as_of, user, **options):
         place = Region.objects.filter(code=region).first()
         if place is None:
-            raise CommandError(f"区划代码 {region} 不存在。")
+            raise CommandError(_("区划代码 %(region)s 不存在。") % {"region": region})
         actor = None
         if user:
             actor = get_user_model().objects.filter(username=user).first()
             if actor is None:
-                raise CommandError(f"用户 {user} 不存在。")
+                raise CommandError(_("用户 %(user)s 不存在。") % {"user": user})
         try:
             counts = observe_outcomes(region=place, as_of=as_of or timezone.localdate(), by=actor)
         except (ValidationError, PermissionDenied) as exc:
-            raise CommandError("；".join(getattr(exc, "messages", [str(exc)]))) from exc
+            raise CommandError(_("；").join(getattr(exc, "messages", [str(exc)]))) from exc
         self.stdout.write(
-            f"{place.name}：观测 {counts.households} 户，成效观测 {counts.observations} 条，"
-            f"新记录消除后返贫 {counts.returns} 户。"
+            _("%(region)s：观测 %(households)s 户，成效观测 %(observations)s 条，新记录消除后返贫 %(returns)s 户。")
+            % {
+                "region": place.name, "households": counts.households, "observations": counts.observations,
+                "returns": counts.returns,
+            }
         )

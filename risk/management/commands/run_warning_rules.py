@@ -2,6 +2,7 @@ import datetime as dt
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from risk.rules import run_warning_rules
 
@@ -23,15 +24,16 @@ class Command(BaseCommand):
         if user:
             actor = get_user_model().objects.filter(username=user).first()
             if actor is None:
-                raise CommandError(f"用户 {user} 不存在。")
+                raise CommandError(_("用户 %(user)s 不存在。") % {"user": user})
         try:
             result = run_warning_rules(as_of=as_of, region_code=region, by=actor)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
-            f"部门筛查预警（{result.as_of}）：触发 {result.fired} 条，新增 {result.created} 条。"
+            _("部门筛查预警（%(as_of)s）：触发 %(fired)s 条，新增 %(created)s 条。")
+            % {"as_of": result.as_of, "fired": result.fired, "created": result.created}
         )
         for code, count in sorted(result.by_rule.items()):
             self.stdout.write(f"  {code}: {count}")
         for code, reason in result.skipped.items():
-            self.stderr.write(f"  未执行 {code}：{reason}")
+            self.stderr.write("  " + _("未执行 %(code)s：%(reason)s") % {"code": code, "reason": reason})

@@ -2,6 +2,7 @@ import datetime as dt
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from risk.scoring import NoActiveModel, models_used, score_region
@@ -33,8 +34,8 @@ class Command(BaseCommand):
         if user:
             actor = get_user_model().objects.filter(username=user).first()
             if actor is None:
-                raise CommandError(f"用户 {user} 不存在。")
-        bar = tqdm(total=5, unit="步", file=self.stderr, disable=options["verbosity"] == 0)
+                raise CommandError(_("用户 %(user)s 不存在。") % {"user": user})
+        bar = tqdm(total=5, unit=_("步"), file=self.stderr, disable=options["verbosity"] == 0)
 
         def progress(message: str) -> None:
             bar.set_description(message)
@@ -48,13 +49,22 @@ class Command(BaseCommand):
             bar.close()
         seconds = (run.finished_at - run.started_at).total_seconds()
         self.stdout.write(
-            f"评分批次 #{run.pk}（截至 {run.as_of}，区划 {run.region_code}）：{run.households_scored} 户，"
-            f"附解释 {run.explained} 户；{models_used(run.poor_model, run.return_model)}；"
-            f"写入用时 {seconds:.1f} 秒。"
+            _(
+                "评分批次 #%(run)s（截至 %(as_of)s，区划 %(region)s）：%(households)s 户，附解释 %(explained)s 户；"
+                "%(models)s；写入用时 %(seconds)s 秒。"
+            )
+            % {
+                "run": run.pk, "as_of": run.as_of, "region": run.region_code, "households": run.households_scored,
+                "explained": run.explained, "models": models_used(run.poor_model, run.return_model),
+                "seconds": f"{seconds:.1f}",
+            }
         )
         if not no_cases:
             opened = open_cases_from_run(run=run, by=actor)
             self.stdout.write(
-                f"待核实：新开 {opened.opened} 户（评分前列 {opened.top_ranked}，部门预警 {opened.warned}），"
-                f"并入已有核实 {opened.joined} 户。"
+                _(
+                    "待核实：新开 %(opened)s 户（评分前列 %(top)s，部门预警 %(warned)s），"
+                    "并入已有核实 %(joined)s 户。"
+                )
+                % {"opened": opened.opened, "top": opened.top_ranked, "warned": opened.warned, "joined": opened.joined}
             )

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from povertycloud.audit.roles import Roles, audit_table_is_protected, setup_roles, statements
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, owner: str, app: str, apply: bool, check: bool, **options):
         if connection.vendor != "postgresql":
-            raise CommandError("数据库角色只用于 PostgreSQL。")
+            raise CommandError(_("数据库角色只用于 PostgreSQL。"))
         if check:
             protected, why = audit_table_is_protected()
             self.stdout.write(("OK: " if protected else "NOT PROTECTED: ") + why)

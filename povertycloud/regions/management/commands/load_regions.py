@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from povertycloud.regions.services import load_regions_csv
 
@@ -20,9 +21,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = options["file"]
         if not path.is_file():
-            raise CommandError(f"文件不存在：{path}")
+            raise CommandError(_("文件不存在：%(path)s") % {"path": path})
         try:
             count = load_regions_csv(path)
         except ValidationError as exc:
-            raise CommandError("区划代码表有错误，未载入任何区划：\n" + "\n".join(exc.messages)) from exc
-        self.stdout.write(self.style.SUCCESS(f"已载入 {count} 个区划（{path.name}）。"))
+            raise CommandError(_("区划代码表有错误，未载入任何区划：") + "\n" + "\n".join(exc.messages)) from exc
+        self.stdout.write(
+            self.style.SUCCESS(_("已载入 %(count)s 个区划（%(file)s）。") % {"count": count, "file": path.name})
+        )
