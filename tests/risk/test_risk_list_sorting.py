@@ -158,12 +158,12 @@ def test_a_run_without_a_return_model_sorts_its_other_keys_by_poor_now(client, c
     a = household(VILLAGE_A, number="D-1")
     b = household(VILLAGE_A, number="D-2")
     make_score(run, a, None, p_poor=0.2)
-    make_score(run, b, None, p_poor=0.6)
+    score_b = make_score(run, b, None, p_poor=0.6)
     client.force_login(county_staff)
     assert numbers(client.get(LIST, {"sort": "village"})) == ["D-2", "D-1"]
     assert numbers(client.get(LIST, {"sort": "p_return", "dir": "asc"})) == ["D-1", "D-2"]  # by p_poor
-    response = client.get(LIST, {"sort": "category", "after": json.dumps(["", 0.6, b.pk])})
-    assert numbers(response) == ["D-1"]  # the key's second value is p_poor here
+    response = client.get(LIST, {"sort": "category", "after": json.dumps(["", 0.6, score_b.pk])})
+    assert numbers(response) == ["D-1"]  # the key: category, p_poor, the score's id
 
 
 def test_an_official_sorting_sees_only_their_township(client, official_a, sortable):
