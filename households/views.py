@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from households import selectors, services, spreadsheets
 from households.charts import income_chart
+from households.downloads import DOWNLOAD_KIND
 from households.forms import IncomeForm, PersonForm, first_unrecorded_year
 from households.models import Household, IncomeRecord, Person
 from households.page_forms import (
@@ -40,6 +42,7 @@ from povertycloud.accounts.permissions import (
     can_reveal_sensitive,
     require_household_editor,
 )
+from povertycloud.downloads.services import request_download
 from povertycloud.forms import add_service_errors
 from povertycloud.paging import query_without_keys
 from povertycloud.regions.scoping import get_for_user_or_404
@@ -356,18 +359,18 @@ def export(request: HttpRequest) -> HttpResponse:
     form = HouseholdFilterForm(source, user=user)
     filters = form.filters()
     if request.method == "POST":
-        households = selectors.filter_households(selectors.households_for(user), filters, user=user)
-        include_sensitive = request.POST.get("include_sensitive") == "1"
-        content = spreadsheets.export_workbook(
-            user=user, households=households, include_sensitive=include_sensitive
-        )
-        response = HttpResponse(
-            content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="households-{stamp}.xlsx"'
-        response["Cache-Control"] = "no-store"
-        return response
+        # The file is written in the background (households.downloads); what it holds is decided here.
+        include_sensitive = request.POST.get("include_sensitive") == "1" and can_reveal_sensitive(user)
+        region = getattr(user, "region", None)
+        with transaction.atomic():
+            request_download(
+                by=user,
+                kind=DOWNLOAD_KIND,
+                region_code=region.code if region is not None else "",
+                parameters={"filters": filters, "include_sensitive": include_sensitive},
+            )
+        messages.success(request, _("导出已在后台生成，完成后可在“我的下载”中下载。"))
+        return redirect("downloads:list")
     return render(
         request,
         "households/export.html",

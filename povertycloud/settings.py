@@ -20,6 +20,8 @@ from povertycloud.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("POVERTYCLOUD_VAR_DIR", str(BASE_DIR / "var")))
+# Exports are prepared in the background under VAR_DIR/downloads and deleted this many hours after they are ready.
+DOWNLOAD_RETENTION_HOURS = env_int("DOWNLOAD_RETENTION_HOURS", 24)
 
 ENVIRONMENT = env_str("DJANGO_ENV", "development")
 if ENVIRONMENT not in {"development", "test", "production"}:
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
     "povertycloud.regions",
     "povertycloud.accounts",
     "povertycloud.audit",
+    "povertycloud.downloads",
     "households",
     "exchange",
     "risk",
@@ -92,6 +95,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "povertycloud.downloads.context.downloads",
             ],
         },
     },

@@ -18,6 +18,7 @@ urlpatterns = [
     path("resources/", include("resources.urls")),
     path("reports/", include("reports.urls")),
     path("departments/", include("exchange.urls")),
+    path("downloads/", include("povertycloud.downloads.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     # The admin's login is the site's throttled, audited login view (before the admin's own URLs).
     path("admin/login/", AdminLoginView.as_view(), name="admin-login"),

@@ -14,6 +14,9 @@ running job holds (risk.jobs), never from a job's age alone: a long job whose pr
   generate it again.
 - Risk jobs (risk.Job: the risk-list refresh, training): risk.jobs.mark_interrupted_jobs; the risk list
   and the models page offer to start them again.
+- Downloads (povertycloud.downloads: exports prepared in the background): running ones whose process no
+  longer holds their lock are marked failed, and files past DOWNLOAD_RETENTION_HOURS are deleted (the
+  download shows as expired) (povertycloud.downloads.services.clean_up_downloads).
 """
 
 import logging
@@ -23,6 +26,7 @@ from django.utils import timezone
 
 from exchange.models import ImportBatch
 from exchange.pipeline import mark_interrupted_batches
+from povertycloud.downloads.services import clean_up_downloads
 from reports.services import mark_interrupted_reports
 from risk.jobs import (
     fail_task_row,
@@ -42,10 +46,12 @@ class Cleaned:
     imports: list[int] = field(default_factory=list)
     reports: list[int] = field(default_factory=list)
     risk_jobs: list[int] = field(default_factory=list)
+    downloads: list[int] = field(default_factory=list)
+    expired_downloads: list[int] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return len(self.imports) + len(self.reports) + len(self.risk_jobs)
+        return len(self.imports) + len(self.reports) + len(self.risk_jobs) + len(self.downloads)
 
 
 def _mark_lost_received_batches() -> list[int]:
@@ -80,11 +86,14 @@ def clean_up_interrupted_jobs() -> Cleaned:
         reports=mark_interrupted_reports(),
         risk_jobs=mark_interrupted_jobs(),
     )
+    downloads = clean_up_downloads()
+    cleaned.downloads, cleaned.expired_downloads = downloads.interrupted, downloads.expired
     if cleaned.total:
         logger.warning(
-            "Interrupted jobs marked failed: imports %s, reports %s, risk jobs %s",
+            "Interrupted jobs marked failed: imports %s, reports %s, risk jobs %s, downloads %s",
             cleaned.imports,
             cleaned.reports,
             cleaned.risk_jobs,
+            cleaned.downloads,
         )
     return cleaned

@@ -6,12 +6,17 @@ Every queryset passes through the user's region scope. ID numbers, phones, bank 
 are masked unless the user's role may reveal them and the user asks for them (households.sensitive); every
 text cell a spreadsheet would run as a formula is neutralised; every export is written to the audit trail
 (action export) with what was exported and how many rows.
+
+Exports run in the background (povertycloud.downloads, kind "reports.export"): the page records the request
+and the file is written row by row into a write-only workbook on disk, so memory does not grow with rows;
+code labels are looked up once per export.
 """
 
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +42,8 @@ from resources.models import AssistanceMeasure
 from risk.models import CaseEvent, RiskCase
 
 STREAM_ROWS = 2000
+PROGRESS_ROWS = 20_000
+_LABELS: ContextVar[dict | None] = ContextVar("export_labels", default=None)
 ISSUES_PER_RULE = 100_000
 EVENT_ENTERED, EVENT_ELIMINATED, EVENT_RETURNED = "03", "05", "06"
 
@@ -103,9 +110,11 @@ def _cell(value: Any) -> Any:
 class Sheets:
     """A write-only workbook: sheets appended row by row, every cell through _cell."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Callable[[int, str], None] | None = None) -> None:
         self.book = Workbook(write_only=True)
         self.rows = 0
+        self.sheets = 0
+        self.progress = progress
 
     def sheet(self, title: str, headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> int:
         sheet = self.book.create_sheet(title)
@@ -114,12 +123,18 @@ class Sheets:
         for row in rows:
             sheet.append([_cell(v) for v in row])
             count += 1
+            if self.progress is not None and count % PROGRESS_ROWS == 0:
+                self.progress(min(90, 10 + 40 * self.sheets), _("已写 %(rows)s 行") % {"rows": self.rows + count})
         self.rows += count
+        self.sheets += 1
         return count
+
+    def save(self, target: Any) -> None:
+        self.book.save(target)
 
     def content(self) -> bytes:
         out = io.BytesIO()
-        self.book.save(out)
+        self.save(out)
         return out.getvalue()
 
 
@@ -137,8 +152,21 @@ def _shown(user: Any, field: str, value: Any, revealed: bool) -> Any:
 
 
 def _labels(codeset: str, value: str) -> str:
-    book = codebook()
-    return "、".join(book.label(codeset, code) for code in (value or "").split(",") if code)
+    """The labels of a (comma-separated) coded value; within an export each value is looked up once."""
+    memo = _LABELS.get()
+    if memo is None:
+        memo = {}
+    book = None
+    labels = []
+    for code in (value or "").split(","):
+        if not code:
+            continue
+        key = (codeset, code)
+        if key not in memo:
+            book = book or codebook()
+            memo[key] = book.label(codeset, code)
+        labels.append(memo[key])
+    return "、".join(labels)
 
 
 def _status_dates(households, end: dt.date) -> dict[str, dict[int, dt.date]]:
@@ -477,16 +505,46 @@ WRITERS = {
 }
 
 
+def export_name(*, kind: str, region: Region, start: dt.date, end: dt.date) -> str:
+    return f"{kind}-{region.code}-{start:%Y%m%d}-{end:%Y%m%d}.xlsx"
+
+
 def export(
     *, user: Any, kind: str, region: Region, start: dt.date, end: dt.date, include_sensitive: bool = False
 ) -> tuple[str, bytes]:
-    """(file name, XLSX bytes) of one export; the export is written to the audit trail. The caller has
-    checked the region and the period (reports.services.check_request)."""
+    """(file name, XLSX bytes) of one export (small exports and tests; the pages use export_to)."""
+    out = io.BytesIO()
+    name = export_to(
+        out, user=user, kind=kind, region=region, start=start, end=end, include_sensitive=include_sensitive
+    )
+    return name, out.getvalue()
+
+
+def export_to(
+    target: Any,
+    *,
+    user: Any,
+    kind: str,
+    region: Region,
+    start: dt.date,
+    end: dt.date,
+    include_sensitive: bool = False,
+    progress: Callable[[int, str], None] | None = None,
+) -> str:
+    """Write one export to `target` (a path or a binary file) and return its file name; the export is
+    written to the audit trail. The caller has checked the region and the period
+    (reports.services.check_request)."""
     described = KINDS[kind]
     revealed = include_sensitive and can_reveal_sensitive(user)
-    sheets = Sheets()
-    WRITERS[kind](sheets, user=user, region=region, start=start, end=end, revealed=revealed)
-    content = sheets.content()
+    sheets = Sheets(progress)
+    token = _LABELS.set({})
+    try:
+        WRITERS[kind](sheets, user=user, region=region, start=start, end=end, revealed=revealed)
+    finally:
+        _LABELS.reset(token)
+    if progress is not None:
+        progress(95, _("保存文件"))
+    sheets.save(target)
     masking = _("含完整敏感信息") if revealed else _("敏感信息已脱敏")
     record_event(
         actor=user,
@@ -511,4 +569,35 @@ def export(
             "masking": masking,
         },
     )
-    return f"{kind}-{region.code}-{start:%Y%m%d}-{end:%Y%m%d}.xlsx", content
+    return export_name(kind=kind, region=region, start=start, end=end)
+
+
+DOWNLOAD_KIND = "reports.export"
+
+
+def describe_download(parameters: dict) -> str:
+    """What an export download holds, on the 我的下载 page (in the page's language)."""
+    region = Region.objects.filter(code=parameters["region"]).values_list("name", flat=True).first() or ""
+    return _("%(kind)s：%(region)s（%(start)s 至 %(end)s）") % {
+        "kind": KINDS[parameters["kind"]].label,
+        "region": region,
+        "start": parameters["start"],
+        "end": parameters["end"],
+    }
+
+
+def produce_download(download: Any, path: Any, progress: Callable[[int, str], None]) -> str:
+    """The background job of an auditor's export (povertycloud.downloads): the parameters were checked
+    when it was asked for (reports.views.export_page)."""
+    parameters = download.parameters
+    region = Region.objects.get(code=parameters["region"])
+    return export_to(
+        path,
+        user=download.requested_by,
+        kind=parameters["kind"],
+        region=region,
+        start=dt.date.fromisoformat(parameters["start"]),
+        end=dt.date.fromisoformat(parameters["end"]),
+        include_sensitive=bool(parameters.get("include_sensitive")),
+        progress=progress,
+    )

@@ -7,6 +7,7 @@ region answer 404; a period or region that cannot be reported on is refused with
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from povertycloud.accounts.models import Role
 from povertycloud.accounts.permissions import can_reveal_sensitive, role_of
 from povertycloud.audit.services import record_event
+from povertycloud.downloads.services import request_download
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import get_for_user_or_404, scope_for_user
 from reports import charts, exports, services
@@ -212,18 +214,21 @@ def export_page(request: HttpRequest) -> HttpResponse:
         region = _checked(form)
         if region is not None:
             data = form.cleaned_data
-            name, content = exports.export(
-                user=user,
-                kind=data["kind"],
-                region=region,
-                start=data["start"],
-                end=data["end"],
-                include_sensitive=data["include_sensitive"],
-            )
-            response = HttpResponse(content, content_type=CONTENT_TYPES[".xlsx"])
-            response["Content-Disposition"] = f'attachment; filename="{name}"'
-            response["Cache-Control"] = "no-store"
-            return response
+            with transaction.atomic():
+                request_download(
+                    by=user,
+                    kind=exports.DOWNLOAD_KIND,
+                    region_code=region.code,
+                    parameters={
+                        "kind": data["kind"],
+                        "region": region.code,
+                        "start": data["start"].isoformat(),
+                        "end": data["end"].isoformat(),
+                        "include_sensitive": bool(data["include_sensitive"] and can_reveal_sensitive(user)),
+                    },
+                )
+            messages.success(request, _("导出已在后台生成，完成后可在“我的下载”中下载。"))
+            return redirect("downloads:list")
     return render(
         request,
         "reports/exports.html",

@@ -41,6 +41,12 @@ def _data_dictionary(request):
 
 
 @pytest.fixture(autouse=True)
+def _downloads_in_a_temporary_directory(settings, tmp_path):
+    """Exports prepared in the background (povertycloud.downloads) are written under the test's own directory."""
+    settings.DOWNLOADS_DIR = tmp_path / "downloads"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
     yield

@@ -289,7 +289,7 @@ def auditor_day(page, day: DayData, tmp_path) -> None:
         size = download(page, lambda name=name: page.get_by_test_id(name).click(), tmp_path)
         assert size > 0, name
 
-    # The audit exports, each kind for the report's period.
+    # The audit exports, each kind for the report's period: prepared in the background, fetched from 我的下载.
     follow(page, page.get_by_test_id("subnav-exports"))
     kinds = page.locator("#id_kind option").evaluate_all("options => options.map(o => o.value)")
     assert kinds, "no export kinds offered"
@@ -297,8 +297,14 @@ def auditor_day(page, day: DayData, tmp_path) -> None:
         page.select_option("#id_kind", kind)
         page.fill("#id_start", f"{timezone.localdate().year - 1}-01-01")
         page.fill("#id_end", timezone.localdate().isoformat())
-        size = download(page, lambda: page.get_by_test_id("export-submit").click(), tmp_path)
+        submit(page, page.get_by_test_id("export-submit"))
+        expect(page).to_have_url(re.compile(r"/downloads/$"))
+        newest = page.get_by_test_id("download-row").first
+        expect(newest).to_have_attribute("data-status", "succeeded", timeout=60_000)
+        size = download(page, lambda newest=newest: newest.get_by_test_id("download-link").click(), tmp_path)
         assert size > 0, kind
+        follow(page, page.get_by_test_id("nav-reports"))
+        follow(page, page.get_by_test_id("subnav-exports"))
 
 
 # --- The walks ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from households import spreadsheets
 from households.codes import choices, codebook, forget_codebook, labels_of, load_data_dictionary
 from households.models import Code, CodeSet, Household, Person
 from households.spreadsheets import CodeWidget, export_workbook, preview_import, read_sheet
+from tests.download_helpers import export_file
 from tests.households.pages import make_file
 
 pytestmark = pytest.mark.django_db
@@ -216,9 +217,8 @@ def test_an_export_made_in_english_keeps_chinese_labels_and_imports_back(officia
 def test_the_export_page_in_english_writes_chinese_labels(client, official_a):
     make_file(official_a, head="王大山", number="A-0001")
     client.force_login(official_a)
-    response = client.post(reverse("households:export"), HTTP_ACCEPT_LANGUAGE="en")
-    assert response.status_code == 200
-    workbook = openpyxl.load_workbook(io.BytesIO(response.content))
+    content = export_file(client, reverse("households:export"), HTTP_ACCEPT_LANGUAGE="en")
+    workbook = openpyxl.load_workbook(io.BytesIO(content))
     assert sheet_cell(workbook, name="王大山", column="户类型").value in {"脱贫户", "一般农户"}
     assert spreadsheets.HouseholdMemberResource.column_of("household_type") == "户类型"
 

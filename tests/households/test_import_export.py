@@ -11,6 +11,7 @@ from django.urls import reverse
 from households.models import Household, IncomeRecord, Person, StatusChange
 from households.spreadsheets import neutralise_formula
 from povertycloud.audit.models import AuditEvent
+from tests.download_helpers import export_file, fetch, run_export
 from tests.factories import VILLAGE_A, VILLAGE_A2, VILLAGE_B, resident_id
 from tests.households.pages import add_spouse, make_file
 
@@ -58,10 +59,11 @@ def test_export_page_renders_for_every_role(client, official_a, auditor, files):
 
 def test_export_holds_only_the_users_region_one_row_per_member(client, official_a, files):
     client.force_login(official_a)
-    response = client.post(EXPORT)
-    assert response.status_code == 200
+    download = run_export(client, EXPORT)
+    response = fetch(client, download)
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
-    rows = sheet(response.content)
+    assert download.region_code == official_a.region.code and download.file_name.endswith(".xlsx")
+    rows = sheet(b"".join(response.streaming_content))
     assert {row["户编号"] for row in rows} == {"A-0001"}
     assert sorted(row["姓名"] for row in rows) == sorted(["王大山", "'@SUM(A1)"])
     assert rows[0]["户类型"] == "一般农户" and rows[0]["村"] == "西江村"
@@ -69,7 +71,7 @@ def test_export_holds_only_the_users_region_one_row_per_member(client, official_
 
 def test_export_masks_sensitive_values_by_default(client, official_a, files):
     client.force_login(official_a)
-    rows = sheet(client.post(EXPORT).content)
+    rows = sheet(export_file(client, EXPORT))
     head = files["mine"].members.get(relation="01")
     ids = {row["证件号码"] for row in rows}
     assert head.id_number not in ids and f"{head.id_number[:10]}********" in ids
@@ -79,26 +81,26 @@ def test_export_masks_sensitive_values_by_default(client, official_a, files):
 
 def test_export_of_full_values_for_a_role_that_may_reveal_is_audited(client, official_a, files):
     client.force_login(official_a)
-    rows = sheet(client.post(EXPORT, {"include_sensitive": "1"}).content)
+    rows = sheet(export_file(client, EXPORT, {"include_sensitive": "1"}))
     head = files["mine"].members.get(relation="01")
     assert head.id_number in {row["证件号码"] for row in rows}
     assert {row["联系电话"] for row in rows} == {"13812345678"}
-    event = AuditEvent.objects.get(action="export")
+    event = AuditEvent.objects.get(action="export", entity="households.household")
     assert event.actor == official_a and "含完整敏感信息" in event.note and "2 行" in event.note
 
 
 def test_auditor_without_access_gets_masked_values_and_no_health_details(client, auditor, files):
     client.force_login(auditor)
-    rows = sheet(client.post(EXPORT, {"include_sensitive": "1"}).content)
+    rows = sheet(export_file(client, EXPORT, {"include_sensitive": "1"}))
     assert {row["户编号"] for row in rows} == {"A-0001", "B-0001"}
     assert all("*" in row["证件号码"] for row in rows)
     assert {row["健康状况"] for row in rows} == {"（已隐藏）"}
-    assert "敏感信息已脱敏" in AuditEvent.objects.get(action="export").note
+    assert "敏感信息已脱敏" in AuditEvent.objects.get(action="export", entity="households.household").note
 
 
 def test_export_neutralises_spreadsheet_formulas(client, official_a, files):
     client.force_login(official_a)
-    content = client.post(EXPORT).content
+    content = export_file(client, EXPORT)
     rows = sheet(content)
     assert {row["村民小组"] for row in rows} == {"'=HYPERLINK(\"http://evil\")"}
     assert "'-2+3" in {row["务工地点"] for row in rows}
@@ -117,7 +119,7 @@ def test_neutralise_formula(value, expected):
 def test_export_follows_the_list_filters(client, official_a, files):
     make_file(official_a, village=VILLAGE_A2, number="A-0002")
     client.force_login(official_a)
-    rows = sheet(client.post(EXPORT, {"village": VILLAGE_A2}).content)
+    rows = sheet(export_file(client, EXPORT, {"village": VILLAGE_A2}))
     assert {row["户编号"] for row in rows} == {"A-0002"}
 
 
@@ -287,7 +289,7 @@ def test_csv_in_gbk_is_read(client, official_a):
 
 def test_exported_file_imports_back_without_changes(client, official_a, files):
     client.force_login(official_a)
-    content = client.post(EXPORT, {"include_sensitive": "1"}).content
+    content = export_file(client, EXPORT, {"include_sensitive": "1"})
     upload = io.BytesIO(content)
     upload.name = "roundtrip.xlsx"
     report = client.post(IMPORT, {"file": upload}).context["report"]
@@ -297,7 +299,7 @@ def test_exported_file_imports_back_without_changes(client, official_a, files):
 
 def test_import_updates_an_existing_household_through_the_services(client, official_a, files):
     client.force_login(official_a)
-    content = client.post(EXPORT, {"include_sensitive": "1"}).content
+    content = export_file(client, EXPORT, {"include_sensitive": "1"})
     workbook = openpyxl.load_workbook(io.BytesIO(content))
     rows = list(workbook.active.iter_rows())
     column = [cell.value for cell in rows[0]].index("耕地面积（亩）")

@@ -12,6 +12,7 @@ from django.urls import reverse
 from households import spreadsheets
 from households.models import Household, Person
 from povertycloud.audit.models import AuditEvent
+from tests.download_helpers import export_file
 from tests.factories import VILLAGE_A, VILLAGE_A2, VILLAGE_B, resident_id
 from tests.households.pages import add_spouse, make_file
 
@@ -44,9 +45,7 @@ def township(official_a, official_b):
 
 
 def export_book(client) -> openpyxl.Workbook:
-    response = client.post(EXPORT)
-    assert response.status_code == 200
-    return openpyxl.load_workbook(io.BytesIO(response.content))
+    return openpyxl.load_workbook(io.BytesIO(export_file(client, EXPORT)))
 
 
 def upload(workbook: openpyxl.Workbook, name: str = "edited.xlsx") -> io.BytesIO:
@@ -292,7 +291,7 @@ def test_another_townships_household_in_the_file_is_rejected_without_naming_it(
 
 def test_the_full_export_of_a_role_that_may_reveal_still_imports_unchanged(client, official_a, township):
     client.force_login(official_a)
-    content = client.post(EXPORT, {"include_sensitive": "1"}).content
+    content = export_file(client, EXPORT, {"include_sensitive": "1"})
     report = client.post(IMPORT, {"file": upload(openpyxl.load_workbook(io.BytesIO(content)))}).context["report"]
     assert report.ok and report.count_skip == 4
 

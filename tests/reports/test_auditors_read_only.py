@@ -8,7 +8,8 @@ values. After each POST the full content of every table is compared with the con
 changes no row count is caught as well as an INSERT or a DELETE.
 
 What an auditor's reading leaves behind is allowed and checked to be only that: audit events of their own
-exports (action export), their own report requests, the failed-login record of the login form and the
+exports (action export), their own report requests and export downloads (queued: the background job
+prepares the file later), the failed-login record of the login form and the
 session table (logging in and out).
 """
 
@@ -31,6 +32,7 @@ from exchange.models import ImportBatch, LinkCandidate, RejectedRow
 from households.models import Household, IncomeRecord, Person
 from povertycloud.accounts.models import Role, User
 from povertycloud.audit.models import AuditEvent
+from povertycloud.downloads.models import Download
 from reports.models import Report
 from resources.models import AssistanceMeasure, EliminationCase
 from risk.models import RiskCase, RiskModel
@@ -96,6 +98,7 @@ class County:
     model: RiskModel
     report: Report
     official: User
+    download: Download
 
 
 @pytest.fixture
@@ -162,6 +165,9 @@ def county(regions, official_a, auditor) -> County:
         model=model,
         report=report,
         official=official_a,
+        download=Download.objects.create(
+            kind="reports.export", requested_by=auditor, region_code=COUNTY, parameters={"kind": "households"}
+        ),
     )
 
 
@@ -174,6 +180,7 @@ PK_BY_ROUTE = (
     ("departments/registry/", "batch"),
     ("departments/linkage/candidates/", "candidate"),
     ("reports/performance/", "report"),
+    ("downloads/", "download"),
 )
 
 
@@ -308,13 +315,14 @@ def table_digest(model) -> tuple[int, str]:
     return _digest(model._base_manager.all())
 
 
-CONTENT_CHECKED = [m for m in apps.get_models() if m not in (Session, AuditEvent, Report)]
+CONTENT_CHECKED = [m for m in apps.get_models() if m not in (Session, AuditEvent, Report, Download)]
 
 
 def snapshot() -> dict[str, tuple[int, str]]:
     state = {m._meta.label: table_digest(m) for m in CONTENT_CHECKED}
     state["audit.AuditEvent (existing rows)"] = table_digest(AuditEvent)
     state["reports.Report (existing rows)"] = table_digest(Report)
+    state["downloads.Download (existing rows)"] = table_digest(Download)
     return state
 
 
@@ -324,6 +332,7 @@ class Baseline:
     last_event: int
     last_report: int
     others_users: tuple[int, str]
+    last_download: int = 0
 
 
 def baseline(auditor: User | None = None) -> Baseline:
@@ -332,6 +341,7 @@ def baseline(auditor: User | None = None) -> Baseline:
         others_users=_digest(User._base_manager.exclude(pk=getattr(auditor, "pk", None))),
         last_event=AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0,
         last_report=Report.objects.order_by("-pk").values_list("pk", flat=True).first() or 0,
+        last_download=Download.objects.order_by("-pk").values_list("pk", flat=True).first() or 0,
     )
 
 
@@ -352,6 +362,9 @@ def writes_since(before: Baseline, auditor: User, pattern: Pattern) -> list[str]
     for report in Report.objects.filter(pk__gt=before.last_report):
         if report.requested_by_id != auditor.pk or report.status != Report.Status.QUEUED:
             problems.append(f"report #{report.pk} {report.status}")
+    for download in Download.objects.filter(pk__gt=before.last_download):
+        if download.requested_by_id != auditor.pk or download.status != Download.Status.QUEUED:
+            problems.append(f"download #{download.pk} {download.status}")
     after = _snapshot_without_new(before)
     if pattern.name in OWN_ACCOUNT:
         others = User._base_manager.exclude(pk=auditor.pk)
@@ -372,6 +385,9 @@ def _snapshot_without_new(before: Baseline) -> dict[str, tuple[int, str]]:
 
     state["audit.AuditEvent (existing rows)"] = _digest(AuditEvent._base_manager.filter(pk__lte=before.last_event))
     state["reports.Report (existing rows)"] = _digest(Report._base_manager.filter(pk__lte=before.last_report))
+    state["downloads.Download (existing rows)"] = _digest(
+        Download._base_manager.filter(pk__lte=before.last_download)
+    )
     return state
 
 

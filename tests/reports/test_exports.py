@@ -12,6 +12,7 @@ from povertycloud.audit.models import AuditEvent
 from povertycloud.audit.services import record_event
 from resources.models import AssistanceMeasure
 from risk.models import CaseEvent, RiskCase
+from tests.download_helpers import export_file
 from tests.factories import COUNTY
 from tests.reports.builders import END, START, aware, small_county
 from tests.resources.builders import civil_affairs
@@ -42,10 +43,7 @@ def export(client, user, kind: str, *, sensitive: bool = False):
     data = {"region": COUNTY, "start": START.isoformat(), "end": END.isoformat(), "kind": kind}
     if sensitive:
         data["include_sensitive"] = "on"
-    response = client.post(reverse("reports:exports"), data)
-    assert response.status_code == 200, response.content[:500]
-    assert response["Content-Disposition"].startswith('attachment; filename="')
-    return load_workbook(io.BytesIO(response.content))
+    return load_workbook(io.BytesIO(export_file(client, reverse("reports:exports"), data)))
 
 
 def rows(book, sheet: str) -> list[dict]:
@@ -80,7 +78,7 @@ def test_an_auditor_granted_sensitive_access_gets_full_values_only_when_asking(c
     assert (h1["联系电话"], h1["银行账号"]) == (PHONE, ACCOUNT)
     child = next(m for m in rows(full, "家庭成员") if m["户编号"] == county.h1.number and m["与户主关系"] == "之子")
     assert child["健康状况"] == "残疾"
-    event = AuditEvent.objects.filter(action="export").latest("pk")
+    event = AuditEvent.objects.filter(action="export").exclude(entity="downloads.download").latest("pk")
     assert event.changes["sensitive"] is True and "含完整敏感信息" in event.note
 
 
@@ -88,7 +86,7 @@ def test_an_auditor_without_sensitive_access_asking_for_full_values_still_gets_t
     book = export(client, auditor, "households", sensitive=True)
     h1 = next(row for row in rows(book, "户") if row["户编号"] == county.h1.number)
     assert h1["联系电话"] == "138****5678"
-    assert AuditEvent.objects.get(action="export").changes["sensitive"] is False
+    assert AuditEvent.objects.exclude(entity="downloads.download").get(action="export").changes["sensitive"] is False
 
 
 def test_the_assistance_ledger_lists_amounts_and_payees_with_formulas_neutralised(client, county, auditor):
@@ -234,8 +232,9 @@ def test_the_audit_trail_export_covers_only_the_period(client, county, auditor, 
 def test_every_export_is_itself_recorded_in_the_audit_trail(client, county, auditor, kind):
     before = AuditEvent.objects.count()
     export(client, auditor, kind)
-    assert AuditEvent.objects.count() == before + 1
-    event = AuditEvent.objects.filter(action="export").latest("pk")
+    assert AuditEvent.objects.count() == before + 2  # the export, and the download of its file
+    assert AuditEvent.objects.filter(action="export", entity="downloads.download").count() == 1
+    event = AuditEvent.objects.filter(action="export").exclude(entity="downloads.download").latest("pk")
     assert (event.actor, event.actor_username, event.region_code) == (auditor, "auditor", COUNTY)
     assert event.changes["export"] == kind
     assert (event.changes["start"], event.changes["end"]) == ("2024-01-01", "2024-12-31")
