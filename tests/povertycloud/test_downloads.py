@@ -3,11 +3,13 @@ the header's badge, failures, interruptions and expiry. The household-list expor
 
 import datetime as dt
 import io
+import threading
 
 import openpyxl
 import pytest
 import tablib
 from django.core.cache import cache
+from django.db import connection
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -244,12 +246,28 @@ def test_a_running_download_whose_process_is_gone_is_marked_failed(official_a):
     Download.objects.filter(pk=fresh.pk).update(started_at=timezone.now())
     alive = Download.objects.create(kind="households.list", requested_by=official_a, status=Status.RUNNING)
     Download.objects.filter(pk=alive.pk).update(started_at=started)
-    held = services.download_lock(alive.pk)  # a live process holds its lock: left alone
-    assert held.acquire(wait=False)
+    # A live process holds its lock: left alone. It is held from another thread, which has its own database
+    # connection: PostgreSQL's advisory locks are re-entrant within one connection.
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        lock = services.download_lock(alive.pk)
+        try:
+            if lock.acquire(wait=False):
+                holding.set()
+                done.wait(30)
+                lock.release()
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
     try:
+        assert holding.wait(30)
         assert services.clean_up_downloads().interrupted == [gone.pk]
     finally:
-        held.release()
+        done.set()
+        holder.join()
     statuses = dict(Download.objects.values_list("pk", "status"))
     assert statuses == {
         gone.pk: Status.FAILED,
