@@ -161,7 +161,8 @@ def households_in_scope(region_code: str | None) -> int:
     if region_code:
         region = Region.objects.filter(pk=region_code).first()
         prefix = region.prefix if region is not None else region_code
-        households = households.filter(village__pk__startswith=prefix)
+        # A range of village codes, which the village index seeks (a LIKE 'prefix%' may not, by collation).
+        households = households.filter(village_id__gte=prefix.ljust(12, "0"), village_id__lte=prefix.ljust(12, "9"))
     return households.count()
 
 

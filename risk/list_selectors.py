@@ -13,21 +13,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from households.codes import codebook
-from households.models import Household
+from households.models import Code, Household
 from households.selectors import head_names
 from povertycloud.paging import Page, keyset_page, query_without_keys, read_page
 from povertycloud.regions.models import PREFIX_LENGTH, Region
 from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything
+from risk import list_tags
 from risk.capacity import county_of, review_quota
 from risk.explain import family_of, phrase_label
-from risk.models import RiskCase, RiskScore, ScoringRun, Warning, WarningRule
+from risk.models import RiskCase, RiskListTag, RiskScore, ScoringRun, WarningRule
 from risk.services import (
     DECIDED_STATUSES,
     DEFAULT_CAPACITY,
@@ -67,6 +68,15 @@ NOT_MONITORED_LABEL = _("非监测对象")
 def code_range(prefix: str) -> tuple[str, str]:
     """A region prefix as a range of 12-digit codes, which a plain index can seek (a LIKE may not)."""
     return prefix.ljust(12, "0"), prefix.ljust(12, "9")
+
+
+def code_prefix(code: str) -> str:
+    """A region's prefix read from its code alone (no query): the shortest level prefix after which the
+    code is all zeros (统计用区划代码 pad each level's part with zeros)."""
+    for length in sorted(set(PREFIX_LENGTH.values())):
+        if not code[length:].strip("0"):
+            return code[:length]
+    return code
 
 
 def townships_for(user: Any) -> QuerySet[Region]:
@@ -135,15 +145,35 @@ def scores_for(user: Any, run: ScoringRun | None) -> QuerySet[RiskScore]:
     return queryset
 
 
-def _rule_contains(code: str) -> Q:
-    # warning_rules is a JSON list of rule codes (slugs); '"code"' in its text matches one code exactly.
-    return Q(warning_rules__icontains=f'"{code}"')
-
-
 def in_monitoring() -> Q:
     """Households in monitoring now: a 监测对象类别 is set. A risk elimination (风险消除) clears it
     (resources.elimination, and a registry export without it), so a set category is one not eliminated."""
     return ~Q(household__monitoring_type="")
+
+
+def tag_bounds(run: ScoringRun, user: Any = None, township: str | None = None) -> tuple[str, str]:
+    """The code range a tag lookup reads: the user's region (the run's region for one who sees everything,
+    or when no user is given), narrowed to the township asked for."""
+    prefix = None
+    if user is not None and not sees_everything(user):
+        prefix = region_prefix_of(user) or "-"  # no region: a range that holds nothing
+    if prefix is None:
+        prefix = code_prefix(run.region_code)
+    if township:
+        narrower = township[:TOWNSHIP_DIGITS]
+        if narrower.startswith(prefix):
+            prefix = narrower
+        elif not prefix.startswith(narrower):
+            prefix = "-"
+    return code_range(prefix)
+
+
+def tagged(run: ScoringRun, tag: str | list[str], bounds: tuple[str, str], **extra: Any) -> QuerySet[RiskListTag]:
+    """The score ids of the run carrying a tag, read from the user's region only (run, tag, region index)."""
+    tags = RiskListTag.objects.filter(run=run, region_code__gte=bounds[0], region_code__lte=bounds[1], **extra)
+    tags = tags.filter(tag__in=tag) if isinstance(tag, list) else tags.filter(tag=tag)
+    return tags.values("score_id")
+
 
 
 def filter_scores(
@@ -152,7 +182,12 @@ def filter_scores(
     *,
     run: ScoringRun,
     today: dt.date | None = None,
+    user: Any = None,
 ) -> QuerySet[RiskScore]:
+    """The list's filters. Risk type, warning rule and case status read the run's stored tags
+    (risk.list_tags) within the user's region (given user; else the run's region) and the township asked
+    for; the monitoring category reads the household's own column through the join, so it is current the
+    moment a category is set or eliminated."""
     today = today or timezone.localdate()
     township = filters.get("township")
     if township:
@@ -169,32 +204,23 @@ def filter_scores(
         queryset = queryset.filter(household__monitoring_type=monitoring)
     if filters.get("hide_monitored"):
         queryset = queryset.exclude(in_monitoring())
-    risk_type = filters.get("risk_type")
+    risk_type, rule, status = filters.get("risk_type"), filters.get("rule"), filters.get("status")
+    if not (risk_type or rule or status):
+        return queryset
+    bounds = tag_bounds(run, user, township)
     if risk_type:
-        warned = Warning.objects.filter(rule__risk_type=risk_type, as_of__lte=run.as_of)
-        queryset = queryset.filter(
-            Q(household__risk_types__contains=f",{risk_type},") | Q(household_id__in=warned.values("household_id"))
-        )
-    rule = filters.get("rule")
+        queryset = queryset.filter(pk__in=tagged(run, list_tags.risk_tag(risk_type), bounds))
     if rule:
-        queryset = queryset.filter(
-            household_id__in=RiskCase.objects.filter(_rule_contains(rule)).values("household_id")
-        )
-    status = filters.get("status")
-    open_cases = RiskCase.objects.filter(status__in=OPEN_STATUSES)
+        queryset = queryset.filter(pk__in=tagged(run, list_tags.rule_tag(rule), bounds))
     if status == NO_CASE:
-        queryset = queryset.exclude(Exists(RiskCase.objects.filter(household=OuterRef("household_id"))))
+        queryset = queryset.exclude(pk__in=tagged(run, list_tags.CASE, bounds))
     elif status == OPEN:
-        queryset = queryset.filter(household_id__in=open_cases.values("household_id"))
+        queryset = queryset.filter(pk__in=tagged(run, list_tags.OPEN_TAG, bounds))
     elif status == OVERDUE:
-        queryset = queryset.filter(household_id__in=open_cases.filter(due_on__lt=today).values("household_id"))
-    elif status in OPEN_STATUSES:
-        queryset = queryset.filter(household_id__in=open_cases.filter(status=status).values("household_id"))
-    elif status in DECIDED_STATUSES:
-        decided = RiskCase.objects.filter(status=status)
-        queryset = queryset.filter(household_id__in=decided.values("household_id")).exclude(
-            household_id__in=open_cases.values("household_id")
-        )
+        queryset = queryset.filter(pk__in=tagged(run, list_tags.OPEN_TAG, bounds, due_on__lt=today))
+    elif status in OPEN_STATUSES or status in DECIDED_STATUSES:
+        # A decided status counts only without an open case: list_tags stores it only then.
+        queryset = queryset.filter(pk__in=tagged(run, list_tags.status_tag(status), bounds))
     return queryset
 
 
@@ -440,6 +466,65 @@ def ordered_page(
     )
 
 
+CATEGORY = "household__monitoring_type"
+
+
+def category_values() -> list[str]:
+    """Every 监测对象类别 a household can hold: the dictionary's codes (inactive ones too) and "" (none).
+    Households hold only these: every write path validates the code against the dictionary."""
+    return sorted({"", *Code.objects.filter(codeset_id="monitoring_type").values_list("code", flat=True)})
+
+
+def category_page(
+    queryset: QuerySet[RiskScore],
+    *,
+    columns: list[tuple[str, bool]],
+    after: str | None,
+    before: str | None,
+    size: int,
+) -> Page:
+    """Keyset pages by 监测对象类别, read one category at a time: each read is the run's rows of one
+    category in ranking order (an equality on the household's column and the run's own (ranking, id) order,
+    which the planner reads from an index and stops early), where one ORDER BY over the joined column sorted
+    every row of the region first (80–350 ms at 300,000 people). Same rows and keys as ordered_page."""
+    (_category, descending), rest = columns[0], columns[1:]
+    groups = sorted(category_values(), reverse=descending)
+
+    def key_of(score: RiskScore) -> str:
+        return json.dumps([_value(score, lookup) for lookup, _descending in columns], ensure_ascii=False)
+
+    def read(forward: bool, key: list[Any] | None, wanted: int) -> list[RiskScore]:
+        order = [("-" if d == forward else "") + lookup for lookup, d in rest]
+        ordered = groups if forward else list(reversed(groups))
+        if key is not None:
+            ordered = ordered[ordered.index(key[0]) :] if key[0] in ordered else []
+        found: list[RiskScore] = []
+        for value in ordered:
+            rows = queryset.filter(**{CATEGORY: value})
+            if key is not None and value == key[0]:
+                rows = rows.filter(_beyond(rest, key[1:], forward=forward))
+            found += list(rows.order_by(*order)[: wanted - len(found)])
+            if len(found) >= wanted:
+                break
+        return found
+
+    before_key, after_key = _parse_key(before, columns), _parse_key(after, columns)
+    if before_key is not None:
+        found = read(False, before_key, size + 1)
+        has_more = len(found) > size
+        items = list(reversed(found[:size]))
+        page = Page(rows=items, is_first=not has_more)
+        page.previous_key = key_of(items[0]) if has_more and items else None
+        page.next_key = key_of(items[-1]) if items else None
+        return page
+    found = read(True, after_key, size + 1)
+    items = found[:size]
+    page = Page(rows=items, is_first=after_key is None)
+    page.next_key = key_of(items[-1]) if len(found) > size else None
+    page.previous_key = key_of(items[0]) if after_key is not None and items else None
+    return page
+
+
 def risk_page(
     queryset: QuerySet[RiskScore],
     *,
@@ -471,6 +556,10 @@ def risk_page(
             after=after,
             before=before,
             size=size,
+        )
+    elif column == CATEGORY:
+        page = category_page(
+            queryset, columns=sort_columns(sort, descending, ranking), after=after, before=before, size=size
         )
     else:
         page = ordered_page(
@@ -605,18 +694,28 @@ def township_summary(
     run: ScoringRun | None = None,
 ) -> list[TownshipSummary]:
     """Per township of the user's region: review capacity (the county's quota settings, as case opening
-    reads them), open cases, overdue cases (counted here from the open cases' rows, which are few, rather
-    than by COUNT over any table)."""
+    reads them), open cases, cases being verified and overdue cases."""
     today = today or timezone.localdate()
     townships = list(townships_for(user)) if townships is None else townships
     capacities = township_capacities([t.code for t in townships], run)
     rows = {t.code: TownshipSummary(township=t, capacity=capacities.get(t.code)) for t in townships}
     open_cases = scope_for_user(RiskCase.objects.filter(status__in=OPEN_STATUSES), user)
-    for region_code, status, due_on in open_cases.values_list("region_code", "status", "due_on"):
-        row = rows.get(township_code(region_code))
+    # Counted by the database, one row per township: a county of a million people has some 20,000 open cases.
+    grouped = (
+        open_cases.annotate(township=Substr("region_code", 1, TOWNSHIP_DIGITS))
+        .values("township")
+        .annotate(
+            open_cases=Count("id"),
+            verifying=Count("id", filter=Q(status=Status.VERIFYING)),
+            overdue=Count("id", filter=Q(due_on__lt=today)),
+        )
+        .order_by()
+    )
+    for counted in grouped:
+        row = rows.get(township_code(counted["township"]))
         if row is None:
             continue
-        row.open_cases += 1
-        row.verifying += status == Status.VERIFYING
-        row.overdue += today > due_on
+        row.open_cases += counted["open_cases"]
+        row.verifying += counted["verifying"]
+        row.overdue += counted["overdue"]
     return list(rows.values())

@@ -239,6 +239,32 @@ class RiskScore(models.Model):
         return f"{self.household_id} {shown:.2f}"
 
 
+class RiskListTag(models.Model):
+    """What the risk list filters on, stored in the shape its queries need (risk.list_tags): one narrow row
+    per (score, tag) for the few households that carry it — a risk type (the household's own or of a warning
+    raised in the run's region up to the run's date), a warning rule of one of its cases, its case status —
+    with the score's region code, so a filter reads one index range (run, tag, region) of the user's region
+    instead of scanning households, warnings or cases. Kept current by risk.list_tags."""
+
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="+", verbose_name=_("评分批次"))
+    score = models.ForeignKey(RiskScore, on_delete=models.CASCADE, related_name="list_tags", verbose_name=_("评分"))
+    # No foreign key: the row only mirrors the score's household for syncing by household.
+    household_id = models.BigIntegerField(_("户"), db_index=True)
+    region_code = models.CharField(_("区划代码"), max_length=12)
+    tag = models.CharField(_("标记"), max_length=70)
+    due_on = models.DateField(_("办结时限"), null=True, blank=True)
+
+    region_lookup = "region_code"
+
+    class Meta:
+        verbose_name = _("风险名单标记")
+        verbose_name_plural = _("风险名单标记")
+        indexes = [models.Index(fields=["run", "tag", "region_code"], name="list_tag_run_tag_region_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.score_id} {self.tag}"
+
+
 class RiskCase(models.Model):
     """A household on the risk list, through review: 预警 → 核实中 → 纳入监测 or 排除 (domain.md §4)."""
 
@@ -286,6 +312,10 @@ class RiskCase(models.Model):
         indexes = [
             models.Index(fields=["region_code", "status", "due_on"], name="case_region_status_idx",
                          opclasses=["varchar_pattern_ops", "", ""]),
+            # The case list's default page: open cases by deadline, read in order until a page is full (a
+            # county of a million people has some 20,000 open cases; without it each page sorts them all).
+            models.Index(fields=["due_on", "id"], condition=Q(status__in=["warned", "verifying"]),
+                         name="case_open_due_idx"),
         ]
         constraints = [
             # One open case per household: a new warning joins it instead of opening another.
@@ -425,3 +455,7 @@ class Job(models.Model):
     @property
     def active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+# The risk list's stored filter values follow single-row saves through signals connected there.
+from risk import list_tags  # noqa: E402, F401

@@ -46,7 +46,8 @@ from risk.features import (
     with_thresholds,
 )
 from risk.frames import read_frame
-from risk.models import Warning, WarningRule, WarningThreshold
+from risk.list_tags import refresh_households
+from risk.models import ScoringRun, Warning, WarningRule, WarningThreshold
 from risk.sources import in_region, monitoring_thresholds, region_prefix
 
 Op = WarningRule.Operator
@@ -362,6 +363,10 @@ def run_warning_rules(*, as_of: dt.date | None = None, region_code: str | None =
     )
     analyze(Warning)
     result.created = Warning.objects.filter(as_of=as_of).count() - before
+    if result.created and ScoringRun.objects.filter(as_of__gte=as_of, finished_at__isnull=False).exists():
+        # A run already scored on or after this date lists its households by risk type: the new warnings' types
+        # join their tags (risk.list_tags). Usually the rules run before scoring, and this finds no such run.
+        refresh_households(firings["household_id"].unique().tolist(), case=False)
     counts = _("，").join(f"{code} {n}" for code, n in sorted(result.by_rule.items())) or _("无")
     note = _("部门筛查预警（%(as_of)s）：触发 %(fired)s 条，新增 %(created)s 条；按规则：%(counts)s") % {
         "as_of": as_of, "fired": result.fired, "created": result.created, "counts": counts,

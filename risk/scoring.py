@@ -38,6 +38,7 @@ from households.models import Household
 from povertycloud.audit.services import record_event
 from povertycloud.db import analyze
 from povertycloud.regions.models import PREFIX_LENGTH, Region
+from risk import list_tags
 from risk.explain import top_factors
 from risk.labels import Target
 from risk.models import RiskModel, RiskScore, ScoringRun
@@ -178,6 +179,7 @@ def score_region(
         )
         _write_scores(run, frame, p_poor, p_return, level, factors)
         analyze(RiskScore)
+        list_tags.build_run(run)  # what the list filters on, stored (COPY and bulk_create send no signals)
         run.households_scored = len(frame)
         run.explained = int(explained.sum())
         run.finished_at = timezone.now()

@@ -41,6 +41,7 @@ from povertycloud.audit.services import record_event, record_model_event
 from povertycloud.db import analyze
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import user_may_see_code
+from risk import list_tags
 from risk.capacity import case_quotas
 from risk.models import CaseEvent, ReviewCapacity, RiskCase, RiskScore, ScoringRun, Warning
 
@@ -222,6 +223,8 @@ def open_cases_from_run(*, run: ScoringRun, by: Any = None) -> OpenedCases:
         for c in created
     )
     result.opened = len(created)
+    # Bulk writes send no signals: the list's stored case status and rules follow here.
+    list_tags.refresh_households(household_ids, risk=False)
     analyze(RiskCase, CaseEvent)
     record_event(
         actor=by,
@@ -304,6 +307,7 @@ def _transition(
             code="stale",
         )
     case.refresh_from_db()
+    list_tags.refresh_households([case.household_id], risk=False)  # the list's stored case status
     CaseEvent.objects.create(case=case, from_status=seen, to_status=to_status, by=by, note=note)
     changes = {"status": {"before": seen, "after": to_status}}
     for name, value in values.items():
@@ -456,6 +460,7 @@ def decide_monitoring(
         changes={"monitoring_type": monitoring_type, "risk_types": stored},
         decided_in_review=True,
     )
+    list_tags.refresh_households([household.pk], case=False)  # its risk types, as the list filters them
     return decided
 
 

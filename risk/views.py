@@ -64,7 +64,9 @@ def risk_list(request: HttpRequest) -> HttpResponse:
     descending = list_selectors.descending_for(sort, form.direction())
     page, matching = None, None
     if run is not None:
-        scores = list_selectors.filter_scores(list_selectors.scores_for(user, run), filters, run=run, today=today)
+        scores = list_selectors.filter_scores(
+            list_selectors.scores_for(user, run), filters, run=run, today=today, user=user
+        )
         page = list_selectors.risk_page(
             scores,
             sort=sort,

@@ -137,3 +137,12 @@ def make_warning(rule: WarningRule, household, *, as_of: dt.date | None = None, 
         as_of=as_of or today(),
         region_code=household.village_id,
     )
+
+
+def counts_over_the_run(sql: str) -> bool:
+    """Whether any statement COUNTs the run's rows (scores or their list tags): the risk list never does. The
+    per-township summary's grouped count of open cases is allowed (a county has some 20,000)."""
+    return any(
+        "COUNT(" in statement and ("RISK_RISKSCORE" in statement or "RISK_RISKLISTTAG" in statement)
+        for statement in sql.upper().split("\n")
+    )

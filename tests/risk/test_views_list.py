@@ -10,7 +10,7 @@ from django.urls import reverse
 from risk import list_selectors
 from risk.models import ReviewCapacity, RiskCase
 from tests.factories import TOWNSHIP_A, TOWNSHIP_B, VILLAGE_A, VILLAGE_A2, VILLAGE_B
-from tests.risk.review import household, make_case, make_rule, make_run, make_score, today
+from tests.risk.review import counts_over_the_run, household, make_case, make_rule, make_run, make_score, today
 
 pytestmark = pytest.mark.django_db
 LIST = reverse("risk:list")
@@ -170,7 +170,7 @@ def test_keyset_pages_walk_forward_and_back_without_count(client, county_staff, 
     back = client.get(LIST, {"before": third.context["page"].previous_key})
     assert numbers(back) == ["A-2", "B-2"]
     sql = "\n".join(query["sql"] for query in captured.captured_queries).upper()
-    assert "COUNT(" not in sql and "OFFSET" not in sql
+    assert not counts_over_the_run(sql) and "OFFSET" not in sql
 
 
 def test_the_list_page_takes_a_fixed_number_of_queries(client, county_staff, listed):
@@ -182,7 +182,7 @@ def test_the_list_page_takes_a_fixed_number_of_queries(client, county_staff, lis
     # 15: the newest risk-list refresh of the region (its state and the reason it failed) is one query more;
     # 16: the township summary reads the county's review quota (ReviewQuota) beside the townships' capacity.
     assert len(captured.captured_queries) <= 16, "\n".join(q["sql"] for q in captured.captured_queries)
-    assert "COUNT(" not in "\n".join(q["sql"] for q in captured.captured_queries).upper()
+    assert not counts_over_the_run("\n".join(q["sql"] for q in captured.captured_queries))
 
 
 def test_bad_keys_and_filters_are_ignored(client, county_staff, listed):
