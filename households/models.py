@@ -101,6 +101,13 @@ class Household(models.Model):
             models.Index(fields=["village", "number"], name="household_village_number_idx"),
             models.Index(fields=["household_type"], name="household_type_idx"),
             models.Index(fields=["monitoring_type"], name="household_monitoring_idx"),
+            # The list filtered by monitoring type (any or one) or by a risk type walks only the households that
+            # have one (a tenth of a county), in the list's order: a rare type is found without reading every
+            # household of the region. Partial indexes on existing columns, so every write path keeps them.
+            models.Index(
+                fields=["village", "number"], name="household_monitored_idx", condition=~Q(monitoring_type="")
+            ),
+            models.Index(fields=["village", "number"], name="household_at_risk_idx", condition=~Q(risk_types="")),
         ]
 
     def __str__(self) -> str:
@@ -158,6 +165,11 @@ class Person(models.Model):
     # deleted: the row keeps every value and the date; Person.objects no longer returns it.
     left_on = models.DateField(_("离开日期"), null=True, blank=True)
     left_reason = models.CharField(_("离开原因"), max_length=200, blank=True)
+    # The household's village code, kept on the member so that a name search reads only the members of the
+    # user's region, from one index on (region_code, name), instead of every member in the database. A copy
+    # of Household.village_id: households.services sets it; blank means "not filled yet" (rows written in
+    # bulk before fill_person_regions ran), and searches treat a blank one through its household.
+    region_code = models.CharField(_("所在村代码"), max_length=12, blank=True, default="", editable=False)
     source_batch = models.PositiveIntegerField(
         _("来源批次"), null=True, blank=True, help_text=_("最后写入该成员的户档案导入批次；空表示在系统中录入")
     )
@@ -176,7 +188,15 @@ class Person(models.Model):
         verbose_name = _("家庭成员")
         verbose_name_plural = _("家庭成员")
         ordering = ["household_id", "relation", "birth_date"]
-        indexes = [models.Index(fields=["name", "birth_date"], name="person_name_birth_idx")]
+        indexes = [
+            models.Index(fields=["name", "birth_date"], name="person_name_birth_idx"),
+            # Present members by region and name, with the household: a search reads the region's names from the
+            # index alone (an index-only scan), not every member's row from the table.
+            models.Index(
+                fields=["region_code", "name", "household"], name="person_region_name_idx",
+                condition=Q(left_on__isnull=True),
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~(~Q(education="") & ~Q(school_status="")), name="person_education_xor_school_db"

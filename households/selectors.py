@@ -1,16 +1,18 @@
 """Reads of the household file for pages and exports. Every queryset is narrowed to the user's region."""
 
+import operator
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 from django.apps import apps as django_apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +25,7 @@ from households.validation import RELATION_HEAD, age_on
 from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.models import AuditEvent
 from povertycloud.regions.models import Region
-from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything
+from povertycloud.regions.scoping import is_active_user, region_prefix_of, scope_for_user, sees_everything
 from povertycloud.regions.selectors import villages_of
 
 PAGE_SIZE = 50
@@ -46,15 +48,38 @@ def villages_for_user(user: Any) -> QuerySet[Region]:
 # --- The household list ------------------------------------------------------------------------------
 
 
+def _code_range(prefix: str) -> tuple[str, str]:
+    """The 12-digit codes under a region prefix as a closed range: the same rows as LIKE 'prefix%', said so
+    that a plain btree index seeks to them (a LIKE is only an index condition under the C collation or with a
+    pattern index)."""
+    return prefix.ljust(12, "0"), prefix.ljust(12, "9")
+
+
+def search_range_of(user: Any) -> tuple[str, str] | None:
+    """The codes a user's searches are limited to, or None for one who sees everything (and for no user: the
+    queryset the caller gives is then the only limit)."""
+    if user is None or sees_everything(user):
+        return None
+    prefix = region_prefix_of(user)
+    # A user with no region sees nothing (scope_for_user says so); an empty range says the same here.
+    return _code_range(prefix) if prefix else ("1", "0")
+
+
 def households_for(user: Any) -> QuerySet[Household]:
+    """The user's households: the rows of scope_for_user, said for a regional user as a code range only.
+
+    scope_for_user says "village code LIKE 'prefix%'"; with the range beside it PostgreSQL multiplies the two
+    selectivities (a township of 15% of the county is estimated at 2%), believes a search matches a few
+    hundred households and reads all of them instead of walking the first page. Codes are 12 digits, so
+    the range is the same set of rows (tests/households/test_list_search_scoped.py holds them equal)."""
     queryset = scope_for_user(Household.objects.all(), user)
-    prefix = None if sees_everything(user) else region_prefix_of(user)
-    if prefix:
-        # The same rows as the scope's LIKE 'prefix%', said as a range that the plain village index can seek
-        # (a LIKE is only an index condition under the C collation or with a pattern index).
-        first, last = prefix.ljust(12, "0"), prefix.ljust(12, "9")
-        queryset = queryset.filter(village_id__gte=first, village_id__lte=last)
-    return queryset
+    if sees_everything(user) or not is_active_user(user):
+        return queryset
+    prefix = region_prefix_of(user)
+    if not prefix:
+        return queryset  # no region: scope_for_user's empty queryset
+    first, last = _code_range(prefix)
+    return Household.objects.filter(village_id__gte=first, village_id__lte=last)
 
 
 # A whole resident ID (18 characters, or a 15-digit first-generation one), and a name with the ID's last four
@@ -66,34 +91,84 @@ NAME_AND_TAIL = (
 )
 
 
-def _search(text: str, *, by_id_number: bool) -> Q:
+def _members_in(codes: tuple[str, str] | None, **lookups: Any) -> QuerySet[Person]:
+    """Present members matching ``lookups``, limited to the region's members before anything else is read.
+
+    region_code is the household's village copied on the member (index (region_code, name)); a blank one
+    (written in bulk, not filled yet) is taken too: the caller ties each member to a household of the
+    user's scope, so such a member is still found in its own region and nowhere else."""
+    people = Person.objects.filter(**lookups)
+    if codes is not None:
+        first, last = codes
+        in_region = Q(region_code__gte=first, region_code__lte=last)
+        # Blank codes are looked for only when there are any (one index probe): with the OR, PostgreSQL can
+        # no longer read names from the index alone and fetches every member of the region from the table.
+        if Person.objects.filter(region_code="").exists():
+            in_region |= Q(region_code="")
+        people = people.filter(in_region)
+    return people
+
+
+def _has_member(codes: tuple[str, str] | None, **lookups: Any) -> Exists:
+    """EXISTS a present member of the row's household matching ``lookups``.
+
+    Correlated rather than IN (...): inside the search's OR an IN list becomes a subplan that PostgreSQL
+    hashes only while it fits in work_mem; a common surname (杨, a seventh of a county) does not, and the
+    fallback reads the whole list once per household. EXISTS lets the planner either probe each household's
+    members while walking the list in page order (a common name: the first page fills after a few hundred
+    households) or hash the region's matches from the (region_code, name) index (a rare name)."""
+    return Exists(_members_in(codes, household_id=OuterRef("pk"), **lookups))
+
+
+def _search(text: str, *, by_id_number: bool, codes: tuple[str, str] | None = None) -> Q:
     """Digits find household numbers by prefix (their index serves it); words find member names and village
-    names anywhere in the name.
+    names anywhere in the name. Members are searched within ``codes`` (the user's region) only.
 
     An ID number is found only whole, or by its last four characters together with the member's full name,
     and only by users who may reveal ID numbers: a prefix (5226341980…) would let anyone who sees the masked
     number (5226341980********) find the rest a digit at a time, and for a role that sees only masked
     numbers any ID search would do the same a guess at a time.
+
+    Only the alternatives that can match are put in the condition. A name search is then one EXISTS, which
+    PostgreSQL plans as a semi-join that knows the page needs 51 rows: a common surname walks the list in
+    page order probing each household's members and stops at the first page; a rare name reads the
+    region's matching members first. Under an OR with other alternatives it could do neither: it hashes
+    every matching member of the region before the first row (for 杨, a seventh of the county).
     """
     compact = unicodedata.normalize("NFKC", text).upper().replace(" ", "")
+    alternatives: list[Q] = []
+
+    def numbers_starting(prefix: str) -> None:
+        # An index probe decides whether a household number can match at all (for a name or an ID number,
+        # none does): the OR is then left out and the other alternative planned on its own.
+        numbers = Household.objects.filter(number__startswith=prefix)
+        if codes is not None:
+            numbers = numbers.filter(village_id__gte=codes[0], village_id__lte=codes[1])
+        if numbers.exists():
+            alternatives.append(Q(number__startswith=prefix))
+
     if compact.isdigit() or FULL_ID.match(compact):
-        found = Q(number__startswith=compact)
+        numbers_starting(compact)
         if by_id_number and FULL_ID.match(compact):
-            found |= Q(pk__in=Person.objects.filter(id_number=compact).values("household_id"))
-        return found
-    people = Person.objects.filter(name__contains=text)
+            alternatives.append(Q(_has_member(codes, id_number=compact)))
+        return reduce(operator.or_, alternatives) if alternatives else Q(pk__in=[])
+    numbers_starting(text)
     villages = Region.objects.filter(level=Region.Level.VILLAGE, name__contains=text)
-    found = Q(number__startswith=text) | Q(pk__in=people.values("household_id")) | Q(village__in=villages)
-    if by_id_number:
-        normalised = unicodedata.normalize("NFKC", text).strip().upper()
-        for pattern in NAME_AND_TAIL:
-            matched = pattern.match(normalised)
-            if matched:
-                named = Person.objects.filter(
-                    name=matched.group("name").strip(), id_number__endswith=matched.group("tail")
-                )
-                return found | Q(pk__in=named.values("household_id"))
-    return found
+    if codes is not None:
+        villages = villages.filter(code__gte=codes[0], code__lte=codes[1])
+    if villages.exists():
+        alternatives.append(Q(village__in=villages))
+    normalised = unicodedata.normalize("NFKC", text).strip().upper()
+    tail_match = next((m for m in (p.match(normalised) for p in NAME_AND_TAIL) if m), None)
+    if tail_match is None:
+        alternatives.append(Q(_has_member(codes, name__contains=text)))
+    elif by_id_number:
+        # A name with the last four of an ID number (names hold no digits: text with digits is not a name).
+        name, tail = tail_match.group("name").strip(), tail_match.group("tail")
+        alternatives.append(Q(_has_member(codes, name=name, id_number__endswith=tail)))
+    if not alternatives:
+        return Q(pk__in=[])
+    return reduce(operator.or_, alternatives)
 
 
 def filter_households(
@@ -102,23 +177,27 @@ def filter_households(
     """Search text (name, ID number, household number, village name) and the list's filters.
 
     ID numbers are searched (whole, or the last four with a name) only for a user who may reveal them; without
-    a user, never."""
+    a user, never. Members are searched within the user's region only."""
     text = (filters.get("q") or "").strip()
     if text:
-        queryset = queryset.filter(_search(text, by_id_number=user is not None and can_reveal_sensitive(user)))
+        by_id_number = user is not None and can_reveal_sensitive(user)
+        queryset = queryset.filter(_search(text, by_id_number=by_id_number, codes=search_range_of(user)))
     if filters.get("village"):
         queryset = queryset.filter(village_id=filters["village"])
     if filters.get("household_type"):
         queryset = queryset.filter(household_type=filters["household_type"])
     monitoring = filters.get("monitoring_type")
+    # Each "has a type" condition is said as "<> ''" too, which is what makes the partial indexes on
+    # (village, number) of the monitored and at-risk households usable (household_monitored_idx,
+    # household_at_risk_idx): a rare type is then found among a tenth of the households, in page order.
     if monitoring == "any":
         queryset = queryset.exclude(monitoring_type="")
     elif monitoring == "none":
         queryset = queryset.filter(monitoring_type="")
     elif monitoring:
-        queryset = queryset.filter(monitoring_type=monitoring)
+        queryset = queryset.filter(monitoring_type=monitoring).exclude(monitoring_type="")
     if filters.get("risk_type"):
-        queryset = queryset.filter(risk_types__contains=f",{filters['risk_type']},")
+        queryset = queryset.exclude(risk_types="").filter(risk_types__contains=f",{filters['risk_type']},")
     return queryset
 
 
@@ -505,7 +584,7 @@ class AuditEntry:
     revealed_field: str = ""
 
 
-BOOKKEEPING = {"created_at", "updated_at", "version", "household", "id"}
+BOOKKEEPING = {"created_at", "updated_at", "version", "household", "id", "region_code"}
 EMPTY = (None, "", False, 0, "0", "0.00")
 
 

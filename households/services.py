@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, F, Model
+from django.db.models import CharField, F, Model, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -47,6 +47,7 @@ NOT_EDITABLE = {
     "per_capita_net_income",
     "household",
     "household_id",
+    "region_code",  # the household's village, copied on the member (see Person.region_code)
 }
 
 
@@ -322,7 +323,7 @@ def add_person(*, by: Any, household: Household, data: Mapping[str, Any]) -> Per
     raise_for_errors(check_person(household, values, by=by))
     _check_lengths(Person, values)
     try:
-        person = _create(Person, household=household, **values)
+        person = _create(Person, household=household, region_code=household.village_id, **values)
     except IntegrityError as error:
         raise _person_race_lost(error, household=household, values=values, by=by, replacing=None) from error
     person.refresh_from_db()
@@ -407,6 +408,18 @@ def reopen_person(*, by: Any, person: Person, reason: str) -> Person:
     locked.refresh_from_db()
     record_model_event(actor=by, action="update", instance=locked, changes=diff(before, snapshot(locked)), note=reason)
     return locked
+
+
+def fill_person_regions(*, prefix: str = "") -> int:
+    """Set each member's region_code to their household's village where it differs (blank after a bulk write
+    that did not give it, or a household moved to another village); only members of households under
+    ``prefix`` when given. Returns how many members changed. Idempotent: a second run changes nothing."""
+    village = Household.objects.filter(pk=OuterRef("household_id")).values("village_id")[:1]
+    members = Person.everyone.exclude(region_code=F("household__village_id"))
+    if prefix:
+        first, last = prefix.ljust(12, "0"), prefix.ljust(12, "9")
+        members = members.filter(household__village_id__gte=first, household__village_id__lte=last)
+    return members.update(region_code=Subquery(village))
 
 
 # --- Income ------------------------------------------------------------------------------------------

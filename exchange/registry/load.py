@@ -42,6 +42,7 @@ from exchange.registry.models import RegistryRowChange
 from exchange.registry.tables import HOUSEHOLDS, INCOMES, MEMBERS, STATUS
 from exchange.registry.writers import TableWriter
 from households.models import Household, IncomeRecord, Person, StatusChange
+from households.services import fill_person_regions
 
 EVENT_CREATED, EVENT_MONITORED, EVENT_CHANGED, EVENT_ELIMINATED = "01", "03", "04", "05"
 UPDATE_BATCH = 2000
@@ -491,6 +492,7 @@ def load(
         row_changes,
         in_export=in_export,
         as_of=as_of,
+        villages=tables[HOUSEHOLDS].accepted.set_index("number")["village_code"],
     )
     lap(MEMBERS)
     if INCOMES in tables:
@@ -499,6 +501,10 @@ def load(
     _status(tables, prefix, household_ids, status_before, as_of, writer, counts, batch_id)
     row_changes.write(writer)
     lap(STATUS)
+    # Members whose household the export does not list, or whose household it moved to another village, take
+    # the household's village now (before the statistics are refreshed).
+    fill_person_regions(prefix=prefix)
+    lap("regions")
     writer.finish()
     lap("analyze")
     return counts
@@ -591,6 +597,7 @@ def _members(
     *,
     in_export: list[int],
     as_of: dt.date,
+    villages: pd.Series,
 ):
     incoming = rows.accepted
     incoming["household_id"] = incoming["household_number"].map(household_ids).astype(np.int64)
@@ -622,7 +629,10 @@ def _members(
         del old, current_old
     new = _rows_of(incoming, new_at)
     if len(new):
-        _write(writer, Person, new, ["id_number", *PERSON_VALUES], {"source_batch": batch_id})
+        # Each new member carries their household's village (Person.region_code, which the list's name search
+        # reads by region); members of households the export does not list are filled after the load.
+        regions = new["household_number"].map(villages).fillna("").tolist()
+        _write(writer, Person, new, ["id_number", *PERSON_VALUES], {"source_batch": batch_id, "region_code": regions})
     closed = _close_absent(
         rows,
         current,

@@ -53,12 +53,14 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from exchange import quality
 from exchange.models import ImportBatch, LinkCandidate, SourceRecord
 from exchange.pipeline import may_decide_batch
 from exchange.registry.models import RegistryConflict, RegistryRowChange
 from exchange.registry.tables import REGISTRY
 from exchange.rollback import code_prefix, refuse_unless_latest_standing
 from households.models import Household, IncomeRecord, Person, StatusChange
+from households.services import fill_person_regions
 from povertycloud.audit.models import AuditEvent
 from povertycloud.audit.services import record_event
 from povertycloud.regions.scoping import scope_for_user
@@ -131,7 +133,12 @@ def rollback_registry_batch(
         return _rollback(batch=batch, by=by, reason=reason, dry_run=True)
     try:
         with transaction.atomic():
-            return _rollback(batch=batch, by=by, reason=reason, dry_run=False)
+            result = _rollback(batch=batch, by=by, reason=reason, dry_run=False)
+            # Members of households it moved back to their old village take that village again.
+            fill_person_regions(prefix=code_prefix(batch.region_code))
+            # The county's data-quality counts are recomputed once the undo commits.
+            quality.request_refresh_for(batch.region_code)
+            return result
     except IntegrityError as exc:
         # Something came to refer to a row being deleted between the checks and the delete (on PostgreSQL
         # the other transaction committed first). The transaction is rolled back: nothing changed.

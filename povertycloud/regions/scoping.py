@@ -2,9 +2,9 @@
 
 Every model that reaches a user names, in `region_lookup`, the path from it to a 12-digit region code
 (``"village_id"`` for a household, ``"household__village_id"`` for a person). A user sees the objects
-whose code starts with the prefix of their own region; administrators see everything; a user with no
-region sees nothing. Objects outside the user's region answer 404, never 403, so their existence leaks
-nothing.
+whose code starts with the prefix of their own region (asked as a range of codes); administrators see
+everything; a user with no region sees nothing. Objects outside the user's region answer 404, never 403, so
+their existence leaks nothing.
 """
 
 from typing import Any, TypeVar
@@ -35,10 +35,16 @@ def scope_for_user(queryset: QuerySet[M], user: Any) -> QuerySet[M]:
     lookup = getattr(queryset.model, "region_lookup", None)
     if lookup is None:
         raise TypeError(f"{queryset.model.__name__} declares no region_lookup and cannot be shown to users")
-    if lookup.endswith("_id"):
-        # A foreign key column ("village_id") takes no startswith; its target ("village__pk") does, joinless.
-        lookup = lookup.removesuffix("_id") + "__pk"
-    return queryset.filter(**{f"{lookup}__startswith": prefix})
+    # The codes under the prefix as a range of 12-digit codes: the same rows as LIKE 'prefix%', but a plain
+    # index seeks a range whatever the collation, and the planner estimates a range well (a LIKE is guessed
+    # at a fixed share, which made a township look like 2% of a county instead of 15%).
+    first, last = code_range(prefix)
+    return queryset.filter(**{f"{lookup}__gte": first, f"{lookup}__lte": last})
+
+
+def code_range(prefix: str) -> tuple[str, str]:
+    """A region prefix as the first and last 12-digit code under it."""
+    return prefix.ljust(12, "0"), prefix.ljust(12, "9")
 
 
 def get_for_user_or_404(queryset: QuerySet[M], user: Any, **lookup: Any) -> M:

@@ -356,3 +356,37 @@ def test_an_export_of_villages_outside_the_region_rejects_every_row_and_writes_n
     batch = run(paths)
     assert (batch.total_rows, batch.accepted_rows, batch.rejected_rows) == (2, 0, 2)
     assert not Household.objects.exists() and not Person.objects.exists()
+
+
+def _member_regions() -> dict[str, str]:
+    return dict(Person.everyone.values_list("name", "region_code"))
+
+
+def test_imported_members_carry_their_households_village_and_follow_a_move(regions, tmp_path):
+    """Person.region_code (what the household list's name search reads by region) is written by the import
+    for new members, follows a household the next export moves to another village, and goes back when that
+    import is undone."""
+    from exchange.registry.rollback import rollback_registry_batch
+    from tests.factories import VILLAGE_A
+
+    (tmp_path / "2025").mkdir()
+    run(small_export(tmp_path / "2025"))
+    villages = dict(Household.objects.values_list("number", "village_id"))
+    assert _member_regions() == {
+        name: villages[number]
+        for name, number in Person.everyone.values_list("name", "household__number")
+    }
+    assert "" not in _member_regions().values()
+    moved = "522634103200"
+    households = [household_row("H001"), household_row("H002"), household_row("H003", village=moved)]
+    batch = run(next_year(tmp_path / "2026", households=households, members=base_members()),
+                as_of=dt.date(2026, 6, 30))
+    assert _member_regions()["王强"] == moved and _member_regions()["杨秀英"] == VILLAGE_A
+    rollback_registry_batch(batch=batch, by=_admin(), reason="导错了文件")
+    assert _member_regions()["王强"] == villages["H003"]
+
+
+def _admin():
+    from povertycloud.accounts.models import Role, User
+
+    return User.objects.create_user("registry-admin", password="x" * 12, role=Role.ADMIN, is_superuser=True)
