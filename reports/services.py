@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone, translation
@@ -212,29 +211,12 @@ def _generate(report: Report, directory: Path) -> dict[str, Any]:
 
 
 def compute_for(*, region: Region, start: dt.date, end: dt.date, user: Any) -> tuple[PerformanceReport, str]:
-    """The report's content and data hash without writing files (the dashboard and the tests). The content
-    is built in the source language whatever the request's language: the dashboard's is cached and shared."""
+    """The report's content and data hash without writing files (the dashboard's background job, see
+    reports.dashboards, and the tests). The content is built in the source language whatever the request's
+    language: the dashboard's is stored and shared."""
     with translation.override(settings.LANGUAGE_CODE):
         sources = read_sources(region=region, start=start, end=end, user=user)
         return compute_report(sources, region_name=full_name(region)), sources.data_hash()
-
-
-DASHBOARD_SECONDS = 15 * 60
-
-
-def dashboard_content(
-    *, region: Region, start: dt.date, end: dt.date, user: Any
-) -> tuple[PerformanceReport, str, dt.datetime]:
-    """The dashboard's content, computed at most once per region and period every 15 minutes and shared
-    by everyone who opens it (a county of a million people takes 18 s to read and compute), with the time
-    it was computed."""
-    key = f"reports:dashboard:{region.code}:{start.isoformat()}:{end.isoformat()}"
-    found = cache.get(key)
-    if found is None:
-        report, data_hash = compute_for(region=region, start=start, end=end, user=user)
-        found = (report, data_hash, timezone.now())
-        cache.set(key, found, DASHBOARD_SECONDS)
-    return found
 
 
 def stored_file(report: Report, name: str) -> Path | None:

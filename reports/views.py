@@ -22,7 +22,7 @@ from povertycloud.audit.services import record_event
 from povertycloud.downloads.services import request_download
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import get_for_user_or_404, scope_for_user
-from reports import charts, exports, services
+from reports import charts, dashboards, exports, services
 from reports.files import table_label
 from reports.forms import ExportForm, PeriodForm, default_period, region_choices, threshold_period
 from reports.models import Report
@@ -49,9 +49,52 @@ def _percent(value: float | None) -> float:
     return round(100 * value, 1) if value is not None else 0.0
 
 
+# The page reloads itself while a region's first snapshot is computed: about as often as the last refresh
+# of a region of its level took, never more often than every RELOAD_MIN seconds (each reload is a read of
+# one row).
+RELOAD_MIN, RELOAD_MAX, RELOAD_DEFAULT = 5, 60, 10
+
+
+def _charts(content: dict[str, Any]) -> dict[str, Any]:
+    """What the template draws from a stored snapshot's content (reports.dashboards.content_of)."""
+    numbers = content.get("numbers", {})
+    townships, months = content.get("townships", {}), content.get("months", {})
+    names = townships.get("names", [])
+    labels = months.get("labels", [])
+
+    def series(table: dict[str, Any], key: str) -> list[float]:
+        return [0.0 if value is None else value for value in table.get(key, [])]
+
+    return {
+        "numbers": numbers,
+        "township_monitored": charts.bar_chart(names, series(townships, "monitored"), unit="户"),
+        "township_amount": charts.bar_chart(names, series(townships, "amount"), unit="元"),
+        "township_p0": charts.bar_chart(names, [_percent(v) for v in townships.get("p0", [])], unit="%"),
+        "monthly_flows": charts.column_chart(
+            labels,
+            {_("新识别"): series(months, "identified"), _("风险消除"): series(months, "eliminated")},
+        ),
+        "monthly_amount": charts.column_chart(labels, {_("帮扶资金（元）"): series(months, "amount")}),
+        "percents": {
+            key: _percent(numbers.get(key))
+            for key in (
+                "with_measure_share",
+                "decision_within_limit_share",
+                "fgt_p0",
+                "exclusion_error",
+                "inclusion_error",
+                "return_rate",
+                "with_labour_and_development_share",
+            )
+        },
+    }
+
+
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """Reads the region's stored snapshot and draws it; computes nothing (reports.dashboards). A region and
+    period without a snapshot yet, or with a stale one, is queued and the page says so."""
     user = request.user
     bound = any(name in request.GET for name in ("region", "start", "end"))
     if bound and request.GET.get("region"):
@@ -69,40 +112,26 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         form = PeriodForm(None, user=user, initial={"start": start, "end": end})
     context: dict[str, Any] = {"form": form}
     if region is not None:
-        report, data_hash, computed_at = services.dashboard_content(region=region, start=start, end=end, user=user)
-        numbers = report.numbers
-        townships = next(s for s in report.sections if s.key == "townships").tables[0][1]
-        months = next(s for s in report.sections if s.key == "flows").tables[1][1]
-        names = list(townships["乡镇"])
+        snapshot = dashboards.open_snapshot(region=region, start=start, end=end)
+        content = snapshot.content or {}
+        ready = bool(content) and content.get("region_code") == region.code
         context.update(
             region=region,
             start=start,
             end=end,
-            report=report,
-            numbers=numbers,
-            data_hash=data_hash,
-            computed_at=computed_at,
-            township_monitored=charts.bar_chart(names, list(townships["监测户数"]), unit="户"),
-            township_amount=charts.bar_chart(names, list(townships["金额（元）"]), unit="元"),
-            township_p0=charts.bar_chart(names, [_percent(v) for v in townships["P0"]], unit="%"),
-            monthly_flows=charts.column_chart(
-                list(months["月份"]),
-                {_("新识别"): list(months["新识别户数"]), _("风险消除"): list(months["风险消除户数"])},
-            ),
-            monthly_amount=charts.column_chart(list(months["月份"]), {_("帮扶资金（元）"): list(months["金额（元）"])}),
-            percents={
-                key: _percent(numbers.get(key))
-                for key in (
-                    "with_measure_share",
-                    "decision_within_limit_share",
-                    "fgt_p0",
-                    "exclusion_error",
-                    "inclusion_error",
-                    "return_rate",
-                    "with_labour_and_development_share",
-                )
-            },
+            snapshot=snapshot,
+            ready=ready,
+            refreshing=dashboards.is_refreshing(snapshot),
+            failed=snapshot.status == snapshot.Status.FAILED,
+            report={"region_name": content.get("region_name") or region.name, "year": content.get("year")},
+            data_hash=snapshot.data_hash,
+            computed_at=snapshot.computed_at,
         )
+        if ready:
+            context.update(_charts(content))
+        else:
+            expected = dashboards.expected_seconds(region) or RELOAD_DEFAULT
+            context["reload_seconds"] = int(min(RELOAD_MAX, max(RELOAD_MIN, expected)))
     return render(request, "reports/dashboard.html", context)
 
 
@@ -225,6 +254,7 @@ def export_page(request: HttpRequest) -> HttpResponse:
                         "start": data["start"].isoformat(),
                         "end": data["end"].isoformat(),
                         "include_sensitive": bool(data["include_sensitive"] and can_reveal_sensitive(user)),
+                        **form.format_parameters(),
                     },
                 )
             messages.success(request, _("导出已在后台生成，完成后可在“我的下载”中下载。"))

@@ -82,6 +82,7 @@ class Command(BaseCommand):
         self._run_risk(dict((spec.username, user) for spec, user in users))
         self._record_assistance(seed)
         self._build_report(dict((spec.username, user) for spec, user in users))
+        self._precompute()
         self.stdout.write(self.style.SUCCESS(f"演示县已就绪，用时 {time.monotonic() - started:.0f} 秒。"))
         self.stdout.write("\n演示用户（用户名 / 密码 / 角色 / 辖区）：")
         for spec, user in users:
@@ -119,6 +120,12 @@ class Command(BaseCommand):
         counts = record_demo_assistance(region_code=COUNTY, seed=seed)
         said = "，".join(f"{ASSISTANCE_LABELS.get(key, key)} {value}" for key, value in counts.items())
         self.stdout.write(f"帮扶与成效：{said}。")
+
+    def _precompute(self) -> None:
+        """The numbers the dashboards and the data-quality page read, computed now (the commands a county runs
+        on a schedule), so the first visit finds them; later changes queue their own refresh for the worker."""
+        call_command("refresh_quality_counts", region=COUNTY, stdout=self.stdout)
+        call_command("refresh_dashboards", region=COUNTY, now=True, stdout=self.stdout)
 
     def _build_report(self, users: dict) -> None:
         if Report.objects.exists():
