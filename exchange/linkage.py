@@ -28,6 +28,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from exchange import quality
 from exchange.declarations import REGISTRY, Department, get_department
 from exchange.models import ImportBatch, LinkCandidate
 from households.models import Household, Person
@@ -165,9 +166,6 @@ def _link_exact_and_confirmed(department: Department, records: QuerySet) -> tupl
     table = quote(department.model._meta.db_table)
     person, household = quote(Person._meta.db_table), quote(Household._meta.db_table)
     candidate = quote(LinkCandidate._meta.db_table)
-    # After a bulk change (an import, links cleared) a nested loop planned from stale row counts took 9.5 s
-    # where a hash join takes 2 s for a million records.
-    analyze(department.model)
     chosen, chosen_params = records.values("pk").query.sql_with_params()
     # A record is linked only to a person of its own county: a county's records never move to another one.
     unlinked = (
@@ -189,6 +187,12 @@ def _link_exact_and_confirmed(department: Department, records: QuerySet) -> tupl
             [department.slug, Status.CONFIRMED, *chosen_params],
         )
         relinked = cursor.rowcount
+    if exact or relinked:
+        # Statistics describe the table after the change: analysed before these UPDATEs, the planner kept
+        # the share of unlinked records of before them, and the data-quality queries (linked records per
+        # person) planned a nested loop over every education record per child. The bulk changes before
+        # this one (an import's merge, a rollback clearing links) analyse after themselves.
+        analyze(department.model)
     return exact, relinked
 
 
@@ -333,6 +337,7 @@ def find_candidates(
                 % {"exact": result.linked_exactly, "relinked": result.relinked}
             ),
         )
+        quality.request_refresh_for(region_code)
     return result
 
 
@@ -412,6 +417,7 @@ def confirm_link(*, by: Any, candidate: LinkCandidate) -> int:
         % {"linked": linked, "others": others},
         extra={"person": {"before": None, "after": person.name}, "records": {"before": 0, "after": linked}},
     )
+    quality.request_refresh_for(village)
     return linked
 
 

@@ -247,12 +247,14 @@ class Loader:
         region_code = self.batch.region_code
         cursor.execute(self.sql.insert_versions, [batch_id, start, region_code, region_code])
         inserted = cursor.rowcount
-        analyze(self.model, RejectedRow)
         clock = counts.time("insert", clock)
         counts.new, counts.unchanged = inserted - counts.changed, self.staged - inserted
         counts.region_current = counts.changed + counts.unchanged + counts.closed
-        cursor.execute(self.sql.relink, [like])
+        cursor.execute(self.sql.relink, [like])  # joins the analysed stage to the indexed id_number
         counts.relinked = cursor.rowcount
+        # After every bulk change of the merge (closed, inserted, relinked versions), so the statistics
+        # describe the table the next queries read.
+        analyze(self.model, RejectedRow)
         cursor.execute(self.sql.count_linked)
         counts.linked = cursor.fetchone()[0]
         counts.unlinked = self.staged - counts.linked

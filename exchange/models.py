@@ -315,6 +315,83 @@ class ImportSettings(models.Model):
         return closed * 100 > float(self.max_closed_percent) * max(current, 0)
 
 
+class QualityRun(models.Model):
+    """One computation of the data-quality counts of a county as of a date (exchange.quality.refresh_counts).
+
+    The data-quality page and the auditors' export read these counts instead of scanning the county per
+    request. A run is requested (requested_at) after an import, a rollback or a linkage change in the county,
+    or by the schedule (manage.py refresh_quality_counts); its counts are fresh while no batch has finished,
+    been undone or linked since it started (started_at)."""
+
+    county_code = models.CharField(_("县区划代码"), max_length=12)
+    as_of = models.DateField(_("计算日期"))
+    requested_at = models.DateTimeField(_("请求时间"), null=True, blank=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    computed_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    seconds = models.FloatField(_("用时（秒）"), null=True, blank=True)
+
+    region_lookup = "county_code"
+
+    class Meta:
+        verbose_name = _("数据质量统计")
+        verbose_name_plural = _("数据质量统计")
+        constraints = [models.UniqueConstraint(fields=["county_code", "as_of"], name="quality_run_county_as_of")]
+
+    def __str__(self) -> str:
+        return f"{self.county_code} {self.as_of}"
+
+
+class QualityCount(models.Model):
+    """People of one township that one data-quality rule finds, in one run (rows with no people are not kept)."""
+
+    run = models.ForeignKey(QualityRun, on_delete=models.CASCADE, related_name="counts")
+    township_code = models.CharField(_("乡镇区划代码"), max_length=12)
+    rule = models.CharField(_("规则"), max_length=40)
+    people = models.PositiveIntegerField(_("人数"))
+
+    region_lookup = "township_code"
+
+    class Meta:
+        verbose_name = _("数据质量问题数")
+        verbose_name_plural = _("数据质量问题数")
+        constraints = [
+            models.UniqueConstraint(fields=["run", "township_code", "rule"], name="quality_count_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.township_code} {self.rule}: {self.people}"
+
+
+class QualityItem(models.Model):
+    """One of the first people (exchange.quality.ITEM_LIMIT per township and rule, in the page's order) that a
+    data-quality rule finds in one run, with the department record it cites.
+
+    Written by the same job and transaction as the counts, so a township's page reads a few indexed rows
+    instead of scanning the township. Plain ids, not foreign keys: the page loads the people and records by
+    primary key through the user's scope and leaves out any that have moved, left or gone since the run."""
+
+    run = models.ForeignKey(QualityRun, on_delete=models.CASCADE, related_name="items")
+    township_code = models.CharField(_("乡镇区划代码"), max_length=12)
+    rule = models.CharField(_("规则"), max_length=40)
+    position = models.PositiveIntegerField(_("序号"))  # 1, 2, … in the order the page lists them
+    person_id = models.BigIntegerField(_("人员"))
+    record_id = models.BigIntegerField(_("部门记录"), null=True, blank=True)
+    record_batch_id = models.BigIntegerField(_("来源批次"), null=True, blank=True)
+
+    region_lookup = "township_code"
+
+    class Meta:
+        verbose_name = _("数据质量问题")
+        verbose_name_plural = _("数据质量问题")
+        constraints = [
+            # Also the index the page reads by: one run, one township, its rules in order.
+            models.UniqueConstraint(fields=["run", "township_code", "rule", "position"], name="quality_item_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.township_code} {self.rule} #{self.position}: {self.person_id}"
+
+
 # The department record models are declared beside their departments; importing them registers them here.
 from exchange.departments import (  # noqa: E402, F401
     CivilAffairsRecord,

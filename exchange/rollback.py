@@ -30,6 +30,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from exchange import quality
 from exchange.declarations import get_department
 from exchange.models import ImportBatch, LinkCandidate
 from exchange.pipeline import _lock_department, may_decide_batch
@@ -143,4 +144,6 @@ def rollback_batch(*, batch: ImportBatch, by: Any, reason: str, dry_run: bool = 
             },
             note=_("撤销批次：%(reason)s") % {"reason": reason},
         )
+    # The county's data-quality counts are recomputed once the undo commits.
+    quality.request_refresh_for(batch.region_code)
     return result

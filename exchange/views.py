@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from exchange import exports, linkage, quality, selectors
 from exchange.declarations import get_department
@@ -514,6 +514,7 @@ def linkage_refresh(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def quality_issues(request: HttpRequest) -> HttpResponse:
     user = request.user
     townships = list(
@@ -531,11 +532,23 @@ def quality_issues(request: HttpRequest) -> HttpResponse:
     area = _quality_area(user, chosen, townships)
     context: dict[str, Any] = {"form": form, "chosen": chosen, "names": names, "area": area}
     if area is not None:
-        ctx = quality.build_context(user=user, region=area, on=form.on() if form.is_bound else None)
+        # The counts and a township's items are read as the background job stored them
+        # (exchange.quality.refresh_counts): never a scan of the county or the township in the request.
+        # Missing or outdated ones are queued and the page says so.
+        on = (form.on() if form.is_bound else None) or quality.month_start(timezone.localdate())
+        ctx = quality.build_context(user=user, region=area, on=on)
         rules = quality.applicable_rules(ctx)
-        counts = quality.counts_by_township(ctx)
-        items = quality.issues_in(ctx, chosen) if chosen is not None else {}
-        for found in items.values():
+        stored = quality.stored_counts(area, on, user=user)
+        counts = stored.counts
+        # One rule's items (?rule=) up to ITEM_LIMIT, or the first PAGE_ITEMS of every rule.
+        one_rule = next((rule for rule in rules if rule.code == request.GET.get("rule")), None)
+        items = None
+        if chosen is not None:
+            items = quality.stored_items(
+                ctx, chosen, stored, rules=[one_rule] if one_rule else None,
+                limit=None if one_rule else quality.PAGE_ITEMS,
+            )
+        for found in (items or {}).values():
             for item in found:
                 item.masked_id = mask_id_number(item.person.id_number)
                 item.facts = (
@@ -547,14 +560,22 @@ def quality_issues(request: HttpRequest) -> HttpResponse:
         context.update(
             on=ctx.on,
             rules=rules,
+            computed_at=stored.computed_at,
+            stale=stored.stale,
+            missing=stored.missing,
             skipped=[rule for rule in quality.RULES.values() if rule not in rules],
             summary=[
                 (code, names[code], [(rule.label, counts[code].get(rule.code, 0)) for rule in rules],
-                 sum(counts[code].values()))
+                 sum(counts[code].get(rule.code, 0) for rule in rules))
                 for code in sorted(counts)
                 if code in names
             ],
-            items=[(quality.RULES[code], found) for code, found in items.items()],
+            items=[
+                (quality.RULES[code], found, counts.get(chosen.code, {}).get(code, 0))
+                for code, found in (items or {}).items()
+            ],
+            items_missing=chosen is not None and items is None,
+            one_rule=one_rule,
             limit=quality.ITEM_LIMIT,
         )
     return render(request, "exchange/quality.html", context)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.utils import translation
 from django_tasks import task
 
+from exchange import quality
 from exchange.models import ImportBatch
 from exchange.readers import FileRefused
 from exchange.registry.service import run_registry_import, stored_paths
@@ -19,6 +20,8 @@ def import_registry_task(batch_id: int, language: str | None = None) -> dict:
             batch = run_registry_import(batch=batch, paths=stored_paths(batch), encoding=batch.encoding or None)
     except FileRefused as exc:
         return {"batch": batch_id, "status": ImportBatch.Status.FAILED, "error": str(exc)}
+    if batch.status == ImportBatch.Status.SUCCEEDED:
+        quality.request_refresh_for(batch.region_code)
     return {
         "batch": batch.pk,
         "status": batch.status,
