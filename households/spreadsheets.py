@@ -18,6 +18,7 @@ member) needs the full ID number.
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 import zipfile
@@ -39,16 +40,15 @@ from django.utils.translation import gettext_lazy
 from import_export import fields, resources, widgets
 from import_export.instance_loaders import BaseInstanceLoader
 from import_export.results import Result, RowResult
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 
 from households import services
 from households.codes import codebook
 from households.models import Household, Person
-from households.sensitive import MASKS, mask, mask_id_number, shown
+from households.sensitive import HEALTH_FIELDS, MASKS, SENSITIVE_FIELDS, mask, mask_id_number, shown
 from households.validation import join_codes, parse_resident_id, split_codes
 from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.services import record_event
+from povertycloud.downloads.tables import open_tables
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import scope_for_user, user_may_see_code
 
@@ -578,6 +578,108 @@ def export_workbook(*, user: Any, households: QuerySet[Household], include_sensi
     return out.getvalue()
 
 
+EXPORT_FORMATS = ("xlsx", "csv")
+EXPORT_CHUNK = 2000  # households per read (their members are read per chunk)
+_IDENTITY_WIDGETS = (WholeNumberWidget, AmountWidget, DayWidget)
+
+
+def _cell_converter(resource: HouseholdMemberResource, field: fields.Field) -> Callable[[Any], Any] | None:
+    """What resource.export_field does to one stored value of `field`, made cheap per cell: None where the
+    stored value is the cell as it is (numbers and dates that are neither sensitive nor health details), a
+    memo per distinct value for coded and yes/no columns (a few values each, so the data dictionary is asked
+    once per code and export), plain formula neutralising for other text."""
+    name = field.attribute.split("__")[-1]
+    widget = field.widget
+    user, revealed = resource.user, resource.include_sensitive
+
+    def convert(value: Any) -> Any:
+        value = shown(user, name, widget.render(value), revealed=revealed)
+        return neutralise_formula(str(value) if isinstance(value, Promise) else value)
+
+    special = name in SENSITIVE_FIELDS or name in HEALTH_FIELDS
+    if isinstance(widget, CodeWidget | YesNoWidget):
+        # Coded values have few distinct values: each is converted once per export.
+        return functools.cache(convert)
+    if special:
+        return convert
+    if type(widget) in _IDENTITY_WIDGETS:
+        return None
+    if type(widget) is TextWidget:
+        return lambda value: "" if value is None else neutralise_formula(str(value))
+    return convert
+
+
+def _export_plan(resource: HouseholdMemberResource):
+    """The household and member columns of the export, in the file's order: (position, stored column, converter)
+    for each, household fields read once per household."""
+    household, person = [], []
+    for position, export_field in enumerate(resource.get_export_fields()):
+        owner, _sep, attribute = export_field.attribute.partition("__")
+        target = household if owner == "household" else person
+        target.append((position, attribute, _cell_converter(resource, export_field)))
+    return household, person
+
+
+def export_rows(resource: HouseholdMemberResource, households: QuerySet[Household]):
+    """The export's rows as lists of cells, as resource.export_field would make them (sheet_rows' order: each
+    household in (village, number) order, then its present members by relation and birth date), read as
+    tuples: households through a server-side cursor, their members per chunk of EXPORT_CHUNK households.
+    Memory holds one chunk, whatever the number of rows."""
+    user = resource.user
+    household_plan, person_plan = _export_plan(resource)
+    width = len(household_plan) + len(person_plan)
+    in_order = [p for p, _a, _c in household_plan + person_plan] == list(range(width))
+    household_columns = [a for _p, a, _c in household_plan]
+    person_columns = [a for _p, a, _c in person_plan]
+    household_converters = [c for _p, _a, c in household_plan]
+    person_converters = [c for _p, _a, c in person_plan]
+    no_member = [person_converters[i](None) if c else None for i, c in enumerate(person_converters)]
+    members = scope_for_user(Person.objects.all(), user)
+
+    def cells(converters: list, values: tuple) -> list[Any]:
+        return [c(v) if c is not None else v for c, v in zip(converters, values, strict=True)]
+
+    def joined(house: list[Any], person: list[Any]) -> list[Any]:
+        if in_order:
+            return house + person
+        row: list[Any] = [None] * width
+        for (position, _a, _c), value in zip(household_plan, house, strict=True):
+            row[position] = value
+        for (position, _a, _c), value in zip(person_plan, person, strict=True):
+            row[position] = value
+        return row
+
+    def flush(chunk: list[tuple]) -> Any:
+        by_household: dict[int, list[tuple]] = {}
+        for household_id, *values in (
+            members.filter(household_id__in=[row[0] for row in chunk])
+            .order_by("household_id", "relation", "birth_date", "pk")
+            .values_list("household_id", *person_columns)
+        ):
+            by_household.setdefault(household_id, []).append(values)
+        for household_id, *values in chunk:
+            house = cells(household_converters, values)
+            people = by_household.get(household_id)
+            if not people:
+                yield household_id, joined(house, no_member)
+                continue
+            for person in people:
+                yield household_id, joined(house, cells(person_converters, person))
+
+    chunk: list[tuple] = []
+    for row in (
+        households.order_by("village_id", "number")
+        .values_list("pk", *household_columns)
+        .iterator(chunk_size=EXPORT_CHUNK)
+    ):
+        chunk.append(row)
+        if len(chunk) >= EXPORT_CHUNK:
+            yield from flush(chunk)
+            chunk = []
+    if chunk:
+        yield from flush(chunk)
+
+
 def write_workbook(
     target: Any,
     *,
@@ -586,47 +688,44 @@ def write_workbook(
     include_sensitive: bool = False,
     progress: Callable[[int, str], None] | None = None,
     expected_households: int | None = None,
+    file_format: str = "xlsx",
 ) -> int:
-    """Write the households (already filtered) to `target` (a path or a binary file) as XLSX, one row per
-    member, and return the number of rows. The workbook is write-only: rows go to disk as they are made,
-    so memory does not grow with the rows. The export is recorded in the audit trail."""
+    """Write the households (already filtered) to `target` (a path or a binary file), one row per member, as
+    XLSX (the sheet 户档案, continued on 户档案（续2）… past Excel's 1,048,576 rows) or as one CSV file, and
+    return the number of rows. Rows go to disk as they are made (povertycloud.downloads.tables), so memory
+    does not grow with the rows. The export is recorded in the audit trail."""
     resource = HouseholdMemberResource(user=user, include_sensitive=include_sensitive)
     kind = _("含完整敏感信息") if resource.include_sensitive else _("敏感信息已脱敏")
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("户档案")  # the file format, like the headers: not translated
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header_cells = []
-    for header in resource.get_export_headers():
-        cell = WriteOnlyCell(sheet, value=header)
-        cell.font = bold
-        header_cells.append(cell)
-    sheet.append(header_cells)
-    export_fields = resource.get_export_fields()
     count = 0
     seen_households = 0
     previous = None
-    token = _EXPORT_LABELS.set({})
-    try:
-        for row in sheet_rows(scope_for_user(households, user), user):
-            sheet.append([resource.export_field(f, row) for f in export_fields])
+
+    def counted():
+        nonlocal count, seen_households, previous
+        for household_id, row in export_rows(resource, scope_for_user(households, user)):
+            yield row
             count += 1
-            if row.household.pk != previous:
-                previous = row.household.pk
+            if household_id != previous:
+                previous = household_id
                 seen_households += 1
             if progress is not None and count % EXPORT_PROGRESS_ROWS == 0:
                 done = 90 * seen_households // expected_households if expected_households else 50
                 progress(max(1, done), _("已写 %(rows)s 行") % {"rows": count})
+
+    token = _EXPORT_LABELS.set({})
+    try:
+        with open_tables(target, file_format) as tables:
+            # The sheet's name and headers are the file format, like the headers: not translated.
+            tables.sheet("户档案", resource.get_export_headers(), counted(), bold_header=True, freeze_header=True)
+            if progress is not None:
+                progress(95, _("保存文件"))
     finally:
         _EXPORT_LABELS.reset(token)
-    if progress is not None:
-        progress(95, _("保存文件"))
-    book.save(target)
     record_event(
         actor=user,
         action="export",
         entity="households.household",
-        object_repr=_("户档案 Excel 导出"),
+        object_repr=_("户档案 Excel 导出") if file_format == "xlsx" else _("户档案 CSV 导出"),
         region_code=_region_code(user),
         note=_("导出 %(rows)s 行（%(kind)s）") % {"rows": count, "kind": kind},
     )

@@ -361,13 +361,16 @@ def export(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         # The file is written in the background (households.downloads); what it holds is decided here.
         include_sensitive = request.POST.get("include_sensitive") == "1" and can_reveal_sensitive(user)
+        # An unknown format is written as a workbook, the default.
+        asked = request.POST.get("format")
+        file_format = asked if asked in spreadsheets.EXPORT_FORMATS else "xlsx"
         region = getattr(user, "region", None)
         with transaction.atomic():
             request_download(
                 by=user,
                 kind=DOWNLOAD_KIND,
                 region_code=region.code if region is not None else "",
-                parameters={"filters": filters, "include_sensitive": include_sensitive},
+                parameters={"filters": filters, "include_sensitive": include_sensitive, "format": file_format},
             )
         messages.success(request, _("导出已在后台生成，完成后可在“我的下载”中下载。"))
         return redirect("downloads:list")

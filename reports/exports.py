@@ -8,14 +8,17 @@ text cell a spreadsheet would run as a formula is neutralised; every export is w
 (action export) with what was exported and how many rows.
 
 Exports run in the background (povertycloud.downloads, kind "reports.export"): the page records the request
-and the file is written row by row into a write-only workbook on disk, so memory does not grow with rows;
-code labels are looked up once per export.
+and the file is written row by row to disk (povertycloud.downloads.tables: a streamed XLSX workbook, or a zip
+with one CSV per table, as the user chose), so memory does not grow with rows; code labels are looked up once
+per export. The whole county's household and member list (~1.3 million rows at 1,000,000 people) is read as
+tuples through a server-side cursor (tests/benchmarks/bench_exports.py measures it).
 """
 
 import datetime as dt
+import functools
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -24,17 +27,17 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from openpyxl import Workbook
 
 from exchange import quality
 from exchange.declarations import get_department
 from households.codes import codebook
 from households.models import Household, Person, StatusChange
-from households.sensitive import HIDDEN, can_see_health, mask_changes, mask_text, shown
+from households.sensitive import HIDDEN, MASKS, can_see_health, mask_changes, mask_text, shown
 from households.spreadsheets import neutralise_formula
 from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.models import AuditEvent
 from povertycloud.audit.services import record_event
+from povertycloud.downloads.tables import open_tables
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import scope_for_user
 from resources.catalogue import catalogue
@@ -42,6 +45,7 @@ from resources.models import AssistanceMeasure
 from risk.models import CaseEvent, RiskCase
 
 STREAM_ROWS = 2000
+COUNTY_STREAM_ROWS = 10_000  # the household and member lists: rows per server-side cursor fetch
 PROGRESS_ROWS = 20_000
 _LABELS: ContextVar[dict | None] = ContextVar("export_labels", default=None)
 ISSUES_PER_RULE = 100_000
@@ -108,34 +112,41 @@ def _cell(value: Any) -> Any:
 
 
 class Sheets:
-    """A write-only workbook: sheets appended row by row, every cell through _cell."""
+    """The tables of one export, written straight to the file (povertycloud.downloads.tables: a streamed
+    XLSX workbook, or a zip of CSV files), every cell through _cell unless the rows are already clean."""
 
-    def __init__(self, progress: Callable[[int, str], None] | None = None) -> None:
-        self.book = Workbook(write_only=True)
+    def __init__(
+        self, target: Any, file_format: str = "xlsx", progress: Callable[[int, str], None] | None = None
+    ) -> None:
+        self.tables = open_tables(target, file_format, many=True)
         self.rows = 0
         self.sheets = 0
         self.progress = progress
 
-    def sheet(self, title: str, headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> int:
-        sheet = self.book.create_sheet(title)
-        sheet.append([_cell(h) for h in headers])
-        count = 0
-        for row in rows:
-            sheet.append([_cell(v) for v in row])
-            count += 1
-            if self.progress is not None and count % PROGRESS_ROWS == 0:
-                self.progress(min(90, 10 + 40 * self.sheets), _("已写 %(rows)s 行") % {"rows": self.rows + count})
+    @property
+    def suffix(self) -> str:
+        return self.tables.suffix
+
+    def sheet(self, title: str, headers: Iterable[str], rows: Iterable[Iterable[Any]], *, clean: bool = True) -> int:
+        """Append one table; `clean=False` for rows whose cells the caller made with _cell's rules already."""
+        counted = self._counted(rows if not clean else ([_cell(v) for v in row] for row in rows))
+        count = self.tables.sheet(title, [_cell(h) for h in headers], counted)
         self.rows += count
         self.sheets += 1
         return count
 
-    def save(self, target: Any) -> None:
-        self.book.save(target)
+    def _counted(self, rows: Iterable[list[Any]]) -> Iterator[list[Any]]:
+        if self.progress is None:
+            yield from rows
+            return
+        every = PROGRESS_ROWS
+        for count, row in enumerate(rows, start=1):
+            yield row
+            if count % every == 0:
+                self.progress(min(90, 10 + 40 * self.sheets), _("已写 %(rows)s 行") % {"rows": self.rows + count})
 
-    def content(self) -> bytes:
-        out = io.BytesIO()
-        self.save(out)
-        return out.getvalue()
+    def close(self) -> None:
+        self.tables.close()
 
 
 def _range(region: Region) -> tuple[str, str]:
@@ -188,26 +199,58 @@ def _status_dates(households, end: dt.date) -> dict[str, dict[int, dt.date]]:
     return {"entered": entered, "eliminated": eliminated}
 
 
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """convert(value), computed once per distinct value within the export (coded values have few)."""
+    return functools.cache(convert)
+
+
+def _sensitive(user: Any, field: str, revealed: bool) -> Callable[[Any], str]:
+    """_shown(user, field, ·, revealed) for a sensitive field, without asking who the user is per cell."""
+    if revealed and can_reveal_sensitive(user):
+        return lambda value: neutralise_formula(str(value))
+    masker = MASKS[field]
+    return lambda value: neutralise_formula(str(value) if value in (None, "") else masker(str(value)))
+
+
 def households_export(
     sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool
 ) -> None:
+    """The households and members of the region. A whole county is ~1.3 million rows: read as tuples
+    (values_list) through a server-side cursor, each coded value and health detail converted once per export,
+    each sensitive value masked without asking the user's role per cell; cells are made here with _cell's
+    rules (clean=False)."""
+    first, last = _range(region)
     households = _households(user, region)
     dates = _status_dates(households, end)
+    entered, eliminated = dates["entered"], dates["eliminated"]
+    yes, no = _("是"), _("否")
+    text = neutralise_formula
+    household_type = _memo(lambda v: _labels("household_type", v))
+    monitoring_type = _memo(lambda v: _labels("monitoring_type", v))
+    risk_types = _memo(lambda v: _labels("risk_type", v))
+    phone = _sensitive(user, "phone", revealed)
+    bank_account = _sensitive(user, "bank_account", revealed)
+    columns = (
+        "pk", "number", "village_id", "village__name", "household_type", "monitoring_type", "risk_types",
+        "whole_household_unable_to_work", "phone", "bank_account",
+    )  # fmt: skip
     rows = (
         [
-            h.number,
-            h.village_id,
-            h.village.name,
-            _labels("household_type", h.household_type),
-            _labels("monitoring_type", h.monitoring_type),
-            _labels("risk_type", h.risk_types),
-            _("是") if h.whole_household_unable_to_work else _("否"),
-            dates["entered"].get(h.pk),
-            dates["eliminated"].get(h.pk),
-            _shown(user, "phone", h.phone, revealed),
-            _shown(user, "bank_account", h.bank_account, revealed),
+            text(number),
+            text(village_id),
+            text(village_name or ""),
+            household_type(h_type),
+            monitoring_type(m_type),
+            risk_types(r_types),
+            yes if unable else no,
+            entered.get(pk),
+            eliminated.get(pk),
+            phone(h_phone),
+            bank_account(h_bank),
         ]
-        for h in households.select_related("village").order_by("village_id", "number").iterator(chunk_size=STREAM_ROWS)
+        for pk, number, village_id, village_name, h_type, m_type, r_types, unable, h_phone, h_bank in (
+            households.order_by("village_id", "number").values_list(*columns).iterator(chunk_size=COUNTY_STREAM_ROWS)
+        )
     )
     sheets.sheet(
         _("户"),
@@ -225,25 +268,56 @@ def households_export(
             _("银行账号"),
         ],
         rows,
+        clean=False,
     )
-    people = scope_for_user(Person.objects.filter(household__in=households), user).select_related("household")
+    people = scope_for_user(
+        Person.objects.filter(household__village_id__gte=first, household__village_id__lte=last), user
+    )
+    id_number = _sensitive(user, "id_number", revealed)
+    sex = _memo(lambda v: _labels("sex", v))
+    relation = _memo(lambda v: _labels("relation", v))
+    labour_skill = _memo(lambda v: _labels("labour_skill", v))
+    health = _memo(lambda v: _shown(user, "health", _labels("health", v), revealed))
+    disability_category = _memo(
+        lambda v: _shown(user, "disability_category", _labels("disability_category", v), revealed)
+    )
+    disability_grade = _memo(lambda v: _shown(user, "disability_grade", _labels("disability_grade", v), revealed))
+    columns = (
+        "household__number", "name", "id_number", "sex", "birth_date", "relation", "health", "disability_category",
+        "disability_grade", "labour_skill", "months_worked_away", "public_welfare_job",
+    )  # fmt: skip
     member_rows = (
         [
-            p.household.number,
-            p.name,
-            _shown(user, "id_number", p.id_number, revealed),
-            _labels("sex", p.sex),
-            p.birth_date,
-            _labels("relation", p.relation),
-            _shown(user, "health", _labels("health", p.health), revealed),
-            _shown(user, "disability_category", _labels("disability_category", p.disability_category), revealed),
-            _shown(user, "disability_grade", _labels("disability_grade", p.disability_grade), revealed),
-            _labels("labour_skill", p.labour_skill),
-            p.months_worked_away,
-            p.public_welfare_job,
+            text(number),
+            text(name),
+            id_number(p_id),
+            sex(p_sex),
+            birth_date,
+            relation(p_relation),
+            health(p_health),
+            disability_category(p_category),
+            disability_grade(p_grade),
+            labour_skill(p_skill),
+            "" if months is None else months,
+            "" if welfare is None else (yes if welfare else no),
         ]
-        for p in people.order_by("household__village_id", "household__number", "relation", "pk").iterator(
-            chunk_size=STREAM_ROWS
+        for (
+            number,
+            name,
+            p_id,
+            p_sex,
+            birth_date,
+            p_relation,
+            p_health,
+            p_category,
+            p_grade,
+            p_skill,
+            months,
+            welfare,
+        ) in (
+            people.order_by("household__village_id", "household__number", "relation", "pk")
+            .values_list(*columns)
+            .iterator(chunk_size=COUNTY_STREAM_ROWS)
         )
     )
     sheets.sheet(
@@ -263,6 +337,7 @@ def households_export(
             _("公益性岗位"),
         ],
         member_rows,
+        clean=False,
     )
 
 
@@ -505,17 +580,36 @@ WRITERS = {
 }
 
 
-def export_name(*, kind: str, region: Region, start: dt.date, end: dt.date) -> str:
-    return f"{kind}-{region.code}-{start:%Y%m%d}-{end:%Y%m%d}.xlsx"
+FORMATS = {"xlsx": gettext_lazy("Excel（XLSX）"), "csv": gettext_lazy("CSV（ZIP 压缩包，每张表一个文件）")}
+DEFAULT_FORMAT = "xlsx"
+SUFFIXES = {"xlsx": ".xlsx", "csv": ".zip"}
+
+
+def export_name(*, kind: str, region: Region, start: dt.date, end: dt.date, file_format: str = DEFAULT_FORMAT) -> str:
+    return f"{kind}-{region.code}-{start:%Y%m%d}-{end:%Y%m%d}{SUFFIXES[file_format]}"
 
 
 def export(
-    *, user: Any, kind: str, region: Region, start: dt.date, end: dt.date, include_sensitive: bool = False
+    *,
+    user: Any,
+    kind: str,
+    region: Region,
+    start: dt.date,
+    end: dt.date,
+    include_sensitive: bool = False,
+    file_format: str = DEFAULT_FORMAT,
 ) -> tuple[str, bytes]:
-    """(file name, XLSX bytes) of one export (small exports and tests; the pages use export_to)."""
+    """(file name, bytes) of one export (small exports and tests; the pages use export_to)."""
     out = io.BytesIO()
     name = export_to(
-        out, user=user, kind=kind, region=region, start=start, end=end, include_sensitive=include_sensitive
+        out,
+        user=user,
+        kind=kind,
+        region=region,
+        start=start,
+        end=end,
+        include_sensitive=include_sensitive,
+        file_format=file_format,
     )
     return name, out.getvalue()
 
@@ -530,21 +624,22 @@ def export_to(
     end: dt.date,
     include_sensitive: bool = False,
     progress: Callable[[int, str], None] | None = None,
+    file_format: str = DEFAULT_FORMAT,
 ) -> str:
-    """Write one export to `target` (a path or a binary file) and return its file name; the export is
-    written to the audit trail. The caller has checked the region and the period
-    (reports.services.check_request)."""
+    """Write one export to `target` (a path or a binary file) in `file_format` (FORMATS: a workbook, or a
+    zip of one CSV per table) and return its file name; the export is written to the audit trail. The caller
+    has checked the region and the period (reports.services.check_request)."""
     described = KINDS[kind]
     revealed = include_sensitive and can_reveal_sensitive(user)
-    sheets = Sheets(progress)
+    sheets = Sheets(target, file_format, progress)
     token = _LABELS.set({})
     try:
         WRITERS[kind](sheets, user=user, region=region, start=start, end=end, revealed=revealed)
+        if progress is not None:
+            progress(95, _("保存文件"))
     finally:
         _LABELS.reset(token)
-    if progress is not None:
-        progress(95, _("保存文件"))
-    sheets.save(target)
+        sheets.close()
     masking = _("含完整敏感信息") if revealed else _("敏感信息已脱敏")
     record_event(
         actor=user,
@@ -559,6 +654,7 @@ def export_to(
             "end": end.isoformat(),
             "rows": sheets.rows,
             "sensitive": revealed,
+            "format": file_format,
         },
         note=_("导出%(kind)s %(rows)s 行（%(start)s 至 %(end)s，%(masking)s）")
         % {
@@ -569,7 +665,7 @@ def export_to(
             "masking": masking,
         },
     )
-    return export_name(kind=kind, region=region, start=start, end=end)
+    return export_name(kind=kind, region=region, start=start, end=end, file_format=file_format)
 
 
 DOWNLOAD_KIND = "reports.export"
@@ -578,12 +674,15 @@ DOWNLOAD_KIND = "reports.export"
 def describe_download(parameters: dict) -> str:
     """What an export download holds, on the 我的下载 page (in the page's language)."""
     region = Region.objects.filter(code=parameters["region"]).values_list("name", flat=True).first() or ""
-    return _("%(kind)s：%(region)s（%(start)s 至 %(end)s）") % {
+    described = _("%(kind)s：%(region)s（%(start)s 至 %(end)s）") % {
         "kind": KINDS[parameters["kind"]].label,
         "region": region,
         "start": parameters["start"],
         "end": parameters["end"],
     }
+    if parameters.get("format") == "csv":
+        described += " · CSV"
+    return described
 
 
 def produce_download(download: Any, path: Any, progress: Callable[[int, str], None]) -> str:
@@ -600,4 +699,6 @@ def produce_download(download: Any, path: Any, progress: Callable[[int, str], No
         end=dt.date.fromisoformat(parameters["end"]),
         include_sensitive=bool(parameters.get("include_sensitive")),
         progress=progress,
+        # Downloads asked for before there was a choice of format have none: XLSX.
+        file_format=parameters.get("format") or DEFAULT_FORMAT,
     )

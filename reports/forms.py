@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from povertycloud.regions.models import Region
-from reports.exports import KINDS
+from reports.exports import DEFAULT_FORMAT, FORMATS, KINDS
 from reports.services import check_request
 
 
@@ -93,3 +93,21 @@ class PeriodForm(forms.Form):
 class ExportForm(PeriodForm):
     kind = forms.ChoiceField(label=_("导出内容"), choices=[(k.slug, k.label) for k in KINDS.values()])
     include_sensitive = forms.BooleanField(label=_("包含完整敏感信息（记入审计日志）"), required=False)
+    # Not required: a form posted without it (an older page, a script) gets the workbook, as before.
+    file_format = forms.ChoiceField(
+        label=_("文件格式"),
+        choices=list(FORMATS.items()),
+        required=False,
+        initial=DEFAULT_FORMAT,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": _("请选择 Excel（XLSX）或 CSV。")},
+    )
+
+    def clean_file_format(self) -> str:
+        return self.cleaned_data.get("file_format") or DEFAULT_FORMAT
+
+    def format_parameters(self) -> dict[str, str]:
+        """What the download records of the chosen format (reports.views.export_page adds it to the download's
+        parameters): nothing for the workbook, which a download without a format gets, {"format": "csv"} else."""
+        chosen = self.cleaned_data.get("file_format") or DEFAULT_FORMAT
+        return {} if chosen == DEFAULT_FORMAT else {"format": chosen}

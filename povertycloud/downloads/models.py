@@ -28,6 +28,8 @@ class Download(models.Model):
     size = models.BigIntegerField(_("大小（字节）"), null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    # How often the cleanup queued it again because its task had vanished (services.recover_vanished_downloads).
+    requeued = models.PositiveSmallIntegerField(_("重新排队次数"), default=0)
     created_at = models.DateTimeField(_("申请时间"), auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
@@ -50,6 +52,13 @@ class Download(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Every download has a region, so the 我的下载 list can go through the region scope: the requester's
+        # own where the producer names none (an administrator without a region keeps none).
+        if not self.region_code and self.requested_by_id:
+            self.region_code = getattr(self.requested_by, "region_id", None) or ""
+        super().save(*args, **kwargs)
 
     @property
     def active(self) -> bool:

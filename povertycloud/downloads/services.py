@@ -5,8 +5,11 @@ the transaction commits; the caller has done the permission and region checks. r
 task: it holds the download's ProcessLock, runs the kind's producer (povertycloud.downloads.registry) into
 a temporary file under VAR_DIR/downloads/, then renames it and records its size and SHA-256. A producer
 that fails marks the download failed with the reason. clean_up_downloads() deletes the files past
-DOWNLOAD_RETENTION_HOURS (the download shows as expired) and marks failed the running downloads whose
-process is gone (nobody holds their lock).
+DOWNLOAD_RETENTION_HOURS (the download shows as expired), marks failed the running downloads whose
+process is gone (nobody holds their lock), and finds the queued downloads whose task vanished (the worker's
+task row lost, or the task ended without starting the download, or never queued because the process died
+between the commit and the enqueue): each is queued again once (MAX_REQUEUES), then marked failed with a
+reason the 我的下载 page shows.
 """
 
 import datetime as dt
@@ -30,6 +33,11 @@ from povertycloud.downloads.models import Download
 logger = logging.getLogger(__name__)
 LOCK_NAMESPACE = 4130  # PostgreSQL advisory locks: (namespace, download id) while a download is prepared
 GRACE = dt.timedelta(minutes=2)
+MAX_REQUEUES = 1
+# Reasons stored untranslated (msgids): the page shows them in its own language.
+INTERRUPTED_REASON = gettext_noop("任务中断：后台进程已停止，可重新申请。")
+LOST_REASON = gettext_noop("任务丢失：后台任务已不存在，重新排队后仍未运行，请重新申请。")
+REQUEUED_STAGE = gettext_noop("后台任务丢失，已重新排队")
 READY_BADGE_LIMIT = 10
 Status = Download.Status
 
@@ -188,6 +196,8 @@ def mark_fetched(download: Download) -> None:
 class CleanedDownloads:
     expired: list[int] = field(default_factory=list)
     interrupted: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)  # queued downloads whose task vanished twice: failed
 
 
 def expire_downloads(now: dt.datetime | None = None) -> list[int]:
@@ -210,7 +220,7 @@ def mark_interrupted_downloads(now: dt.datetime | None = None) -> list[int]:
     removed. A queued download waits for a worker and is left alone."""
     now = now or timezone.now()
     marked = []
-    reason = _("任务中断：后台进程已停止，可重新申请。")
+    reason = INTERRUPTED_REASON
     for download in Download.objects.filter(status=Status.RUNNING, started_at__lte=now - GRACE):
         lock = download_lock(download.pk)
         if not lock.acquire(wait=False):
@@ -226,5 +236,63 @@ def mark_interrupted_downloads(now: dt.datetime | None = None) -> list[int]:
     return marked
 
 
+TASK_WAITING, TASK_GONE, TASK_UNKNOWN = "waiting", "gone", "unknown"
+
+
+def task_state(task_id: str) -> str:
+    """Whether the task of a queued download can still run it: TASK_WAITING (its row is there, ready or
+    running), TASK_GONE (no task id, no such task, or a task that finished while the download stayed
+    queued), TASK_UNKNOWN (a backend that cannot tell, such as the tests' immediate one)."""
+    from django_tasks.base import TaskResultStatus
+    from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
+
+    from povertycloud.downloads.tasks import prepare_download_task
+
+    if not task_id:
+        return TASK_GONE
+    try:
+        result = prepare_download_task.get_result(task_id)
+    except (TaskResultDoesNotExist, TaskResultMismatch):
+        return TASK_GONE
+    except (NotImplementedError, ValueError):
+        return TASK_UNKNOWN
+    if result.status in (TaskResultStatus.READY, TaskResultStatus.RUNNING):
+        return TASK_WAITING
+    return TASK_GONE
+
+
+def recover_vanished_downloads(now: dt.datetime | None = None) -> tuple[list[int], list[int]]:
+    """Queued downloads (asked for more than GRACE ago) whose task vanished: queued again (a new task) up to
+    MAX_REQUEUES times, then failed with LOST_REASON. Returns (requeued, failed). A download whose lock is
+    held is being prepared and is left alone."""
+    now = now or timezone.now()
+    requeued, failed = [], []
+    for download in Download.objects.filter(status=Status.QUEUED, created_at__lte=now - GRACE).order_by("pk"):
+        if task_state(download.task_id) != TASK_GONE:
+            continue
+        lock = download_lock(download.pk)
+        if not lock.acquire(wait=False):
+            continue
+        try:
+            if download.requeued < MAX_REQUEUES:
+                if Download.objects.filter(pk=download.pk, status=Status.QUEUED, task_id=download.task_id).update(
+                    requeued=download.requeued + 1, task_id="", stage=REQUEUED_STAGE
+                ):
+                    requeued.append(download.pk)
+                    transaction.on_commit(lambda pk=download.pk: _enqueue(pk))
+            elif Download.objects.filter(pk=download.pk, status=Status.QUEUED).update(
+                status=Status.FAILED, finished_at=now, stage=gettext_noop("失败"), error=LOST_REASON
+            ):
+                failed.append(download.pk)
+        finally:
+            lock.release()
+    if requeued or failed:
+        logger.warning("Queued downloads whose task vanished: requeued %s, failed %s", requeued, failed)
+    return requeued, failed
+
+
 def clean_up_downloads(now: dt.datetime | None = None) -> CleanedDownloads:
-    return CleanedDownloads(expired=expire_downloads(now), interrupted=mark_interrupted_downloads(now))
+    requeued, lost = recover_vanished_downloads(now)
+    return CleanedDownloads(
+        expired=expire_downloads(now), interrupted=mark_interrupted_downloads(now), requeued=requeued, lost=lost
+    )

@@ -1,7 +1,9 @@
 """我的下载: the user's downloads prepared in the background, and the files themselves.
 
 A download's file is served to the user who asked for it and to administrators; anyone else gets 404, as
-for an object outside their region. Each file served is written to the audit trail.
+for an object outside their region. Each file served is written to the audit trail. The page lists the
+user's own downloads, through the region scope like every list (a download asked for in a region the user
+no longer has is not shown).
 """
 
 from django.contrib.auth.decorators import login_required
@@ -19,13 +21,18 @@ LISTED = 100
 CONTENT_TYPES = {
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".csv": "text/csv; charset=utf-8",
+    ".zip": "application/zip",
 }
 
 
 @login_required
 @require_GET
 def download_list(request: HttpRequest) -> HttpResponse:
-    downloads = list(Download.objects.filter(requested_by=request.user).order_by("-created_at", "-pk")[:LISTED])
+    downloads = list(
+        scope_for_user(Download.objects.filter(requested_by=request.user), request.user).order_by(
+            "-created_at", "-pk"
+        )[:LISTED]
+    )
     for download in downloads:
         download.label = registry.label_of(download.kind, download.parameters)
         download.ready = services.stored_file(download) is not None

@@ -69,6 +69,18 @@ def test_export_holds_only_the_users_region_one_row_per_member(client, official_
     assert rows[0]["户类型"] == "一般农户" and rows[0]["村"] == "西江村"
 
 
+def test_export_as_csv_holds_the_same_rows_and_an_unknown_format_is_a_workbook(client, official_a, files):
+    client.force_login(official_a)
+    download = run_export(client, EXPORT, {"format": "csv"})
+    assert download.parameters["format"] == "csv" and download.file_name.endswith(".csv")
+    text = b"".join(fetch(client, download).streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["户编号"] for row in rows} == {"A-0001"}
+    assert sorted(row["姓名"] for row in rows) == sorted(["王大山", "'@SUM(A1)"])
+    odd = run_export(client, EXPORT, {"format": "exe"})
+    assert odd.parameters["format"] == "xlsx" and odd.file_name.endswith(".xlsx")
+
+
 def test_export_masks_sensitive_values_by_default(client, official_a, files):
     client.force_login(official_a)
     rows = sheet(export_file(client, EXPORT))

@@ -80,7 +80,7 @@ def test_the_job_records_the_file_its_size_hash_and_expiry(client, ready, settin
     assert ready.size == path.stat().st_size and len(ready.sha256) == 64
     assert ready.progress == 100 and ready.finished_at is not None
     assert ready.expires_at - ready.finished_at == dt.timedelta(hours=settings.DOWNLOAD_RETENTION_HOURS)
-    assert ready.parameters == {"filters": {}, "include_sensitive": False}
+    assert ready.parameters == {"filters": {}, "include_sensitive": False, "format": "xlsx"}
     assert not list(services.downloads_dir().glob("*.part"))
 
 
