@@ -1,7 +1,14 @@
-"""The data dictionary as the rest of the code reads it: a CodeBook loaded from the Code table, cached."""
+"""The data dictionary as the rest of the code reads it: a CodeBook loaded from the Code table, cached.
+
+Within one request (households.middleware.CodebookPerRequestMiddleware) or one export (`with codebook_once():`)
+the book is read from the cache once and kept, so labels are not unpickled again for every cell or row.
+"""
 
 import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from django.core.cache import cache
@@ -29,7 +36,24 @@ REQUIRED_COLUMNS = (
 )
 
 
+# The book read once in the current request or export; None outside one (each call reads the cache).
+_held: ContextVar[dict | None] = ContextVar("households_codebook", default=None)
+
+
+@contextmanager
+def codebook_once() -> Iterator[None]:
+    """Read the dictionary once for everything inside the block (a request, an export)."""
+    token = _held.set({})
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
 def codebook() -> CodeBook:
+    held = _held.get()
+    if held is not None and "book" in held:
+        return held["book"]
     book = cache.get(CACHE_KEY)
     if book is None:
         labels: dict[str, dict[str, str]] = {}
@@ -45,11 +69,16 @@ def codebook() -> CodeBook:
                 attributes.setdefault(codeset, {})[code] = attrs
         book = CodeBook(labels=labels, attributes=attributes, labels_en=labels_en)
         cache.set(CACHE_KEY, book, CACHE_SECONDS)
+    if held is not None:
+        held["book"] = book
     return book
 
 
 def forget_codebook() -> None:
     cache.delete(CACHE_KEY)
+    held = _held.get()
+    if held is not None:
+        held.clear()
 
 
 def choices(codeset: str, *, blank: bool = False) -> list[tuple[str, str]]:

@@ -6,10 +6,15 @@ framing, forms post to this site only), and `Cache-Control: no-store` on every r
 user, since nearly every page they see names people (households, risk, resources, reports, departments,
 the admin); a shared or back-button cache must not keep them.
 
+SessionIdleMiddleware: a session lasts SESSION_COOKIE_AGE from the user's last request, to within
+SESSION_TOUCH_SECONDS: its expiry is pushed forward when the last push is that old, not on every request, so a
+page view does not write (and flush to disk) the session row each time.
+
 AuditActorMiddleware: the request's user is the actor of audit records written where no caller passes one
 (povertycloud.audit.context).
 """
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -50,3 +55,25 @@ class AuditActorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         with acting_as(lambda: getattr(request, "user", None)):
             return self.get_response(request)
+
+
+class SessionIdleMiddleware:
+    """Pushes a logged-in session's expiry forward at most once per SESSION_TOUCH_SECONDS (after
+    SessionMiddleware, which saves a modified session with a new expiry of SESSION_COOKIE_AGE)."""
+
+    KEY = "_last_touch"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+        self.every = getattr(settings, "SESSION_TOUCH_SECONDS", 60)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None)
+        if session is not None and user is not None and user.is_authenticated and session.session_key:
+            now = int(time.time())
+            last = session.get(self.KEY)
+            if not isinstance(last, int) or now - last >= self.every:
+                session[self.KEY] = now
+        return response

@@ -76,7 +76,7 @@ def machine() -> str:
         cursor.execute("SELECT version()")
         version = cursor.fetchone()[0].split(" on ")[0]
         settings = []
-        for name in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit", "autovacuum"):
+        for name in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit", "jit", "autovacuum"):
             cursor.execute(f"SHOW {name}")
             settings.append(f"{name}={cursor.fetchone()[0]}")
     load = os.getloadavg()

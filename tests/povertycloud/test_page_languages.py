@@ -66,6 +66,7 @@ ENGLISH_ALLOWED = {
         "ID",
         "CSV",
         "XLSX",
+        "ZIP",
         "PDF",
         "API",
         "XGBoost",
