@@ -25,7 +25,7 @@ from households.validation import RELATION_HEAD, age_on
 from povertycloud.accounts.permissions import can_reveal_sensitive
 from povertycloud.audit.models import AuditEvent
 from povertycloud.regions.models import Region
-from povertycloud.regions.scoping import is_active_user, region_prefix_of, scope_for_user, sees_everything
+from povertycloud.regions.scoping import code_range, region_prefix_of, scope_for_user, sees_everything
 from povertycloud.regions.selectors import villages_of
 
 PAGE_SIZE = 50
@@ -48,13 +48,6 @@ def villages_for_user(user: Any) -> QuerySet[Region]:
 # --- The household list ------------------------------------------------------------------------------
 
 
-def _code_range(prefix: str) -> tuple[str, str]:
-    """The 12-digit codes under a region prefix as a closed range: the same rows as LIKE 'prefix%', said so
-    that a plain btree index seeks to them (a LIKE is only an index condition under the C collation or with a
-    pattern index)."""
-    return prefix.ljust(12, "0"), prefix.ljust(12, "9")
-
-
 def search_range_of(user: Any) -> tuple[str, str] | None:
     """The codes a user's searches are limited to, or None for one who sees everything (and for no user: the
     queryset the caller gives is then the only limit)."""
@@ -62,24 +55,13 @@ def search_range_of(user: Any) -> tuple[str, str] | None:
         return None
     prefix = region_prefix_of(user)
     # A user with no region sees nothing (scope_for_user says so); an empty range says the same here.
-    return _code_range(prefix) if prefix else ("1", "0")
+    return code_range(prefix) if prefix else ("1", "0")
 
 
 def households_for(user: Any) -> QuerySet[Household]:
-    """The user's households: the rows of scope_for_user, said for a regional user as a code range only.
-
-    scope_for_user says "village code LIKE 'prefix%'"; with the range beside it PostgreSQL multiplies the two
-    selectivities (a township of 15% of the county is estimated at 2%), believes a search matches a few
-    hundred households and reads all of them instead of walking the first page. Codes are 12 digits, so
-    the range is the same set of rows (tests/households/test_list_search_scoped.py holds them equal)."""
-    queryset = scope_for_user(Household.objects.all(), user)
-    if sees_everything(user) or not is_active_user(user):
-        return queryset
-    prefix = region_prefix_of(user)
-    if not prefix:
-        return queryset  # no region: scope_for_user's empty queryset
-    first, last = _code_range(prefix)
-    return Household.objects.filter(village_id__gte=first, village_id__lte=last)
+    """The user's households, through the scoping helper (a range of village codes, which the village index
+    seeks and the planner estimates well)."""
+    return scope_for_user(Household.objects.all(), user)
 
 
 # A whole resident ID (18 characters, or a 15-digit first-generation one), and a name with the ID's last four

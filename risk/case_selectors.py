@@ -23,7 +23,7 @@ from households.sensitive import HIDDEN, can_see_health, shown
 from households.validation import RELATION_HEAD
 from povertycloud.accounts.models import Role, User
 from povertycloud.paging import Page, keyset_page
-from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything
+from povertycloud.regions.scoping import code_range, scope_for_user
 from povertycloud.regions.selectors import full_name
 from risk.list_selectors import (
     NO_RETURN_MODEL,
@@ -32,7 +32,6 @@ from risk.list_selectors import (
     PAGE_SIZE,
     CaseState,
     case_state,
-    code_range,
     parse_date_key,
     percent,
     rule_names,
@@ -46,12 +45,7 @@ Status = RiskCase.Status
 
 
 def cases_for(user: Any) -> QuerySet[RiskCase]:
-    queryset = scope_for_user(RiskCase.objects.all(), user)
-    prefix = None if sees_everything(user) else region_prefix_of(user)
-    if prefix:
-        first, last = code_range(prefix)
-        queryset = queryset.filter(region_code__gte=first, region_code__lte=last)
-    return queryset
+    return scope_for_user(RiskCase.objects.all(), user)
 
 
 def filter_cases(

@@ -24,7 +24,7 @@ from households.models import Code, Household
 from households.selectors import head_names
 from povertycloud.paging import Page, keyset_page, query_without_keys, read_page
 from povertycloud.regions.models import PREFIX_LENGTH, Region
-from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything
+from povertycloud.regions.scoping import code_range, region_prefix_of, scope_for_user, sees_everything
 from risk import list_tags
 from risk.capacity import county_of, review_quota
 from risk.explain import family_of, phrase_label
@@ -63,11 +63,6 @@ NO_CASE, OPEN, OVERDUE = "none", "open", "overdue"
 # Monitoring category filter values beyond the data dictionary's codes.
 MONITORED_ANY, NOT_MONITORED = "any", "none"
 NOT_MONITORED_LABEL = _("非监测对象")
-
-
-def code_range(prefix: str) -> tuple[str, str]:
-    """A region prefix as a range of 12-digit codes, which a plain index can seek (a LIKE may not)."""
-    return prefix.ljust(12, "0"), prefix.ljust(12, "9")
 
 
 def code_prefix(code: str) -> str:
@@ -137,12 +132,7 @@ def sort_for(run: ScoringRun | None, sort: str) -> str:
 def scores_for(user: Any, run: ScoringRun | None) -> QuerySet[RiskScore]:
     if run is None:
         return RiskScore.objects.none()
-    queryset = scope_for_user(RiskScore.objects.filter(run=run), user)
-    prefix = None if sees_everything(user) else region_prefix_of(user)
-    if prefix:
-        first, last = code_range(prefix)
-        queryset = queryset.filter(region_code__gte=first, region_code__lte=last)
-    return queryset
+    return scope_for_user(RiskScore.objects.filter(run=run), user)
 
 
 def in_monitoring() -> Q:
