@@ -12,13 +12,14 @@ from typing import Any
 from django.apps import apps as django_apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from households.codes import codebook, labels_of
-from households.models import Household, IncomeRecord, Person, StatusChange
+from households.models import Household, IncomeRecord, Person, PersonNameGram, StatusChange
 from households.monitoring import thresholds_for
 from households.sensitive import HEALTH_FIELDS, HIDDEN, SENSITIVE_FIELDS, can_see_health, mask, mask_text, shown
 from households.validation import RELATION_HEAD, age_on
@@ -102,6 +103,81 @@ def _has_member(codes: tuple[str, str] | None, **lookups: Any) -> Exists:
     return Exists(_members_in(codes, household_id=OuterRef("pk"), **lookups))
 
 
+# A name search first reads, from the index of name pieces (PersonNameGram), the households of the members of
+# the region whose name matches, stopping after COMMON_NAME of them. Fewer: the page reads only those
+# households (by primary key). More: the name is common across the region, and the page walks the households
+# in its own order, one index probe each, until it is full (杨, a seventh of a county: a few hundred probes).
+# The planner is not asked to guess which: a guess that walks the county for a rare name (clustered in a few
+# villages at the end of the list) reads every household. At a million people the two cost the same near
+# 2,000 matches in a county (about 20 ms each: reading 2,000 households by key, or walking ~6,000 households
+# with a probe each to find a page of a name held by 1% of them); a township's walk is shorter.
+COMMON_NAME = 2000
+# A longer text is looked up by its rarest two-character piece among its first few, each counted up to
+# COMMON_NAME + 1 (an index-only range that stops there).
+PIECES_COMPARED = 6
+
+
+def _name_pieces(codes: tuple[str, str] | None, gram: str) -> QuerySet[PersonNameGram]:
+    pieces = PersonNameGram.objects.filter(gram=gram).order_by()
+    if codes is not None:
+        pieces = pieces.filter(region_code__gte=codes[0], region_code__lte=codes[1])
+    return pieces
+
+
+def _villages_holding(gram: str, codes: tuple[str, str] | None) -> list[str]:
+    """The villages (in ``codes``) where some member's name holds the piece, one index probe each: the next
+    village code after the previous one, as a recursive query (PostgreSQL 15 does not skip through an index
+    by itself; a county has a few dozen to a few hundred villages)."""
+    table = connection.ops.quote_name(PersonNameGram._meta.db_table)
+    first, last = codes if codes is not None else ("0" * 12, "9" * 12)
+    sql = (
+        f"WITH RECURSIVE v(code) AS ("
+        f"SELECT (SELECT min(region_code) FROM {table} WHERE gram = %s AND region_code >= %s AND region_code <= %s) "
+        f"UNION ALL SELECT (SELECT min(region_code) FROM {table} WHERE gram = %s AND region_code > v.code "
+        f"AND region_code <= %s) FROM v WHERE v.code IS NOT NULL"
+        f") SELECT code FROM v WHERE code IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [gram, first, last, gram, last])
+        return [code for (code,) in cursor.fetchall()]
+
+
+def _name_search(text: str, codes: tuple[str, str] | None) -> Q | None:
+    """Households with a present member whose name holds ``text``, in ``codes``; None when there is none.
+
+    One or two characters are a piece themselves (members who left have none). A longer text is looked up by
+    its rarest piece, and the member's whole name is then checked (present members only: Person.objects)."""
+    if len(text) <= 2:
+        gram = text
+        pieces = _name_pieces(codes, text)
+    else:
+        rarest = None
+        for gram in list(dict.fromkeys(text[i : i + 2] for i in range(len(text) - 1)))[:PIECES_COMPARED]:
+            count = _name_pieces(codes, gram)[: COMMON_NAME + 1].count()
+            if count == 0:
+                return None  # no member's name holds this piece, so none holds the text
+            if rarest is None or count < rarest[0]:
+                rarest = (count, gram)
+        gram = rarest[1]
+        pieces = _name_pieces(codes, gram).filter(
+            Exists(Person.objects.filter(pk=OuterRef("person_id"), name__contains=text))
+        )
+    found = list(pieces.values_list("household_id", flat=True)[: COMMON_NAME + 1])
+    if not found:
+        return None
+    if len(found) <= COMMON_NAME:
+        return Q(pk__in=sorted(set(found)))
+    # A common name: each household of the page is probed by its village and id (the pieces' index), as a
+    # scalar subquery (one of its pieces, or NULL). Said as EXISTS, PostgreSQL would turn it into a join that
+    # reads every household of the name first (its estimate of how many there are is far too low). Only the
+    # villages that hold the piece are walked: a surname of a few villages at the end of the county's list
+    # (蒙, 4,930 members in 4 of 44 villages) would otherwise be looked for in every household before them.
+    first = pieces.filter(household_id=OuterRef("pk"), region_code=OuterRef("village_id")).values("household_id")
+    return Q(village_id__in=_villages_holding(gram, codes)) & Q(
+        IsNull(Subquery(first[:1]), False)
+    )
+
+
 def _search(text: str, *, by_id_number: bool, codes: tuple[str, str] | None = None) -> Q:
     """Digits find household numbers by prefix (their index serves it); words find member names and village
     names anywhere in the name. Members are searched within ``codes`` (the user's region) only.
@@ -111,11 +187,11 @@ def _search(text: str, *, by_id_number: bool, codes: tuple[str, str] | None = No
     number (5226341980********) find the rest a digit at a time, and for a role that sees only masked
     numbers any ID search would do the same a guess at a time.
 
-    Only the alternatives that can match are put in the condition. A name search is then one EXISTS, which
-    PostgreSQL plans as a semi-join that knows the page needs 51 rows: a common surname walks the list in
-    page order probing each household's members and stops at the first page; a rare name reads the
-    region's matching members first. Under an OR with other alternatives it could do neither: it hashes
-    every matching member of the region before the first row (for 杨, a seventh of the county).
+    Only the alternatives that can match are put in the condition: a name held by no member of the region
+    (a village's name, say) is left out after one look at the name pieces (see _name_search), and a name
+    search is then the households found, or for a common name one EXISTS that walks the list in page
+    order. Under an OR with other alternatives that walk could not stop at the first page: PostgreSQL would
+    hash every matching member of the region before the first row (for 杨, a seventh of the county).
     """
     compact = unicodedata.normalize("NFKC", text).upper().replace(" ", "")
     alternatives: list[Q] = []
@@ -143,7 +219,9 @@ def _search(text: str, *, by_id_number: bool, codes: tuple[str, str] | None = No
     normalised = unicodedata.normalize("NFKC", text).strip().upper()
     tail_match = next((m for m in (p.match(normalised) for p in NAME_AND_TAIL) if m), None)
     if tail_match is None:
-        alternatives.append(Q(_has_member(codes, name__contains=text)))
+        by_name = _name_search(text, codes)
+        if by_name is not None:
+            alternatives.append(by_name)
     elif by_id_number:
         # A name with the last four of an ID number (names hold no digits: text with digits is not a name).
         name, tail = tail_match.group("name").strip(), tail_match.group("tail")

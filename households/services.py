@@ -9,13 +9,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, F, Model, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from households.codes import codebook
-from households.models import Household, IncomeRecord, Person, StatusChange
+from households.models import Household, IncomeRecord, Person, PersonNameGram, StatusChange
 from households.validation import (
     RELATION_HEAD,
     Issue,
@@ -31,7 +31,7 @@ from households.validation import (
 from povertycloud.accounts.permissions import can_review_risks, require_household_editor
 from povertycloud.audit.services import diff, record_model_event, snapshot
 from povertycloud.regions.models import Region
-from povertycloud.regions.scoping import user_may_see_code
+from povertycloud.regions.scoping import code_range, user_may_see_code
 
 EVENT_CREATED, EVENT_TYPE_CHANGED = "01", "04"
 MULTI_VALUED = {"risk_types", "other_poverty_causes", "health"}
@@ -345,6 +345,7 @@ def update_person(*, by: Any, person: Person, data: Mapping[str, Any], expected_
             _conditional_update(person, values, expected_version, _("成员 %(name)s 的信息") % {"name": person.name})
     except IntegrityError as error:
         raise _person_race_lost(error, household=household, values=merged, by=by, replacing=person) from error
+    refresh_person_name_grams(person)  # the conditional UPDATE sends no post_save
     record_model_event(actor=by, action="update", instance=person, changes=diff(before, snapshot(person)))
     return person
 
@@ -420,6 +421,121 @@ def fill_person_regions(*, prefix: str = "") -> int:
         first, last = prefix.ljust(12, "0"), prefix.ljust(12, "9")
         members = members.filter(household__village_id__gte=first, household__village_id__lte=last)
     return members.update(region_code=Subquery(village))
+
+
+# --- The name search's pieces (PersonNameGram) -------------------------------------------------------
+
+
+def name_grams(name: str) -> set[str]:
+    """Every one- and two-character piece of a name, once each (what refresh_name_grams stores in SQL)."""
+    return {name[i : i + size] for size in (1, 2) for i in range(len(name) - size + 1)}
+
+
+def _village_of(household_id: int) -> str | None:
+    return Household.objects.filter(pk=household_id).values_list("village_id", flat=True).first()
+
+
+def refresh_person_name_grams(person: Person) -> None:
+    """One member's name pieces as their stored row says now (none once they left): the signal after a save,
+    and update_person after its conditional UPDATE. Rows are keyed by the household's village, so a change of
+    village (only a registry import makes one, and it refreshes the region) is left to refresh_name_grams."""
+    village = _village_of(person.household_id)
+    row = Person.everyone.filter(pk=person.pk).values_list("name", "household_id", "left_on").first()
+    stored = PersonNameGram.objects.filter(person_id=person.pk)
+    if village is not None:
+        stored = stored.filter(region_code=village)  # the primary key's first two columns: one index range
+    if row is None or village is None:
+        stored.delete()
+        return
+    name, household_id, left_on = row
+    wanted = name_grams(name) if left_on is None else set()
+    have = {gram: household for gram, household in stored.values_list("gram", "household_id")}
+    stale = [gram for gram, household in have.items() if gram not in wanted or household != household_id]
+    if stale:
+        stored.filter(gram__in=stale).delete()
+    missing = sorted(wanted - (have.keys() - set(stale)))
+    PersonNameGram.objects.bulk_create(
+        PersonNameGram(region_code=village, person_id=person.pk, gram=gram, household_id=household_id)
+        for gram in missing
+    )
+
+
+def forget_person_name_grams(person: Person) -> None:
+    """A deleted member's name pieces (the signal after a delete)."""
+    stored = PersonNameGram.objects.filter(person_id=person.pk)
+    village = _village_of(person.household_id)
+    if village is not None:
+        stored = stored.filter(region_code=village)
+    stored.delete()
+
+
+def _name_pieces_sql(*, where: str) -> str:
+    """SELECT (region_code, person_id, gram, household_id) of every piece of every present member matching
+    ``where`` (on p: the member, h: the household), each piece once per member: a piece is taken at its first
+    place in the name only. PostgreSQL generates the places per name; SQLite, which has no generate_series,
+    joins a recursive count to the name's length (fine at the sizes SQLite serves)."""
+    person, household = Person._meta.db_table, Household._meta.db_table
+    if connection.vendor == "postgresql":
+        places = "CROSS JOIN LATERAL generate_series(1, length(p.name)) AS pos(i)"
+        find, prefix = "strpos", ""
+    else:
+        places = "JOIN pos ON pos.i <= length(p.name)"
+        longest = Person._meta.get_field("name").max_length
+        prefix = f"WITH RECURSIVE pos(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM pos WHERE i < {longest}) "
+        find = "instr"
+    return (
+        f"{prefix}SELECT h.village_id, p.id, substr(p.name, pos.i, w.n), p.household_id "
+        f"FROM {person} p JOIN {household} h ON h.id = p.household_id {places} "
+        f"CROSS JOIN (SELECT 1 AS n UNION ALL SELECT 2) w "
+        f"WHERE p.left_on IS NULL AND pos.i + w.n - 1 <= length(p.name) "
+        f"AND {find}(p.name, substr(p.name, pos.i, w.n)) = pos.i AND {where}"
+    )
+
+
+GRAMS_ANALYZED_AFTER = 100_000
+
+
+def refresh_name_grams(*, prefix: str = "") -> tuple[int, int]:
+    """Bring the name search's pieces of the members of households under ``prefix`` (every member when empty)
+    in line with Person: pieces of members who left, were deleted, were renamed, moved household or village
+    are deleted; missing ones are added. Returns (deleted, added); a second run changes nothing.
+
+    Called after every bulk write of members (the registry import's COPY, its undo), for the region written.
+    Two set statements, whatever the number of members: a re-import that renamed nobody writes nothing."""
+    table = connection.ops.quote_name(PersonNameGram._meta.db_table)
+    person, household = Person._meta.db_table, Household._meta.db_table
+    find = "strpos" if connection.vendor == "postgresql" else "instr"
+    params: list[str] = []
+    in_region, of_region = "1 = 1", "1 = 1"
+    if prefix:
+        params = list(code_range(prefix))
+        in_region = f"{table}.region_code >= %s AND {table}.region_code <= %s"
+        of_region = "h.village_id >= %s AND h.village_id <= %s"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Both statements join a county's members to its pieces (millions of rows): in memory rather than
+            # in batches on disk. Local to the transaction (the caller's, or the one opened here).
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        # A piece still stands if its member is present, in that household and village, and the name holds it.
+        cursor.execute(
+            f"DELETE FROM {table} WHERE {in_region} AND NOT EXISTS (SELECT 1 FROM {person} p "
+            f"JOIN {household} h ON h.id = p.household_id WHERE p.id = {table}.person_id "
+            f"AND p.left_on IS NULL AND p.household_id = {table}.household_id "
+            f"AND h.village_id = {table}.region_code AND {find}(p.name, {table}.gram) > 0)",
+            params,
+        )
+        deleted = cursor.rowcount
+        # What is left is right: only pieces without a row under the same key are added.
+        pieces = _name_pieces_sql(where=of_region)
+        missing = (
+            f"{pieces} AND NOT EXISTS (SELECT 1 FROM {table} g WHERE g.region_code = h.village_id "
+            f"AND g.person_id = p.id AND g.gram = substr(p.name, pos.i, w.n))"
+        )
+        cursor.execute(f"INSERT INTO {table} (region_code, person_id, gram, household_id) {missing}", params)
+        added = cursor.rowcount
+        if connection.vendor == "postgresql" and deleted + added > GRAMS_ANALYZED_AFTER:
+            cursor.execute(f"ANALYZE {table}")  # a county's first import: the planner learns the pieces
+    return deleted, added
 
 
 # --- Income ------------------------------------------------------------------------------------------

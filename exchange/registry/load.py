@@ -42,7 +42,7 @@ from exchange.registry.models import RegistryRowChange
 from exchange.registry.tables import HOUSEHOLDS, INCOMES, MEMBERS, STATUS
 from exchange.registry.writers import TableWriter
 from households.models import Household, IncomeRecord, Person, StatusChange
-from households.services import fill_person_regions
+from households.services import fill_person_regions, refresh_name_grams
 
 EVENT_CREATED, EVENT_MONITORED, EVENT_CHANGED, EVENT_ELIMINATED = "01", "03", "04", "05"
 UPDATE_BATCH = 2000
@@ -505,6 +505,8 @@ def load(
     # the household's village now (before the statistics are refreshed).
     fill_person_regions(prefix=prefix)
     lap("regions")
+    refresh_name_grams(prefix=prefix)  # the name search's pieces of the members written, renamed or closed
+    lap("name pieces")
     writer.finish()
     lap("analyze")
     return counts

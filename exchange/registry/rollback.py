@@ -60,7 +60,7 @@ from exchange.registry.models import RegistryConflict, RegistryRowChange
 from exchange.registry.tables import REGISTRY
 from exchange.rollback import code_prefix, refuse_unless_latest_standing
 from households.models import Household, IncomeRecord, Person, StatusChange
-from households.services import fill_person_regions
+from households.services import fill_person_regions, refresh_name_grams
 from povertycloud.audit.models import AuditEvent
 from povertycloud.audit.services import record_event
 from povertycloud.regions.scoping import scope_for_user
@@ -136,6 +136,8 @@ def rollback_registry_batch(
             result = _rollback(batch=batch, by=by, reason=reason, dry_run=False)
             # Members of households it moved back to their old village take that village again.
             fill_person_regions(prefix=code_prefix(batch.region_code))
+            # The name search's pieces of members deleted, renamed back or reopened.
+            refresh_name_grams(prefix=code_prefix(batch.region_code))
             # The county's data-quality counts are recomputed once the undo commits.
             quality.request_refresh_for(batch.region_code)
             return result

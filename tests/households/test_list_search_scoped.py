@@ -1,8 +1,8 @@
 """The household list's search and filters read the user's region only (issue #15, items 3 and 6).
 
-A member's name is searched among the members of the user's region (Person.region_code, the household's
-village copied on the member, with an index on (region_code, name)); another region's people are never
-found, and the SQL of a township official's search names the township's code range before the name.
+A member's name is searched among the name pieces of the user's region (PersonNameGram, keyed by the
+household's village); another region's people are never found, and the SQL of a township official's search
+names the township's code range. (tests/households/test_name_grams.py: the pieces themselves.)
 """
 
 import datetime as dt
@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from households import selectors, services
-from households.models import Household, Person
+from households.models import Household, Person, PersonNameGram
 from tests.factories import VILLAGE_A, VILLAGE_A2, VILLAGE_B, make_household, make_person, resident_id
 from tests.households.pages import add_spouse, make_file, sql_of
 
@@ -115,11 +115,11 @@ def test_township_officials_name_search_is_limited_to_the_township_in_sql(client
     with CaptureQueriesContext(connection) as captured:
         assert numbers(client.get(LIST, {"q": "杨"})) == {"A-0001"}
     sql = sql_of(captured)
-    person_table = Person._meta.db_table
-    searches = [q["sql"] for q in captured.captured_queries if person_table in q["sql"] and "%杨%" in q["sql"]]
+    pieces = PersonNameGram._meta.db_table
+    searches = [q["sql"] for q in captured.captured_queries if pieces in q["sql"] and "'杨'" in q["sql"]]
     assert len(searches) == 1
     search = searches[0]
-    # Members are read by region code (the township's range) and tied to a household of the scope.
+    # The name's pieces are read by region code (the township's range) and tied to a household of the scope.
     assert "region_code" in search
     assert "522634101000" in search and "522634101999" in search
     assert "522634103" not in sql  # nothing of township B is named
