@@ -3,7 +3,9 @@
 The page (households.views.export) checks the filters at request time and records them with whether the
 user asked for full sensitive values and, optionally, the file format ("xlsx", the default, or "csv"); the
 job reads the same households, as the same user, and writes them row by row (spreadsheets.write_workbook:
-tuples read per chunk of households, cells written straight to disk, so memory does not grow with rows).
+stored values read as tuples per chunk of households, each column's distinct values made cells once, rows
+written straight to disk, so memory does not grow with rows; a county of 1,000,000 people takes well under the
+minute, see tests/benchmarks/bench_exports.py).
 """
 
 from collections.abc import Callable

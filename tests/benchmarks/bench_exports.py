@@ -10,7 +10,11 @@ Cases, each in a child process of its own so that its peak memory (VmHWM) is its
   county-xlsx   the same as XLSX (the member sheet continues on a second sheet past 1,048,576 rows);
   list-township the officials' household-list export (households.spreadsheets.write_workbook, XLSX) of one
                 township, as that township's official;
-  list-county   the same for the whole county, as county staff.
+  list-county   the same for the whole county, as county staff (target: ≤ 60 s, memory flat);
+  list-township-csv, list-county-csv  the same two as CSV.
+
+--repeat N runs each case N times (one after the other) and prints each run and the median; the load average
+is printed with each run, since the machine is shared.
 
 Each case prints wall time, the process's CPU time (Python's share; on a busy machine wall time grows with
 the load, CPU time much less), rows, rows/s, file size and peak RSS beside the targets (≤ 60 s, ≤ 1 GB). The
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +40,7 @@ COUNTY = "522634000000"
 TOWNSHIP = "522634101000"
 TARGET_SECONDS = 60.0
 TARGET_MB = 1024.0
-CASES = ("county-csv", "county-xlsx", "list-township", "list-county")
+CASES = ("county-csv", "county-xlsx", "list-township", "list-county", "list-township-csv", "list-county-csv")
 
 
 def peak_mb() -> float:
@@ -43,6 +48,16 @@ def peak_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def print_run(label: str, r: dict) -> None:
+    rate = r["rows"] / r["seconds"] if r["seconds"] else 0
+    verdict = f"time {r['seconds'] / TARGET_SECONDS:.2f}× of target, memory {r['peak_mb'] / TARGET_MB:.2f}× of target"
+    print(
+        f"{label:<17} {r['seconds']:>8.1f} {r['cpu']:>7.1f} {r['rows']:>10,} {rate:>9,.0f} {r['bytes'] / 1e6:>8.1f} "
+        f"{r['peak_mb']:>8.0f} {r['load']:>5.1f}  {verdict}",
+        flush=True,
+    )
 
 
 def bench_user(role: str, region_code: str):
@@ -80,12 +95,15 @@ def run_case(case: str, county: str, township: str, out_dir: Path) -> dict:
         latest = AuditEvent.objects.filter(action="export", actor_username=user.username).order_by("-pk").first()
         rows = int((latest.changes or {}).get("rows", 0))
     else:
-        if case == "list-township":
+        file_format = "csv" if case.endswith("-csv") else "xlsx"
+        if case.startswith("list-township"):
             user = bench_user("township_official", township)
         else:
             user = bench_user("county_staff", county)
-        target = out_dir / f"{case}.xlsx"
-        rows = spreadsheets.write_workbook(target, user=user, households=selectors.households_for(user))
+        target = out_dir / f"{case}.{file_format}"
+        rows = spreadsheets.write_workbook(
+            target, user=user, households=selectors.households_for(user), file_format=file_format
+        )
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
@@ -112,6 +130,7 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     parser.add_argument("--dir", help="where the files go (default: a temporary directory, deleted after)")
     parser.add_argument("--keep", action="store_true", help="keep the files")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each case (the median is printed too)")
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -129,30 +148,31 @@ def main() -> None:
     directory = Path(args.dir or tempfile.mkdtemp(prefix="bench-exports-"))
     directory.mkdir(parents=True, exist_ok=True)
     header = (
-        f"{'case':<14} {'seconds':>8} {'CPU s':>7} {'rows':>10} {'rows/s':>9} {'MB file':>8} {'peak MB':>8}  vs target"
+        f"{'case':<17} {'seconds':>8} {'CPU s':>7} {'rows':>10} {'rows/s':>9} {'MB file':>8} {'peak MB':>8} "
+        f"{'load':>5}  vs target"
     )
     print(header)
     print("-" * len(header))
     for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
-        command = [sys.executable, "-m", "tests.benchmarks.bench_exports", "--case", case, "--dir", str(directory)]
-        command += ["--county", args.county, "--township", args.township]
-        done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), check=False)
-        found = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode or not found:
-            print(f"{case:<14} failed (exit {done.returncode})\n{done.stderr[-3000:]}")
-            continue
-        r = json.loads(found[-1].removeprefix("RESULT "))
-        rate = r["rows"] / r["seconds"] if r["seconds"] else 0
-        verdict = (
-            f"time {r['seconds'] / TARGET_SECONDS:.2f}× of target, memory {r['peak_mb'] / TARGET_MB:.2f}× of target"
-        )
-        print(
-            f"{case:<14} {r['seconds']:>8.1f} {r['cpu']:>7.1f} {r['rows']:>10,} {rate:>9,.0f} {r['bytes'] / 1e6:>8.1f} "
-            f"{r['peak_mb']:>8.0f}  {verdict}",
-            flush=True,
-        )
-        if not args.keep:
-            Path(r["file"]).unlink(missing_ok=True)
+        runs = []
+        for _run in range(max(1, args.repeat)):
+            load = os.getloadavg()[0]
+            command = [sys.executable, "-m", "tests.benchmarks.bench_exports", "--case", case, "--dir", str(directory)]
+            command += ["--county", args.county, "--township", args.township]
+            done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), check=False)
+            found = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+            if done.returncode or not found:
+                print(f"{case:<17} failed (exit {done.returncode})\n{done.stderr[-3000:]}")
+                break
+            r = json.loads(found[-1].removeprefix("RESULT "))
+            r["load"] = load
+            runs.append(r)
+            print_run(case, r)
+            if not args.keep:
+                Path(r["file"]).unlink(missing_ok=True)
+        if len(runs) > 1:
+            middle = {key: statistics.median(r[key] for r in runs) for key in ("seconds", "cpu", "peak_mb", "load")}
+            print_run("  median", {**runs[0], **middle})
     if not args.keep and not args.dir:
         directory.rmdir()
 
