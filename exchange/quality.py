@@ -37,6 +37,11 @@ TOWNSHIP_DIGITS = 9
 COUNTY_DIGITS = 6
 ITEM_LIMIT = 200  # items stored per township and rule (the page lists one rule's up to this many)
 PAGE_ITEMS = 20  # items per rule on a township's page of every rule: its rendering is most of the page's time
+# What the page shows of an item's person (stored_items reads only these).
+ITEM_PERSON_FIELDS = (
+    "id", "name", "id_number", "household_id", "household__number", "household__village_id",
+    "household__village__name",
+)
 COMPULSORY_AGES = (6, 15)
 # A requested run not started within this time (its job was lost) may be requested again.
 REQUEST_PENDING = dt.timedelta(minutes=15)
@@ -543,10 +548,17 @@ def stored_items(
         .values_list("rule", "person_id", "record_id", "record_batch_id")
     )
     first, last = township.prefix.ljust(12, "0"), township.prefix.ljust(12, "9")
-    people = scope_for_user(
-        Person.objects.filter(pk__in={row[1] for row in rows}, household__village__pk__range=(first, last)),
-        ctx.user,
-    ).select_related("household__village").in_bulk()
+    # Only the columns the page shows: a person, their household and village have some 60 columns, and
+    # building the full objects was a third of this function's time.
+    people = (
+        scope_for_user(
+            Person.objects.filter(pk__in={row[1] for row in rows}, household__village__pk__range=(first, last)),
+            ctx.user,
+        )
+        .select_related("household__village")
+        .only(*ITEM_PERSON_FIELDS)
+        .in_bulk()
+    )
     found: dict[str, list[Person]] = {rule.code: [] for rule in rules}
     cited: dict[str, set[int]] = {}
     for code, person_id, record_id, record_batch_id in rows:
@@ -559,16 +571,16 @@ def stored_items(
         found[code].append(person)
         if record_id is not None:
             cited.setdefault(RULES[code].department, set()).add(record_id)
+    # The cited records read once, through the user's scope: those it leaves out are not shown, the others
+    # are the records the items cite.
     visible = {
-        slug: set(scope_for_user(get_department(slug).model.objects.filter(pk__in=ids), ctx.user).values_list(
-            "pk", flat=True
-        ))
+        slug: scope_for_user(get_department(slug).model.objects.filter(pk__in=ids), ctx.user).in_bulk()
         for slug, ids in cited.items()
     }
     for code, kept in found.items():
         department = RULES[code].department
-        found[code] = [p for p in kept if p.record_id is None or p.record_id in visible.get(department, ())]
-    return _attach(ctx, found)
+        found[code] = [p for p in kept if p.record_id is None or p.record_id in visible.get(department, {})]
+    return _attach(ctx, found, records=visible)
 
 
 def issues_in(ctx: Context, township: Region, *, limit: int = ITEM_LIMIT) -> dict[str, list[Item]]:
@@ -639,16 +651,24 @@ def _issues_by_township(ctx: Context, limit: int) -> dict[str, dict[str, list[It
     return {code: _attach(ctx, found) for code, found in by_township.items()}
 
 
-def _attach(ctx: Context, found: dict[str, list[Person]]) -> dict[str, list[Item]]:
-    """Items with the records they cite and their batches: one query per department and one for batches."""
-    wanted: dict[str, set[int]] = {}
-    for code, people in found.items():
-        wanted.setdefault(RULES[code].department, set()).update(p.record_id for p in people if p.record_id)
-    records = {
-        slug: get_department(slug).model.objects.in_bulk(list(ids)) for slug, ids in wanted.items() if ids
-    }
+def _attach(
+    ctx: Context, found: dict[str, list[Person]], *, records: dict[str, dict[int, Any]] | None = None
+) -> dict[str, list[Item]]:
+    """Items with the records they cite and their batches: one query per department (none when the caller
+    read the records: records, per department by primary key) and one for the batches the context has not
+    read already."""
+    if records is None:
+        wanted: dict[str, set[int]] = {}
+        for code, people in found.items():
+            wanted.setdefault(RULES[code].department, set()).update(p.record_id for p in people if p.record_id)
+        records = {
+            slug: get_department(slug).model.objects.in_bulk(list(ids)) for slug, ids in wanted.items() if ids
+        }
     batch_ids = {p.record_batch_id for people in found.values() for p in people if p.record_batch_id}
-    batches = ImportBatch.objects.in_bulk(list(batch_ids)) if batch_ids else {}
+    # The context read the departments' succeeded batches (its coverage); records cite those as a rule.
+    batches = {b.pk: b for listed in ctx.coverage.values() for b in listed if b.pk in batch_ids}
+    if batch_ids - batches.keys():
+        batches.update(ImportBatch.objects.in_bulk(list(batch_ids - batches.keys())))
     items: dict[str, list[Item]] = {}
     for code, people in found.items():
         rule = RULES[code]

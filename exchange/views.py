@@ -18,8 +18,11 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import localize
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -548,15 +551,13 @@ def quality_issues(request: HttpRequest) -> HttpResponse:
                 ctx, chosen, stored, rules=[one_rule] if one_rule else None,
                 limit=None if one_rule else quality.PAGE_ITEMS,
             )
-        for found in (items or {}).values():
-            for item in found:
-                item.masked_id = mask_id_number(item.person.id_number)
-                item.facts = (
-                    selectors.record_facts(get_department(item.rule.department), item.record, user)
-                    if item.record is not None else []
-                )
-                batch = item.batch
-                item.batch_visible = batch is not None and user_may_see_code(user, batch.region_code)
+        labels = {"label_person": _("人员"), "label_household": _("户"), "label_record": _("部门记录"),
+                  "label_batch": _("来源批次")}
+        batch_refs: dict[int | None, str] = {}
+        rows = {
+            code: [_quality_row(item, user, labels, batch_refs) for item in found]
+            for code, found in (items or {}).items()
+        }
         context.update(
             on=ctx.on,
             rules=rules,
@@ -571,14 +572,58 @@ def quality_issues(request: HttpRequest) -> HttpResponse:
                 if code in names
             ],
             items=[
-                (quality.RULES[code], found, counts.get(chosen.code, {}).get(code, 0))
-                for code, found in (items or {}).items()
+                (quality.RULES[code], found, counts.get(chosen.code, {}).get(code, 0)) for code, found in rows.items()
             ],
             items_missing=chosen is not None and items is None,
             one_rule=one_rule,
             limit=quality.ITEM_LIMIT,
         )
     return render(request, "exchange/quality.html", context)
+
+
+QUALITY_ROW = (
+    '<tr data-testid="issue" data-rule="{rule}" data-person-id="{person_id}">'
+    '<td data-label="{label_person}">{name} <span class="nowrap">{masked_id}</span></td>'
+    '<td data-label="{label_household}"><a href="{household_url}">{household_number}</a> '
+    '<span class="muted">{village_name}</span></td>'
+    '<td data-label="{label_record}">{record}</td>'
+    '<td data-label="{label_batch}">{batch_ref}</td></tr>'
+)
+
+
+def _quality_row(item: quality.Item, user: Any, labels: dict[str, str], batch_refs: dict[int | None, str]) -> str:
+    """One item's row of the page (exchange/quality.html's table of a rule), as HTML. A township's page lists
+    up to PAGE_ITEMS people of every rule: rendered by the template, variable by variable with a URL and the
+    batch reference include each, the rows were most of the page's time. Every value is escaped as the
+    template would (format_html); labels: the column headers, translated once; batch_refs: each batch's
+    reference, rendered once per page by its template."""
+    person, record, batch = item.person, item.record, item.batch
+    key = batch.pk if batch is not None else None
+    if key not in batch_refs:
+        visible = batch is not None and user_may_see_code(user, batch.region_code)
+        batch_refs[key] = render_to_string("exchange/_batch_ref.html", {"batch": batch, "visible": visible})
+    if record is None:
+        cited = format_html('<span class="muted">{}</span>', _("部门未列入此人"))
+    else:
+        facts = selectors.record_facts(get_department(item.rule.department), record, user)
+        cited = format_html(
+            '<span data-testid="issue-record">#{}</span> {}',
+            record.pk,
+            format_html_join("；", '<span class="muted">{}</span> {}', ((f.label, localize(f.value)) for f in facts)),
+        )
+    return format_html(
+        QUALITY_ROW,
+        rule=item.rule.code,
+        person_id=person.pk,
+        name=person.name,
+        masked_id=mask_id_number(person.id_number),
+        household_url=reverse("households:detail", args=[person.household_id]),
+        household_number=person.household.number,
+        village_name=person.household.village.name,
+        record=cited,
+        batch_ref=batch_refs[key],
+        **labels,
+    )
 
 
 def _quality_area(user: Any, chosen: Region | None, townships: list[Region]) -> Region | None:

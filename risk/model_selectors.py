@@ -2,17 +2,19 @@
 comparisons with the baselines, and the recent training and scoring jobs.
 """
 
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from povertycloud.regions.models import Region
-from povertycloud.regions.scoping import sees_everything, user_may_see_code
+from povertycloud.regions.scoping import region_prefix_of, scope_for_user, sees_everything, user_may_see_code
 from risk.explain import PHRASES, phrase_label
 from risk.models import RiskModel
 
@@ -260,8 +262,10 @@ class TownshipTable:
     rows: list[dict[str, Any]]
 
 
-def township_table(model: Any, user: Any) -> TownshipTable | None:
-    """The model's figures per township (from its evaluation), only for townships the user may see."""
+def township_table(model: Any, user: Any, names: Mapping[str, str] | None = None) -> TownshipTable | None:
+    """The model's figures per township (from its evaluation), only for townships the user may see.
+
+    names: the township names by code (at least those the user may see), when the caller has read them."""
     evaluation = model.evaluation if isinstance(model.evaluation, Mapping) else {}
     data = _first(evaluation, TOWNSHIP_KEYS)
     if isinstance(data, Mapping):
@@ -270,7 +274,8 @@ def township_table(model: Any, user: Any) -> TownshipTable | None:
         ]
     if not isinstance(data, list):
         return None
-    names = dict(Region.objects.filter(level=Region.Level.TOWNSHIP).values_list("code", "name"))
+    if names is None:
+        names = dict(Region.objects.filter(level=Region.Level.TOWNSHIP).values_list("code", "name"))
     rows, columns = [], []
     for item in data:
         if not isinstance(item, Mapping):
@@ -300,12 +305,29 @@ def township_table(model: Any, user: Any) -> TownshipTable | None:
 
 @dataclass
 class ModelCard:
+    """One model on the model page. The figures, chart, township table, parameters and features below the
+    card's heading are rendered once per cache_key (the template caches them, see model_cards): the parts
+    they are made of are computed only when the template asks for them."""
+
     model: Any
     metrics: dict[str, float | None]
-    extra: list[tuple[str, str, str]]  # (label, shown, full value)
-    calibration: CalibrationChart | None
-    townships: TownshipTable | None
+    user: Any = None
+    names: Mapping[str, str] | None = None  # township names by code, as read once for the page
     baseline_label: str = ""  # the kind of the best baseline it was compared with, in words
+    cache_key: str = ""
+
+    @cached_property
+    def extra(self) -> list[tuple[str, str, str]]:
+        """(label, shown, full value) of the figures beyond the standard ones."""
+        return extra_metrics(self.model, self.user)
+
+    @cached_property
+    def calibration(self) -> CalibrationChart | None:
+        return calibration_chart(self.model)
+
+    @cached_property
+    def townships(self) -> TownshipTable | None:
+        return township_table(self.model, self.user, self.names)
 
     @property
     def figures(self) -> dict[str, str]:
@@ -351,17 +373,36 @@ class Comparison:
 
 
 def model_cards(models: list[Any], user: Any) -> list[ModelCard]:
+    """The cards of the model page. A stored model's figures, evaluation, parameters and features never change
+    after training, so the part of its card made from them is rendered once and kept in the cache (about half
+    of the page's time was rendering the same 6 cards again: features, parameters, township tables). The key
+    holds all the rendered part depends on besides the model: the user's region (the townships and counties
+    shown), the language, and the names of the townships and counties the user may see (one small query).
+    The key holds the stored figures themselves (_stored_figures): a few kilobytes per model, hashed."""
+    regions = scope_for_user(
+        Region.objects.filter(level__in=(Region.Level.COUNTY, Region.Level.TOWNSHIP)), user
+    ).order_by("code")
+    region_names = list(regions.values_list("code", "name", "level"))
+    names = {code: name for code, name, level in region_names if level == Region.Level.TOWNSHIP}
+    scope = "*" if sees_everything(user) else (region_prefix_of(user) or "")
+    shared = f"{scope}|{get_language()}|{region_names!r}"
     return [
         ModelCard(
             model=model,
             metrics=model_metrics(model),
-            extra=extra_metrics(model, user),
-            calibration=calibration_chart(model),
-            townships=township_table(model, user),
+            user=user,
+            names=names,
             baseline_label=_baseline_label(model),
+            cache_key=hashlib.sha256(f"{_stored_figures(model)!r}|{shared}".encode()).hexdigest(),
         )
         for model in models
     ]
+
+
+def _stored_figures(model: Any) -> tuple:
+    """What a card's cached part is made of, for its cache key: the model is known by its id and version, and
+    its stored figures are part of the key too, so that one edited by hand (or a test's) is never shown stale."""
+    return (model.pk, model.version, model.metrics, model.evaluation, model.parameters, model.features)
 
 
 def _baseline_label(model: Any) -> str:
@@ -655,10 +696,14 @@ def plain_summary(model: Any, user: Any) -> PlainSummary | None:
     )
 
 
-def plain_words(user: Any, *, administrator: bool) -> PlainWords:
+def plain_words(user: Any, *, administrator: bool, models: list[Any] | None = None) -> PlainWords:
     """For each active model (poor now first), how many of 100 households that do become poor the
-    township lists find, for the user's townships; or, with no active model, what to do."""
-    active = {model.target: model for model in RiskModel.objects.filter(active=True).defer("artifact")}
+    township lists find, for the user's townships; or, with no active model, what to do.
+
+    models: every stored model, when the caller has read them already (the active ones are taken from it)."""
+    if models is None:
+        models = RiskModel.objects.filter(active=True).defer("artifact")
+    active = {model.target: model for model in models if model.active}
     words = PlainWords(summaries=[])
     if RiskModel.Target.POOR_NOW not in active:
         if administrator:

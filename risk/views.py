@@ -294,7 +294,9 @@ def model_list(request: HttpRequest) -> HttpResponse:
         {
             "cards": cards,
             "comparisons": model_selectors.comparisons(cards),
-            "plain": model_selectors.plain_words(request.user, administrator=is_administrator(request.user)),
+            "plain": model_selectors.plain_words(
+                request.user, administrator=is_administrator(request.user), models=models
+            ),
             "can_activate": is_administrator(request.user),
             "train_form": TrainForm() if is_administrator(request.user) else None,
             "jobs": model_selectors.recent_jobs() if is_administrator(request.user) else [],

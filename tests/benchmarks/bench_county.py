@@ -376,7 +376,14 @@ def measure_pages(args) -> None:
     report = Report.objects.filter(status=Report.Status.SUCCEEDED, region_id=COUNTY).order_by("-pk").first()
     report_path = reverse("reports:file", args=[report.pk, "performance.xlsx"]) if report else None
     pages = _paths(report_path)
-    port = 8123
+    if args.pages:
+        # Only the named page types (comma-separated, as the table names them), e.g. "model page,data quality".
+        wanted = [name.strip() for name in args.pages.split(",") if name.strip()]
+        unknown = [name for name in wanted if name not in pages]
+        if unknown:
+            raise SystemExit(f"unknown page types: {', '.join(unknown)}; known: {', '.join(pages)}")
+        pages = {name: pages[name] for name in wanted}
+    port = args.port
     config = Path(settings.BASE_DIR) / "gunicorn.conf.py"
     env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "GUNICORN_BIND": f"127.0.0.1:{port}",
            "GUNICORN_LOG_LEVEL": "warning"}
@@ -442,6 +449,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per page type under load")
     parser.add_argument("--single", type=int, default=40, help="requests per page type, one user at a time")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's)")
+    parser.add_argument("--port", type=int, default=8123, help="gunicorn's port (another engineer's run may hold one)")
+    parser.add_argument("--pages", help='only these page types, comma-separated (e.g. "model page,data quality")')
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:

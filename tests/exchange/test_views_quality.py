@@ -3,8 +3,11 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from exchange.models import QualityRun
 from tests.exchange.records import make_batch, make_record
 from tests.factories import (
     COUNTY,
@@ -93,3 +96,26 @@ def test_the_page_query_count_is_bounded(client, county_staff, contradictions, d
     client.get(URL + f"?township={TOWNSHIP_A}")
     with django_assert_max_num_queries(35):
         client.get(URL + f"?township={TOWNSHIP_A}")
+
+
+def test_more_items_cost_no_more_queries(client, county_staff, contradictions):
+    """Each kind of row (people, records, batches) is read once for the page, however many items it lists."""
+
+    client.force_login(county_staff)
+    url = URL + f"?township={TOWNSHIP_A}&period=2025-03"
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    birth = dt.date(1980, 1, 1)
+    for sequence in range(3, 7):
+        person = make_person(make_household(with_head=False, village_id=VILLAGE_A), name=f"丙{sequence}",
+                             birth_date=birth, id_number=resident_id(birth, sequence=sequence), dibao="")
+        make_record("civil_affairs", batch=contradictions["batch"], id_number=person.id_number, name=person.name,
+                    person=person, dibao_type="2")
+    QualityRun.objects.all().delete()
+    client.get(url)  # the counts and items are computed again (at once in the tests)
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(url).content.decode()
+    assert html.count('data-rule="dibao_department_only"') == 5
+    assert html.count(reverse("exchange:batch", args=[contradictions["batch"].pk])) == 5
+    assert len(many) <= len(few)
