@@ -20,10 +20,12 @@ Case-derived tags are the household's now, so every run's rows of the household 
 """
 
 import datetime as dt
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
@@ -33,13 +35,17 @@ from povertycloud.regions.models import Region
 from risk.models import RiskCase, RiskListTag, RiskScore, ScoringRun, Warning
 
 RISK, RULE, CASE, STATUS = "risk:", "rule:", "case", "status:"
+# A number in the shared cache that moves whenever any case is opened, joined, decided or deleted (every such
+# write ends in refresh_households with case=True): what is computed from cases and cached (the risk list's
+# per-township case counts) is keyed by it, so a change is seen on the next request.
+CASES_VERSION_KEY = "risk:cases-version"
 OPEN_TAG = "status:open"
 OPEN = ("warned", "verifying")
 BATCH = 5000
 CHUNK = 2000
 WARNING_FIELDS = ("household_id", "as_of", "rule__risk_type", "region_code")
 CASE_FIELDS = ("household_id", "status", "due_on", "warning_rules")
-SCORE_FIELDS = ("pk", "run_id", "household_id", "region_code")
+SCORE_FIELDS = ("pk", "run_id", "household_id", "region_code", "p_poor", "p_return")
 
 
 def risk_tag(code: str) -> str:
@@ -94,7 +100,7 @@ def _warned_types(warnings: Iterable[tuple[int, dt.date, str, str]], as_of: dt.d
 
 def _rows(scores, *, own, warned, cases) -> list[RiskListTag]:
     rows = []
-    for score_id, run_id, household_id, region_code in scores:
+    for score_id, run_id, household_id, region_code, p_poor, p_return in scores:
         tags: dict[str, dt.date | None] = {}
         for code in sorted(set(own.get(household_id, ())) | warned.get(household_id, set())):
             tags[risk_tag(code)] = None
@@ -103,7 +109,7 @@ def _rows(scores, *, own, warned, cases) -> list[RiskListTag]:
         rows.extend(
             RiskListTag(
                 run_id=run_id, score_id=score_id, household_id=household_id, region_code=region_code,
-                tag=tag, due_on=due_on,
+                tag=tag, due_on=due_on, p_poor=p_poor, p_return=p_return,
             )
             for tag, due_on in tags.items()
         )
@@ -159,9 +165,25 @@ def refresh_households(household_ids: Iterable[int], *, risk: bool = True, case:
     ids = sorted({int(pk) for pk in household_ids if pk is not None})
     if not (risk or case):
         return
+    if case:
+        # Now, and again once the write commits: a request in between must not keep the counts of before it
+        # under the new number.
+        cases_changed()
+        transaction.on_commit(cases_changed, robust=True)
     # In chunks: an IN list stays within SQLite's limit of bound parameters however many cases a run opens.
     for start in range(0, len(ids), CHUNK):
         _refresh(ids[start : start + CHUNK], risk=risk, case=case)
+
+
+def cases_changed() -> None:
+    try:
+        cache.incr(CASES_VERSION_KEY)
+    except ValueError:  # not set yet (a new cache, or evicted): any new value differs from what keys used
+        cache.set(CASES_VERSION_KEY, time.time_ns(), None)
+
+
+def cases_version() -> int:
+    return cache.get(CASES_VERSION_KEY, 0)
 
 
 def _refresh(ids: list[int], *, risk: bool, case: bool) -> None:
@@ -209,7 +231,7 @@ def _score_saved(sender, instance: RiskScore, created: bool, raw: bool = False, 
     warnings = Warning.objects.filter(household_id=household_id).exclude(rule__risk_type="")
     warned = _warned_types(warnings.values_list(*WARNING_FIELDS), run.as_of, _prefix(run.region_code))
     cases = _cases_by_household(RiskCase.objects.filter(household_id=household_id).values_list(*CASE_FIELDS))
-    row = (instance.pk, instance.run_id, household_id, instance.region_code)
+    row = (instance.pk, instance.run_id, household_id, instance.region_code, instance.p_poor, instance.p_return)
     RiskListTag.objects.bulk_create(
         _rows([row], own={household_id: _codes(risk_types or "")}, warned=warned, cases=cases)
     )

@@ -253,13 +253,22 @@ class RiskListTag(models.Model):
     region_code = models.CharField(_("区划代码"), max_length=12)
     tag = models.CharField(_("标记"), max_length=70)
     due_on = models.DateField(_("办结时限"), null=True, blank=True)
+    # The score's probabilities (a score never changes once its run is done): a page filtered by a tag is
+    # read from the tag's rows in the list's order and stops after one page, instead of walking the whole
+    # run in that order and probing each score for the tag (a rare tag with no match read every score).
+    p_poor = models.FloatField(_("当前致贫概率"), null=True, blank=True)
+    p_return = models.FloatField(_("返贫概率"), null=True, blank=True)
 
     region_lookup = "region_code"
 
     class Meta:
         verbose_name = _("风险名单标记")
         verbose_name_plural = _("风险名单标记")
-        indexes = [models.Index(fields=["run", "tag", "region_code"], name="list_tag_run_tag_region_idx")]
+        indexes = [
+            models.Index(fields=["run", "tag", "region_code"], name="list_tag_run_tag_region_idx"),
+            models.Index(fields=["run", "tag", "-p_return", "-score"], name="list_tag_return_idx"),
+            models.Index(fields=["run", "tag", "-p_poor", "-score"], name="list_tag_poor_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.score_id} {self.tag}"

@@ -23,7 +23,7 @@ from povertycloud.accounts.permissions import can_review_risks, is_auditor, role
 from povertycloud.forms import add_service_errors
 from povertycloud.paging import query_without_keys
 from povertycloud.regions.scoping import get_for_user_or_404, sees_everything
-from risk import case_selectors, jobs, list_selectors, model_selectors, services
+from risk import case_selectors, jobs, list_html, list_selectors, model_selectors, services
 from risk.forms import (
     AssignForm,
     CaseFilterForm,
@@ -67,8 +67,11 @@ def risk_list(request: HttpRequest) -> HttpResponse:
         scores = list_selectors.filter_scores(
             list_selectors.scores_for(user, run), filters, run=run, today=today, user=user
         )
+        tags = list_selectors.tagged_rows(user, run, filters, today=today)
         page = list_selectors.risk_page(
             scores,
+            tags=tags,
+            part_of_run=list_selectors.reads_part_of_run(user, run, filters),
             sort=sort,
             descending=descending,
             ranking=list_selectors.default_sort(run),
@@ -77,7 +80,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
             today=today,
             rules=rules,
         )
-        matching = list_selectors.matching_count(scores, page)
+        matching = list_selectors.matching_count(tags if tags is not None else scores, page)
     return render(
         request,
         "risk/list.html",
@@ -99,6 +102,11 @@ def risk_list(request: HttpRequest) -> HttpResponse:
             "hide_monitored": bool(filters.get("hide_monitored")),
             "hide_monitored_toggle": list_selectors.hide_monitored_toggle(request.GET),
             "no_return_model": list_selectors.NO_RETURN_MODEL,
+            "row_html": list_html.rows_html(
+                page.rows if page else [],
+                has_return_model=bool(run and run.return_model_id),
+                no_return_model=list_selectors.NO_RETURN_MODEL,
+            ),
             "can_refresh": can_review_risks(user) and not is_auditor(user),
             "refresh_job": _own_refresh_job(user),
         },
