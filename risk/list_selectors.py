@@ -610,31 +610,23 @@ def risk_page(
     descending = descending_for(sort, None) if descending is None else descending
     queryset = queryset.select_related("household__village__parent")
     column = SORT_COLUMNS[sort][0]
-    if column in SORTS and tags is not None:
+    if column in SORTS:
+        # Probabilities: keys (probability, score id), read from the tags when a tag filters the list.
+        by_tag = tags is not None
         page = keyset_page(
-            tags.only("score_id", column),
-            columns=(column, "score_id"),
+            tags.only("score_id", column) if by_tag else queryset,
+            columns=(column, "score_id" if by_tag else "id"),
             descending=descending,
             parse=parse_float_key,
-            key_of=lambda tag: f"{getattr(tag, column)!r}:{tag.score_id}",
+            key_of=lambda row: f"{getattr(row, column)!r}:{row.score_id if by_tag else row.pk}",
             after=after,
             before=before,
             size=size,
         )
-        ids = [tag.score_id for tag in page.rows]
-        found = queryset.in_bulk(ids) if ids else {}
-        page.rows = [found[pk] for pk in ids if pk in found]
-    elif column in SORTS:
-        page = keyset_page(
-            queryset,
-            columns=(column, "id"),
-            descending=descending,
-            parse=parse_float_key,
-            key_of=lambda score: f"{getattr(score, column)!r}:{score.pk}",
-            after=after,
-            before=before,
-            size=size,
-        )
+        if by_tag:
+            ids = [tag.score_id for tag in page.rows]
+            found = queryset.in_bulk(ids) if ids else {}
+            page.rows = [found[pk] for pk in ids if pk in found]
     elif column == "household__number" and part_of_run:
         # The households' number index walked in number order meets a township's households only where
         # their numbers lie (a township official's list by number, descending: 900 ms reading the whole
