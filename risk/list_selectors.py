@@ -632,12 +632,20 @@ def risk_page(
         # their numbers lie (a township official's list by number, descending: 900 ms reading the whole
         # county's numbers to reach the township's). Ordered by an expression of the same values that no
         # index gives, the township's scores are read first and their page sorted; the whole run (county
-        # staff) still walks the index.
-        numbered = queryset.annotate(number_in_order=Concat("household__number", Value(""), output_field=CharField()))
+        # staff) still walks the index. The sort carries only the ids and numbers; the page's rows are read
+        # after it, by id.
+        numbered = (
+            queryset.select_related(None)
+            .only("id")
+            .annotate(number_in_order=Concat("household__number", Value(""), output_field=CharField()))
+        )
         columns = [
             ("number_in_order", d) if c == column else (c, d) for c, d in sort_columns(sort, descending, ranking)
         ]
         page = ordered_page(numbered, columns=columns, after=after, before=before, size=size)
+        ids = [score.pk for score in page.rows]
+        found = queryset.in_bulk(ids) if ids else {}
+        page.rows = [found[pk] for pk in ids if pk in found]
     elif column == CATEGORY:
         page = category_page(
             queryset, columns=sort_columns(sort, descending, ranking), after=after, before=before, size=size
