@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import CharField, Count, Q, QuerySet, Value
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Concat, Substr
 from django.http import QueryDict
 from django.utils import timezone
@@ -219,8 +219,13 @@ def score_conditions(filters: Mapping[str, Any], prefix: str = "") -> Q:
 def _with_tags(queryset: QuerySet, wanted: list[TagFilter], bounds: tuple[str, str], run: ScoringRun, key: str):
     for wanted_tag in wanted:
         ids = tagged(run, wanted_tag.tag, bounds, **dict(wanted_tag.extra))
-        condition = Q(**{f"{key}__in": ids})
-        queryset = queryset.filter(condition) if wanted_tag.present else queryset.exclude(condition)
+        if wanted_tag.present:
+            queryset = queryset.filter(**{f"{key}__in": ids})
+        else:
+            # NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN as a hashed list of every tagged score (21,000
+            # cases), built before the first row, where NOT EXISTS is an anti-join that can probe the tags of
+            # the rows a page walks (high-risk households without a case by household number: 124 -> 8 ms).
+            queryset = queryset.exclude(Exists(ids.filter(score_id=OuterRef(key))))
     return queryset
 
 
