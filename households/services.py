@@ -30,6 +30,7 @@ from households.validation import (
 )
 from povertycloud.accounts.permissions import can_review_risks, require_household_editor
 from povertycloud.audit.services import diff, record_model_event, snapshot
+from povertycloud.db import analyze
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import code_range, user_may_see_code
 
@@ -533,8 +534,8 @@ def refresh_name_grams(*, prefix: str = "") -> tuple[int, int]:
         )
         cursor.execute(f"INSERT INTO {table} (region_code, person_id, gram, household_id) {missing}", params)
         added = cursor.rowcount
-        if connection.vendor == "postgresql" and deleted + added > GRAMS_ANALYZED_AFTER:
-            cursor.execute(f"ANALYZE {table}")  # a county's first import: the planner learns the pieces
+    if deleted + added > GRAMS_ANALYZED_AFTER:
+        analyze(PersonNameGram)  # a county's first import: the planner learns the pieces
     return deleted, added
 
 

@@ -3,8 +3,9 @@ of (choices, their labels, the value, the errors) gets its own entry, never anot
 
 import pytest
 from django import forms
+from django.core.cache import cache
 
-from povertycloud.templatetags.form_cache import cached_widget
+from povertycloud.templatetags.form_cache import _key, cached_widget
 
 
 class Filters(forms.Form):
@@ -18,7 +19,9 @@ class Filters(forms.Form):
 def test_the_cached_widget_is_the_widget():
     field = Filters({"level": "low"})["level"]
     assert cached_widget(field) == str(field)
-    assert cached_widget(field) == str(field)  # from the cache
+    assert cache.get(_key(field)) == str(field)  # kept under the field's key
+    cache.set(_key(field), "<select data-from-cache></select>")
+    assert cached_widget(field) == "<select data-from-cache></select>"  # and read from there, not rendered again
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def test_values_are_escaped(client, county_staff, listed):
     client.force_login(county_staff)
     html = client.get(LIST).content.decode()
     assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
-    assert "<b>收入</b>" not in html
+    assert "<b>收入</b>" not in html and "&lt;b&gt;收入&lt;/b&gt;" in html  # the factor is shown, escaped
 
 
 def test_rows_speak_the_users_language(client, county_staff, listed):
