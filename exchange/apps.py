@@ -9,6 +9,7 @@ class ExchangeConfig(AppConfig):
     verbose_name = _("数据交换")
 
     def ready(self) -> None:
+        from exchange.api.share_views import register_share_pages
         from exchange.selectors import department_rows_of
         from households.panels import register_member_section
 
@@ -17,3 +18,4 @@ class ExchangeConfig(AppConfig):
             template="exchange/_household_records.html",
             context=lambda members, user: {"department_records": department_rows_of(members, user)},
         )
+        register_share_pages()

@@ -103,6 +103,8 @@ class Loader:
         self.batch = batch
         self.region_prefix = region_prefix
         self.region_like = region_prefix + "%"
+        # A batch of changes only (an API push in "changes" mode) closes nobody it does not list.
+        self.full_snapshot = department.full_snapshot if batch.full_snapshot is None else batch.full_snapshot
         self.model = department.model
         self.fields: list[Field] = [self.model._meta.get_field(spec.name) for spec in department.fields]
         self.kinds = {spec.name: spec.kind for spec in department.fields}
@@ -237,7 +239,7 @@ class Loader:
         cursor.execute(self.sql.close_changed, [start, batch_id, like])
         counts.changed = cursor.rowcount
         clock = counts.time("close_changed", clock)
-        if self.department.full_snapshot:
+        if self.full_snapshot:
             if self.staged:
                 cursor.execute(self.sql.close_unlisted, [start, batch_id, like])
                 counts.closed = cursor.rowcount

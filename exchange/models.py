@@ -80,6 +80,14 @@ class ImportBatch(models.Model):
     )
     rolled_back_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
     rollback_reason = models.TextField(_("撤销原因"), blank=True)
+    # 来源可溯: the department system that pushed the batch through the API (empty for a file from a person).
+    api_client = models.ForeignKey(
+        "exchange.ApiClient", on_delete=models.PROTECT, null=True, blank=True, related_name="batches",
+        verbose_name=_("报送接口客户端"),
+    )
+    # Whether the batch is the department's whole list (those missing are closed) or changes only; empty
+    # means the department's declaration decides (a file is a snapshot when its department sends snapshots).
+    full_snapshot = models.BooleanField(_("全量报送"), null=True, blank=True)
 
     region_lookup = "region_code"
 
@@ -95,10 +103,12 @@ class ImportBatch(models.Model):
             ),
         ]
         constraints = [
-            # The same file (by content) is loaded once per department and region.
+            # The same file (by content) is loaded once per department and region. Changes pushed through the
+            # API are not: the same changes may be stated again after others (A→x, A→y, A→x), and a retried
+            # request is recognised by its idempotency key instead.
             models.UniqueConstraint(
                 fields=["department", "sha256", "region_code"],
-                condition=Q(status="succeeded"),
+                condition=Q(status="succeeded") & (Q(full_snapshot__isnull=True) | Q(full_snapshot=True)),
                 name="batch_file_loaded_once",
             ),
             models.CheckConstraint(
@@ -393,6 +403,7 @@ class QualityItem(models.Model):
 
 
 # The department record models are declared beside their departments; importing them registers them here.
+from exchange.api.models import ApiClient, ApiPush, ApiToken, Share, SharedPerson  # noqa: E402, F401
 from exchange.departments import (  # noqa: E402, F401
     CivilAffairsRecord,
     DisabilityRecord,

@@ -9,10 +9,13 @@ Service API (keyword-only; the command, the background task and the web pages al
     region and file content (SHA-256) exists, that batch is returned unchanged with
     ``batch.already_imported = True`` and nothing is written.
 
-``receive_department_file(*, department, path, by, region_code, encoding=None, period=None, file_name=None)``
+``receive_department_file(*, department, path, by, region_code, encoding=None, period=None, file_name=None,
+api_client=None, full_snapshot=None)``
     Records the upload (status "received") and returns the batch, or the earlier succeeded batch of the same
-    file (``already_imported``). A web upload stores the file first (``store_upload``), calls this, then
-    ``enqueue_import(batch=...)`` to run it as a background task (tasks.import_department_file_task).
+    file (``already_imported``). An API push names its client (来源可溯) and may be changes only
+    (``full_snapshot=False``: nobody it does not list is closed). A web upload stores the file first
+    (``store_upload``), calls this, then ``enqueue_import(batch=...)`` to run it as a background task
+    (tasks.import_department_file_task).
 
 ``run_import(*, batch, progress=None)``
     Runs a received batch: received → running → succeeded | failed. One database transaction holds the
@@ -38,7 +41,6 @@ RejectedRow (original values, reasons) and ``accepted_rows + rejected_rows == to
 """
 
 import hashlib
-import re
 import shutil
 import tempfile
 import time
@@ -51,6 +53,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -59,7 +62,7 @@ from exchange import load
 from exchange.declarations import Department, Kind, get_department
 from exchange.models import ImportBatch, ImportSettings
 from exchange.readers import FileReader, FileRefused, file_facts, match_header
-from exchange.validate import FileValidator, period_start
+from exchange.validate import FileValidator, parse_period, period_start
 from households.codes import codebook
 from povertycloud.accounts.permissions import can_upload_department_files
 from povertycloud.audit.services import record_event
@@ -125,6 +128,8 @@ def receive_department_file(
     encoding: str | None = None,
     period: str | None = None,
     file_name: str | None = None,
+    api_client: Any | None = None,
+    full_snapshot: bool | None = None,
 ) -> ImportBatch:
     declared = get_department(department)
     path = Path(path)
@@ -135,15 +140,19 @@ def receive_department_file(
     if period is not None and not _is_period(period):
         raise FileRefused(_("统计期“%(period)s”应写作 YYYY-MM，如 2025-03。") % {"period": period})
     facts = file_facts(path)
-    # The same file is a no-op when a batch of it stands, or waits for its closures to be confirmed.
-    earlier = (
-        ImportBatch.objects.filter(
-            department=declared.slug, region_code=region_code, sha256=facts.sha256,
-            status__in=[Status.SUCCEEDED, Status.REVIEW],
+    # The same file is a no-op when a batch of it stands, or waits for its closures to be confirmed. Changes
+    # only (an API push) are loaded each time they are sent: a retry is told by its idempotency key.
+    earlier = None
+    if full_snapshot is not False:
+        earlier = (
+            ImportBatch.objects.filter(
+                Q(full_snapshot__isnull=True) | Q(full_snapshot=True),
+                department=declared.slug, region_code=region_code, sha256=facts.sha256,
+                status__in=[Status.SUCCEEDED, Status.REVIEW],
+            )
+            .order_by("-finished_at", "-pk")
+            .first()
         )
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
     if earlier is not None:
         earlier.already_imported = True
         return earlier
@@ -158,7 +167,9 @@ def receive_department_file(
         period=period or "",
         period_start=period_start(period) if period else None,
         region_code=region_code,
-        uploaded_by=by if getattr(by, "is_authenticated", False) else None,
+        uploaded_by=by if getattr(by, "is_authenticated", False) and api_client is None else None,
+        api_client=api_client,
+        full_snapshot=full_snapshot,
         status=Status.RECEIVED,
     )
     batch.already_imported = False
@@ -510,7 +521,8 @@ def _fail(batch: ImportBatch, message: str) -> None:
 
 
 def _is_period(text: str) -> bool:
-    return re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text) is not None
+    """YYYY-MM with the years a file's 统计期 may have (1900–2100)."""
+    return parse_period(text) == text
 
 
 # --- Progress ------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def department_name(slug: str) -> str:
 
 
 def batches_for(user: Any) -> QuerySet[ImportBatch]:
-    return scope_for_user(ImportBatch.objects.select_related("uploaded_by"), user)
+    return scope_for_user(ImportBatch.objects.select_related("uploaded_by", "api_client"), user)
 
 
 @dataclass

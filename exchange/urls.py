@@ -1,6 +1,7 @@
 from django.urls import path
 
 from exchange import views
+from exchange.api import share_views
 from exchange.registry import views as registry_views
 
 app_name = "exchange"
@@ -25,4 +26,9 @@ urlpatterns = [
     path("linkage/candidates/<int:pk>/confirm/", views.confirm, name="confirm"),
     path("linkage/candidates/<int:pk>/dismiss/", views.dismiss, name="dismiss"),
     path("quality/", views.quality_issues, name="quality"),
+    path("api/", share_views.clients, name="api_clients"),
+    path("api/clients/<int:pk>/", share_views.client, name="api_client"),
+    path("api/clients/<int:pk>/export/", share_views.export, name="api_export"),
+    path("api/shares/<int:pk>/", share_views.share, name="api_share"),
+    path("api/persons/<int:pk>/shares/", share_views.person_shares, name="api_person_shares"),
 ]

@@ -278,7 +278,7 @@ def import_progress(batch: ImportBatch) -> dict[str, Any]:
 @login_required
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
-    batch = get_for_user_or_404(ImportBatch.objects.select_related("uploaded_by"), user, pk=pk)
+    batch = get_for_user_or_404(ImportBatch.objects.select_related("uploaded_by", "api_client"), user, pk=pk)
     if batch.department == REGISTRY_DEPARTMENT:
         return redirect("exchange:registry_batch", pk=batch.pk)
     department = get_department(batch.department)

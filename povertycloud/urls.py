@@ -19,6 +19,7 @@ urlpatterns = [
     path("reports/", include("reports.urls")),
     path("departments/", include("exchange.urls")),
     path("downloads/", include("povertycloud.downloads.urls")),
+    path("api/", include("exchange.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     # The admin's login is the site's throttled, audited login view (before the admin's own URLs).
     path("admin/login/", AdminLoginView.as_view(), name="admin-login"),

@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import models
 
 from povertycloud.audit.models import AuditEvent
@@ -58,8 +59,10 @@ def record_event(
     note: str = "",
 ) -> AuditEvent:
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+    # A department system calling the API acts too: it is named (api:<id>:<name>) but is not a user.
+    is_user = authenticated and isinstance(actor, get_user_model())
     return AuditEvent.objects.create(
-        actor=actor if authenticated else None,
+        actor=actor if is_user else None,
         actor_username=getattr(actor, "username", "") if authenticated else "system",
         action=action,
         entity=entity,
