@@ -1,8 +1,12 @@
 """build_demo runs every capability on a small generated county, and running it again keeps what is there."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 
+from exchange.api.models import ApiToken, Share
+from exchange.api.services import digest_of
 from exchange.models import ImportBatch
 from exchange.registry.models import RegistryConflict
 from households.models import Household, Person
@@ -36,7 +40,19 @@ def test_the_demo_county_is_imported_scored_and_partly_reviewed(demo_output):
     conflict = RegistryConflict.objects.get(batch=follow_up)
     assert conflict.field == "left_on" and conflict.status == RegistryConflict.Status.OPEN
     assert Person.objects.filter(pk=conflict.object_id).exists(), "the edited member stays until the township decides"
-    assert succeeded.exclude(department="registry").count() == 3
+    # The three department files came in from the browser's road; then the demo's department systems used the API.
+    files = succeeded.exclude(department="registry").filter(api_client__isnull=True)
+    assert files.count() == 3
+    pushed = succeeded.get(api_client__name="县医保局")
+    assert pushed.full_snapshot is False and pushed.accepted_rows == pushed.total_rows > 0
+    shares = Share.objects.order_by("client__name")
+    assert [share.client.name for share in shares] == ["县教育局", "县民政局"]
+    assert all(share.person_count == share.persons.count() > 0 for share in shares)
+    tokens = set(re.findall(r"pc_[0-9a-f]{8}_[A-Za-z0-9_\-]+", demo_output))
+    assert len(tokens) == 4 and "curl -H 'Authorization: Bearer " in demo_output
+    assert {ApiToken.objects.get(digest=digest_of(token)).client.name for token in tokens} == {
+        "县民政局", "县医保局", "县教育局", "县残联"
+    }
     assert Warning.objects.exists()
     active = RiskModel.objects.filter(active=True)
     assert sorted(active.values_list("target", flat=True)) == ["poor_now", "return"]
@@ -69,3 +85,6 @@ def test_running_the_demo_again_keeps_the_county_and_its_reviews(demo_output, ca
     assert Report.objects.count() == 1
     assert ScoringRun.objects.count() == 1
     assert ImportBatch.objects.filter(department="registry").count() == 2
+    # Tokens are issued again (the old ones revoked); the API's first exchanges are not made twice.
+    assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 4 and ApiToken.objects.count() == 8
+    assert ImportBatch.objects.filter(api_client__isnull=False).count() == 1 and Share.objects.count() == 2

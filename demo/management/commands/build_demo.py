@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from demo.county.generator import load_county
+from demo.steps.department_api import curl_lines, ensure_demo_clients, run_demo_exchanges
 from demo.steps.registry_update import import_follow_up_export, write_follow_up_export
 from demo.steps.reports import build_demo_report
 from demo.steps.resources import record_demo_assistance
@@ -25,6 +26,7 @@ from risk.models import RiskModel
 
 REGIONS_FILE = Path(settings.BASE_DIR) / "fixtures" / "regions_leishan.csv"
 COUNTY = "522634000000"
+TOKEN_DAYS_NOTE = "每次运行 make demo 重新签发，30 天内有效"
 DEPARTMENT_FILES = (
     ("civil_affairs", "civil_affairs_2025-12.csv"),
     ("health", "health_2025-12.csv"),
@@ -80,6 +82,8 @@ class Command(BaseCommand):
         if fresh:
             self._import_follow_up(out, seed, dict((spec.username, user) for spec, user in users))
         self._run_risk(dict((spec.username, user) for spec, user in users))
+        tokens = ensure_demo_clients(region_code=COUNTY, admin=dict((s.username, u) for s, u in users)["admin"])
+        run_demo_exchanges(tokens=tokens, say=self.stdout.write)
         self._record_assistance(seed)
         self._build_report(dict((spec.username, user) for spec, user in users))
         self._precompute()
@@ -89,6 +93,11 @@ class Command(BaseCommand):
             region = Region.objects.filter(code=spec.region_code).first() if spec.region_code else None
             where = full_name(region) if region else "全部"
             self.stdout.write(f"  {spec.username:<10} {spec.password:<20} {user.get_role_display():<8} {where}")
+        self.stdout.write(
+            f"\n部门接口客户端和令牌（{TOKEN_DAYS_NOTE}；接口文档 http://127.0.0.1:8000/api/docs/）："
+        )
+        for line in curl_lines(tokens):
+            self.stdout.write(line)
         self.stdout.write("\n打开 http://127.0.0.1:8000/ 登录。\n")
 
     def _delete_demo_database(self) -> None:
