@@ -101,6 +101,7 @@ class Household(models.Model):
             models.Index(fields=["village", "number"], name="household_village_number_idx"),
             models.Index(fields=["household_type"], name="household_type_idx"),
             models.Index(fields=["monitoring_type"], name="household_monitoring_idx"),
+            models.Index(fields=["updated_at"], name="household_updated_idx"),  # the API's changed_since
             # The list filtered by monitoring type (any or one) or by a risk type walks only the households that
             # have one (a tenth of a county), in the list's order: a rare type is found without reading every
             # household of the region. Partial indexes on existing columns, so every write path keeps them.
@@ -190,6 +191,8 @@ class Person(models.Model):
         ordering = ["household_id", "relation", "birth_date"]
         indexes = [
             models.Index(fields=["name", "birth_date"], name="person_name_birth_idx"),
+            # Incremental pulls of the department API (changed_since: exchange.api.pull).
+            models.Index(fields=["updated_at"], name="person_updated_idx"),
             # Present members by region and name, with the household: a search reads the region's names from the
             # index alone (an index-only scan), not every member's row from the table.
             models.Index(
@@ -391,7 +394,11 @@ class StatusChange(models.Model):
         verbose_name = _("状态变更")
         verbose_name_plural = _("状态变更")
         ordering = ["household_id", "effective_date", "id"]
-        indexes = [models.Index(fields=["household", "effective_date"], name="status_household_date_idx")]
+        indexes = [
+            models.Index(fields=["household", "effective_date"], name="status_household_date_idx"),
+            # Households identified since a date (the department API's new-monitoring pull, changed_since).
+            models.Index(fields=["recorded_at"], name="status_recorded_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.household} {self.effective_date} {self.event}"

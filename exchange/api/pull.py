@@ -38,7 +38,7 @@ from exchange.api.shares import SharedRecord, record_share
 from exchange.api.views import ERRORS
 from exchange.quality import planned_for_oltp
 from households.codes import codebook
-from households.models import Person, StatusChange
+from households.models import Household, Person, StatusChange
 from households.validation import CodeBook, age_on
 from povertycloud.regions.scoping import scope_for_user
 
@@ -48,8 +48,10 @@ SENIOR_SECONDARY = ("31", "32", "33", "41", "42", "43")  # school_status 普通�
 # Status events that make a household a monitoring object: 纳入监测, 返贫致贫; and a file opened (建档) already
 # monitored, as the registry import opens a household first seen with a monitoring type.
 EVENT_CREATED, EVENT_MONITORED, EVENT_RETURNED = "01", "03", "06"
+IDENTIFYING = Q(event__in=(EVENT_MONITORED, EVENT_RETURNED)) | Q(event=EVENT_CREATED) & ~Q(monitoring_type="")
 
 PAGE_SIZE, MAX_PAGE_SIZE = 500, 2000
+FEW_CHANGES = 5_000  # up to this many changes, an incremental pull reads them through their indexes
 CURSOR_SALT = "exchange.api.pull.cursor"
 CURSOR_MAX_AGE = dt.timedelta(days=1)
 MAX_ID = 2**63 - 1
@@ -85,8 +87,25 @@ def _entitled_household() -> Q:
     return Q(household__household_type=LIFTED) | ~Q(household__monitoring_type="")
 
 
+def _few(queryset: QuerySet, limit: int = FEW_CHANGES) -> bool:
+    """Whether the query gives at most ``limit`` rows, read through a LIMIT (it stops at limit + 1 rows)."""
+    return len(queryset[: limit + 1]) <= limit
+
+
 def _changed_since(since: dt.datetime | None) -> Q:
-    return Q() if since is None else Q(updated_at__gte=since) | Q(household__updated_at__gte=since)
+    """Persons changed at or after ``since``, or members of households changed then.
+
+    The usual incremental pull asks for few changes: those persons are found through the two updated_at indexes
+    (an OR across the join read both tables whole on every page: 0.4–0.9 s at 1,000,000 people). When most of the
+    region changed (after a registry import), the walk in id order with the OR finds a page's rows at once,
+    where gathering every changed id on each page would take seconds."""
+    if since is None:
+        return Q()
+    changed = Person.everyone.filter(updated_at__gte=since).order_by().values("pk")
+    in_changed_households = Person.everyone.filter(household__updated_at__gte=since).order_by().values("pk")
+    if _few(changed.union(in_changed_households, all=True)):
+        return Q(pk__in=changed.union(in_changed_households))
+    return Q(updated_at__gte=since) | Q(household_id__in=Household.objects.filter(updated_at__gte=since).values("pk"))
 
 
 def education_pupils(user: Any, *, on: dt.date, changed_since: dt.datetime | None = None) -> QuerySet[Person]:
@@ -111,9 +130,9 @@ def health_premium(user: Any, *, on: dt.date, changed_since: dt.datetime | None 
 
 def identifying_changes() -> QuerySet[StatusChange]:
     """A household's status changes that made it a monitoring object, latest (by effective date) first."""
-    return StatusChange.objects.filter(household=OuterRef("household_id")).filter(
-        Q(event__in=(EVENT_MONITORED, EVENT_RETURNED)) | Q(event=EVENT_CREATED) & ~Q(monitoring_type="")
-    ).order_by("-effective_date", "-id")
+    return StatusChange.objects.filter(IDENTIFYING, household=OuterRef("household_id")).order_by(
+        "-effective_date", "-id"
+    )
 
 
 def new_monitoring(user: Any, *, on: dt.date, changed_since: dt.datetime | None = None) -> QuerySet[Person]:
@@ -126,9 +145,14 @@ def new_monitoring(user: Any, *, on: dt.date, changed_since: dt.datetime | None 
         identified_on=Subquery(latest.values("effective_date")[:1])
     )
     if changed_since is not None:
-        persons = persons.annotate(identified_recorded_at=Subquery(latest.values("recorded_at")[:1])).filter(
-            identified_recorded_at__gte=changed_since
-        )
+        # When few households were identified since then (the recorded_at index tells), the latest-change
+        # subquery runs for their members only, not for every person of the county (2.3 s at 1,000,000).
+        recent = StatusChange.objects.filter(IDENTIFYING, recorded_at__gte=changed_since).values("household_id")
+        if _few(recent):
+            persons = persons.filter(household_id__in=recent)
+        persons = persons.annotate(
+            identified_recorded_at=Subquery(latest.values("recorded_at")[:1])
+        ).filter(identified_recorded_at__gte=changed_since)
     return persons
 
 

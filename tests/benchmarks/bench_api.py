@@ -21,7 +21,7 @@ amount, for a period after the county's last:
     import_department_file does, with the push's "changes" mode: health is declared a full list, and a
     snapshot of part of the county would close everyone else's record);
 (c) --small-records records pushed --small-repeats times, each with its own period and amounts, answered in
-    the request (201): p50/p95.
+    the request (201): p50/p95; then one more of that size imported directly, with the pipeline's steps timed.
 The linkage task the queue would run after (a) is run and timed too (--skip-link to leave it out).
 
 What it writes: one API client ("bench-api", found again on a later run) and a token per run (revoked at the
@@ -123,6 +123,20 @@ class Walk:
     slowest_sql: str = ""  # the slowest read of the slowest page
     slowest_sql_ms: float = 0.0
     slowest_page_sql_ms: float = 0.0  # all the slowest page's queries
+    sql_by_kind: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SQL_KINDS, 0.0))
+
+
+SQL_KINDS = ("read", "share", "commit", "other")
+
+
+def kind_of(sql: str) -> str:
+    """What a page's query is for: the page's read, the share's writes, the commit, or the rest (token …)."""
+    text = sql.lstrip().upper()
+    if text.startswith("SELECT") and '"HOUSEHOLDS_PERSON"' in text[:200]:
+        return "read"
+    if text.startswith('INSERT INTO "EXCHANGE_SHARE'):
+        return "share"
+    return "commit" if text.startswith("COMMIT") else "other"
 
 
 def share_counts(client) -> tuple[int, int]:
@@ -151,7 +165,9 @@ def walk(http, client, dataset: str, query: dict[str, str], label: str) -> Walk:
         result.pages += 1
         result.rows += len(body["results"])
         result.page_ms.append(ms)
-        result.sql_seconds += sum(float(q["time"]) for q in captured.captured_queries)
+        for query in captured.captured_queries:
+            result.sql_seconds += float(query["time"])
+            result.sql_by_kind[kind_of(query["sql"])] += float(query["time"])
         if ms > result.slowest_ms:
             # The page's slowest read (the share's inserts are not EXPLAINed: ANALYZE would run them).
             reads = [q for q in captured.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
@@ -172,7 +188,8 @@ def print_walk(dataset: str, w: Walk) -> None:
     print(
         f"  {dataset:<17}{w.label:<28}{w.rows:>9,}{w.pages:>6}{w.seconds:>9.1f}{rate:>9,.0f}"
         f"{statistics.median(w.page_ms):>8.0f}{percentile(w.page_ms, 0.95):>7.0f}{max(w.page_ms):>7.0f}"
-        f"{w.sql_seconds:>8.1f}{w.shares:>7,}{w.shared_persons:>10,}"
+        f"{w.sql_seconds:>8.1f}  {' '.join(f'{w.sql_by_kind[k]:.1f}' for k in SQL_KINDS):<24}"
+        f"{w.shares:>7,}{w.shared_persons:>10,}"
     )
 
 
@@ -185,7 +202,7 @@ def pull_part(http, client, datasets: list[str], page_sizes: list[int]) -> list[
     )
     print(
         f"  {'dataset':<17}{'walk':<28}{'rows':>9}{'pages':>6}{'seconds':>9}{'rows/s':>9}{'p50':>8}{'p95':>7}"
-        f"{'max':>7}{'SQL s':>8}{'shares':>7}{'persons':>10}"
+        f"{'max':>7}{'SQL s':>8}  {'read/share/commit/other':<24}{'shares':>7}{'persons':>10}"
     )
     walks: list[tuple[str, Walk]] = []
     for dataset in datasets:
@@ -268,24 +285,23 @@ def last_health_period(county: str) -> str:
 
 
 def current_health_records(county: str, count: int) -> list[dict]:
-    """``count`` current health records spread over the county (every k-th by id), as the API's field names."""
-    from django.db.models import F
-
+    """``count`` current health records spread over the county (evenly by id), as the API's field names."""
     from exchange.departments import HealthRecord
 
     current = HealthRecord.objects.filter(region_code__startswith=county[:6], valid_to__isnull=True, void=False)
-    total = current.count()
-    step = max(1, total // max(count, 1))
-    rows = list(
-        current.annotate(slot=F("id") % step).filter(slot=0).order_by("id").values(*HEALTH_FIELDS)[:count]
-    )
-    if len(rows) < count:
-        raise SystemExit(f"only {len(rows):,} current health records in {county} (asked {count:,})")
+    ids = list(current.order_by("id").values_list("id", flat=True))
+    if len(ids) < count:
+        raise SystemExit(f"only {len(ids):,} current health records in {county} (asked {count:,})")
+    chosen = ids[:: len(ids) // count][:count]
+    rows: list[dict] = []
+    for start in range(0, len(chosen), 10_000):  # a query's parameters are fewer than 65,536
+        rows += current.filter(id__in=chosen[start : start + 10_000]).order_by("id").values(*HEALTH_FIELDS)
     return rows
 
 
-def as_records(rows: list[dict], *, rng: random.Random) -> list[dict]:
-    """Records as a department system would post them, each with a changed year-to-date amount."""
+def as_records(rows: list[dict], *, rng: random.Random, step: int) -> list[dict]:
+    """Records as a department system would post them, each with a changed year-to-date amount: the stored
+    amount plus 5,000 × step plus 1 to 5,000, so that every push of a run changes every record it sends."""
     records = []
     for row in rows:
         record = {}
@@ -298,7 +314,7 @@ def as_records(rows: list[dict], *, rng: random.Random) -> list[dict]:
                 value = str(value)  # Decimal
             record[name] = value
         old = float(row["out_of_pocket_ytd"] or 0)
-        record["out_of_pocket_ytd"] = f"{old + rng.randint(1, 5000):.2f}"
+        record["out_of_pocket_ytd"] = f"{old + 5000 * step + rng.randint(1, 5000):.2f}"
         records.append(record)
     return records
 
@@ -323,7 +339,7 @@ def drop_queued(before: set) -> int:
 
 def timings_of(batch) -> str:
     timings = getattr(batch, "timings", None) or {}
-    return ", ".join(f"{key} {value:.1f}" for key, value in timings.items())
+    return ", ".join(f"{key} {value:.2f}" for key, value in timings.items())
 
 
 def push_part(http, client, args, work_dir: Path) -> None:
@@ -346,22 +362,23 @@ def push_part(http, client, args, work_dir: Path) -> None:
     big, csv_period = next_period(last, 1), next_period(last, 2)
 
     # (a) JSON push, queued, then the queued import run here.
-    body = body_of(as_records(rows, rng=rng), big)
+    body = body_of(as_records(rows, rng=rng, step=0), big)
     started = time.perf_counter()
     response = http.post(PUSH_URL, data=body, content_type="application/json")
     answer = time.perf_counter() - started
-    if response.status_code != 202:
+    if response.status_code not in (201, 202):
         raise SystemExit(f"push of {len(rows):,}: {response.status_code} {response.content[:500]!r}")
-    batch_id = response.json()["id"]
-    started = time.perf_counter()
-    outcome = import_department_file_task.call(batch_id)
-    task = time.perf_counter() - started
+    batch_id, task = response.json()["id"], 0.0
+    if response.status_code == 202:  # queued (more than RUN_AT_ONCE_RECORDS records)
+        started = time.perf_counter()
+        import_department_file_task.call(batch_id)
+        task = time.perf_counter() - started
     batch = ImportBatch.objects.get(pk=batch_id)
     a_seconds = answer + task
     print(
-        f"(a) JSON push {len(rows):,} records ({len(body) / 1e6:.0f} MB body), period {big}: answer 202 in "
-        f"{answer:.1f} s + queued import run here {task:.1f} s = {a_seconds:.1f} s = "
-        f"{len(rows) / a_seconds:,.0f} rows/s; batch #{batch_id} {outcome['status']}: accepted "
+        f"(a) JSON push {len(rows):,} records ({len(body) / 1e6:.0f} MB body), period {big}: answer "
+        f"{response.status_code} in {answer:.1f} s + queued import run here {task:.1f} s = {a_seconds:.1f} s = "
+        f"{len(rows) / a_seconds:,.0f} rows/s; batch #{batch_id} {batch.status}: accepted "
         f"{batch.accepted_rows:,}, rejected {batch.rejected_rows:,}, new versions {batch.new_versions:,}, "
         f"closed {batch.closed_versions:,}"
     )
@@ -372,7 +389,9 @@ def push_part(http, client, args, work_dir: Path) -> None:
     del body
 
     # (b) The same records as the CSV file the push makes (another amount, the next period), imported directly.
-    made = records_csv(department=get_department("health"), records=as_records(rows, rng=rng), period=csv_period)
+    made = records_csv(
+        department=get_department("health"), records=as_records(rows, rng=rng, step=1), period=csv_period
+    )
     path = work_dir / f"bench_api_health_{csv_period}_{made.sha256[:8]}.csv"
     path.write_bytes(made.content)
     started = time.perf_counter()
@@ -396,9 +415,9 @@ def push_part(http, client, args, work_dir: Path) -> None:
     small = rows[: args.small_records]
     times = []
     period = csv_period
-    for _ in range(args.small_repeats):
+    for repeat in range(args.small_repeats):
         period = next_period(period)
-        body = body_of(as_records(small, rng=rng), period)
+        body = body_of(as_records(small, rng=rng, step=2 + repeat), period)
         started = time.perf_counter()
         response = http.post(PUSH_URL, data=body, content_type="application/json")
         times.append((time.perf_counter() - started) * 1000)
@@ -409,6 +428,23 @@ def push_part(http, client, args, work_dir: Path) -> None:
         f"(periods {next_period(csv_period)}–{period}): p50 {statistics.median(times):.0f} ms, "
         f"p95 {percentile(times, 0.95):.0f} ms, max {max(times):.0f} ms = "
         f"{len(small) / (statistics.median(times) / 1000):,.0f} rows/s at the median"
+    )
+    # Where a small push's time goes: the same import without the request, its steps timed by the pipeline.
+    period = next_period(period)
+    made = records_csv(
+        department=get_department("health"), records=as_records(small, rng=rng, step=2 + args.small_repeats),
+        period=period,
+    )
+    path = work_dir / f"bench_api_health_{period}_{made.sha256[:8]}.csv"
+    path.write_bytes(made.content)
+    started = time.perf_counter()
+    received = receive_department_file(
+        department="health", path=path, by=None, region_code=args.county, period=period, full_snapshot=False
+    )
+    imported = run_import(batch=received)
+    print(
+        f"    the same size as a CSV import without the request, period {period}: "
+        f"{(time.perf_counter() - started) * 1000:.0f} ms; steps (s): {timings_of(imported)}"
     )
     dropped = drop_queued(tasks_before)
     print(f"    ({dropped} tasks the pushes queued in the database dropped: run here or not needed)")

@@ -28,6 +28,7 @@ from django.contrib.sessions.models import Session
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from exchange.api.models import ApiClient, ApiToken, Share, SharedPerson
 from exchange.models import ImportBatch, LinkCandidate, RejectedRow
 from households.models import Household, IncomeRecord, Person
 from povertycloud.accounts.models import Role, User
@@ -99,6 +100,9 @@ class County:
     report: Report
     official: User
     download: Download
+    api_client: ApiClient
+    api_token: ApiToken
+    share: Share
 
 
 @pytest.fixture
@@ -153,7 +157,23 @@ def county(regions, official_a, auditor) -> County:
         period_end=dt.date(2024, 12, 31),
         requested_by=auditor,
     )
+    api_client = ApiClient.objects.create(
+        name="县医保局", department="health", region_id=COUNTY, scopes=["push:health", "pull:health_premium"]
+    )
+    api_token = ApiToken.objects.create(
+        client=api_client, prefix="pc_00000000", digest="0" * 64, expires_at=timezone.now() + dt.timedelta(days=30)
+    )
+    share = Share.objects.create(
+        client=api_client, token=api_token, endpoint="/api/v1/pull/health_premium/", dataset="health_premium",
+        purpose="参保资助", fields=["id_number", "name"], region_code=COUNTY, person_count=1,
+    )
+    SharedPerson.objects.create(
+        share=share, person_id=person.pk, household_id=household.pk, region_code=household.village_id
+    )
     return County(
+        api_client=api_client,
+        api_token=api_token,
+        share=share,
         household=household,
         person=person,
         income=IncomeRecord.objects.get(household=household, year=2024),
@@ -181,6 +201,11 @@ PK_BY_ROUTE = (
     ("departments/linkage/candidates/", "candidate"),
     ("reports/performance/", "report"),
     ("downloads/", "download"),
+    ("departments/api/clients/", "api_client"),
+    ("departments/api/shares/", "share"),
+    ("departments/api/persons/", "person"),
+    ("admin/exchange/apiclient/", "api_client"),
+    ("admin/exchange/apitoken/", "api_token"),
 )
 
 
@@ -213,6 +238,8 @@ def arguments(pattern: Pattern, county: County) -> dict[str, Any]:
                 "url": "households/household/",
                 "path": "",
                 "code": COUNTY,  # the county whose review quota the page edits
+                "id": county.batch.pk,  # the department API's batch (a session is no API credential)
+                "dataset": "health_premium",
             }
             if kwarg not in known:
                 raise LookupError(f"{pattern.route}: no value for <{kwarg}>.")

@@ -259,7 +259,15 @@ def test_a_township_client_reads_only_its_township(make_caller):
 # --- Incremental and paged ---------------------------------------------------------------------------------
 
 
-def test_changed_since_gives_persons_or_households_changed_at_or_after_it(health_caller):
+@pytest.fixture(params=["few changes", "many changes"])
+def changes(request, monkeypatch):
+    """Both ways an incremental pull reads: few changes through their indexes, many by the walk in id order."""
+    if request.param == "many changes":
+        monkeypatch.setattr("exchange.api.pull.FEW_CHANGES", 0)
+    return request.param
+
+
+def test_changed_since_gives_persons_or_households_changed_at_or_after_it(health_caller, changes):
     old_time = timezone.make_aware(dt.datetime(2020, 1, 1, 12, 0))
     unchanged = adult(make_household(household_type="1", with_head=False))
     household_changed = adult(make_household(household_type="1", with_head=False))
@@ -281,7 +289,7 @@ def test_changed_since_gives_persons_or_households_changed_at_or_after_it(health
     assert share.parameters["changed_since"] == "2020-01-01T04:00:00+00:00"
 
 
-def test_new_monitoring_changed_since_follows_the_identifying_change(make_caller):
+def test_new_monitoring_changed_since_follows_the_identifying_change(make_caller, changes):
     caller = make_caller(department="civil_affairs", name="县民政局")
     earlier = make_household(household_type="2", monitoring_type="2", risk_types=",01,", with_head=False)
     status(earlier, "03", dt.date(2025, 3, 1), monitoring_type="2", risk_types=",01,").__class__.objects.filter(
