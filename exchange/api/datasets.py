@@ -87,10 +87,6 @@ NEW_MONITORING = Dataset(
 DATASETS: dict[str, Dataset] = {d.slug: d for d in (EDUCATION_PUPILS, HEALTH_PREMIUM, NEW_MONITORING)}
 
 
-def get_dataset(slug: str) -> Dataset:
-    return DATASETS[slug]
-
-
 def push_scope(department_slug: str) -> str:
     return f"push:{department_slug}"
 
