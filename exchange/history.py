@@ -20,9 +20,9 @@ from exchange.models import ImportBatch, SourceRecord
 
 def records_on(*, department: str, id_number: str, on: dt.date) -> list[SourceRecord]:
     """The version(s) of one person's record current on that date, each with its batch (select_related)."""
-    model = get_department(department).model
+    records = get_department(department).records()
     return list(
-        model.objects.select_related("batch")
+        records.select_related("batch")
         .filter(id_number=id_number.strip().upper(), valid_from__lte=on)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=on))
         .order_by("-valid_from", "-id")
@@ -31,9 +31,9 @@ def records_on(*, department: str, id_number: str, on: dt.date) -> list[SourceRe
 
 def record_history(*, department: str, id_number: str) -> list[SourceRecord]:
     """Every version of one person's record, oldest first, with its batch."""
-    model = get_department(department).model
+    records = get_department(department).records()
     return list(
-        model.objects.select_related("batch").filter(id_number=id_number.strip().upper()).order_by("valid_from", "id")
+        records.select_related("batch").filter(id_number=id_number.strip().upper()).order_by("valid_from", "id")
     )
 
 

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exchange import quality
-from exchange.declarations import REGISTRY, Department, get_department
+from exchange.declarations import Department, all_departments, get_department
 from exchange.models import ImportBatch, LinkCandidate
 from households.models import Household, Person
 from households.sensitive import mask_id_number
@@ -199,7 +199,7 @@ def _link_exact_and_confirmed(department: Department, records: QuerySet) -> tupl
 def _supersede_resolved(department: Department) -> int:
     """Pending candidates whose record is linked now or no longer current (the department dropped it), or
     whose person has left the household file."""
-    unlinked = department.model.objects.filter(
+    unlinked = department.records().filter(
         id_number=OuterRef("id_number"), valid_to__isnull=True, person__isnull=True
     )
     pending = LinkCandidate.objects.filter(department=department.slug, status=Status.PENDING)
@@ -302,12 +302,12 @@ def find_candidates(
     """
     if batch is not None:
         region_code, departments = batch.region_code, [batch.department]
-    slugs = list(departments) if departments is not None else list(REGISTRY)
+    slugs = list(departments) if departments is not None else [d.slug for d in all_departments()]
     result = FindResult()
     people: pd.DataFrame | None = None
     for slug in slugs:
         department = get_department(slug)
-        records = department.model.objects.filter(valid_to__isnull=True, person__isnull=True)
+        records = department.records().filter(valid_to__isnull=True, person__isnull=True)
         if batch is not None:
             records = records.filter(batch=batch)
         else:
@@ -388,9 +388,9 @@ def confirm_link(*, by: Any, candidate: LinkCandidate) -> int:
     )
     if not decided:
         raise AlreadyDecided()
-    model = get_department(candidate.department).model
+    records = get_department(candidate.department).records()
     village = person.household.village_id
-    linked = model.objects.filter(
+    linked = records.filter(
         id_number=candidate.id_number,
         valid_to__isnull=True,
         person__isnull=True,

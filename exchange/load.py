@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Field
 from django.utils.translation import gettext as _
 
-from exchange.declarations import Department, Kind
+from exchange.declarations import COLUMN_FIELDS, Department, FieldSpec, Kind
 from exchange.models import ImportBatch, RejectedRow
 from exchange.validate import ChunkOutcome, Rejected
 from households.models import Household, Person
@@ -106,7 +106,11 @@ class Loader:
         # A batch of changes only (an API push in "changes" mode) closes nobody it does not list.
         self.full_snapshot = department.full_snapshot if batch.full_snapshot is None else batch.full_snapshot
         self.model = department.model
-        self.fields: list[Field] = [self.model._meta.get_field(spec.name) for spec in department.fields]
+        self.fields: list[Field] = (
+            [stage_field(spec) for spec in department.fields]
+            if department.declared_as_data
+            else [self.model._meta.get_field(spec.name) for spec in department.fields]
+        )
         self.kinds = {spec.name: spec.kind for spec in department.fields}
         self.columns = [*BASE_COLUMNS, *(f.column for f in self.fields)]
         self.counts = MergeCounts()
@@ -336,6 +340,23 @@ class _Sql:
         declared = [quote(f.column) for f in loader.fields]
         columns = ", ".join(quote(c) for c in loader.columns)
         fixed = ("batch_id", "row_number", "row_hash", "valid_from", "valid_to", "person_id", "region_code")
+        # The record table's own columns and what fills them from the stage: the declared fields one to one for
+        # a typed department; for a department declared as data, its slug, ID number, name, period and the
+        # rest as one JSON object. ``mine`` keeps every statement to this department's records.
+        targets, sources, mine, mine_r = declared, [f"s.{c}" for c in declared], "", ""
+        department = loader.department
+        if department.declared_as_data:
+            names = {f.name for f in loader.fields}
+            slug = department.slug.replace("'", "")  # a declared slug is [a-z0-9_] (checked on declaration)
+            targets = [quote(c) for c in ("department", "id_number", "name", "period", "data")]
+            sources = [
+                f"'{slug}'",
+                "s.id_number",
+                "s.name" if "name" in names else "''",
+                "s.period" if "period" in names else "''",
+                json_object_sql([f for f in loader.fields if f.name not in COLUMN_FIELDS], loader.kinds),
+            ]
+            mine, mine_r = f" AND {table}.department = '{slug}'", f" AND r.department = '{slug}'"
         self.copy_stage = f"COPY {STAGE} ({columns}) FROM STDIN"
         marks = ", ".join(["%s"] * len(loader.columns))
         self.insert_stage = f"INSERT INTO {STAGE} ({columns}) VALUES ({marks})"
@@ -343,7 +364,7 @@ class _Sql:
         self.close_changed = (
             f"UPDATE {table} SET valid_to = %s, closed_by_id = %s FROM {STAGE} s "
             f"WHERE {table}.id_number = s.id_number AND {table}.valid_to IS NULL AND {table}.row_hash <> s.row_hash "
-            f"AND {table}.region_code LIKE %s"
+            f"AND {table}.region_code LIKE %s{mine}"
         )
         self.foreign = (
             f"SELECT s.row_number, {', '.join('s.' + c for c in declared)} FROM {STAGE} s "
@@ -351,14 +372,14 @@ class _Sql:
             f"WHERE h.village_id NOT LIKE %s ORDER BY s.row_number"
         )
         self.insert_versions = (
-            f"INSERT INTO {table} ({', '.join(quote(c) for c in fixed)}, {', '.join(declared)}) "
+            f"INSERT INTO {table} ({', '.join(quote(c) for c in fixed)}, {', '.join(targets)}) "
             f"SELECT %s, s.row_number, s.row_hash, %s, NULL, p.id, COALESCE(h.village_id, %s), "
-            f"{', '.join('s.' + c for c in declared)} "
+            f"{', '.join(sources)} "
             f"FROM {STAGE} s LEFT JOIN {person} p ON p.id_number = s.id_number "
             f"LEFT JOIN {household} h ON h.id = p.household_id "
             # The county's current version (the one the unique constraint counts), wherever in the county.
             f"WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {table} r WHERE r.id_number = s.id_number AND r.valid_to IS NULL "
+            f"(SELECT 1 FROM {table} r WHERE r.id_number = s.id_number AND r.valid_to IS NULL{mine_r} "
             f"AND SUBSTR(r.region_code, 1, 6) = SUBSTR(COALESCE(h.village_id, %s), 1, 6)) "
             # In ID order the two indexes on id_number are filled page by page, not at random places.
             f"ORDER BY s.id_number"
@@ -369,11 +390,11 @@ class _Sql:
             f"FROM {STAGE} s JOIN {person} p ON p.id_number = s.id_number "
             f"JOIN {household} h ON h.id = p.household_id "
             f"WHERE {table}.id_number = s.id_number AND {table}.valid_to IS NULL "
-            f"AND {table}.person_id IS NULL AND {table}.region_code LIKE %s"
+            f"AND {table}.person_id IS NULL AND {table}.region_code LIKE %s{mine}"
         )
         self.count_linked = f"SELECT count(*) FROM {STAGE} s JOIN {person} p ON p.id_number = s.id_number"
         self.close_unlisted = (
-            f"UPDATE {table} SET valid_to = %s, closed_by_id = %s WHERE valid_to IS NULL AND region_code LIKE %s "
+            f"UPDATE {table} SET valid_to = %s, closed_by_id = %s WHERE valid_to IS NULL AND region_code LIKE %s{mine} "
             f"AND NOT EXISTS (SELECT 1 FROM {STAGE} s WHERE s.id_number = {table}.id_number)"
         )
         self.closure_sample = (
@@ -386,6 +407,49 @@ class _Sql:
         self.insert_rejected = (
             f'INSERT INTO {rejected} (batch_id, row_number, "values", reasons) VALUES (%s, %s, %s, %s)'
         )
+
+
+# --- A department declared as data ----------------------------------------------------------------------
+
+JSON_PAIRS_PER_CALL = 40  # PostgreSQL functions take at most 100 arguments
+
+
+def stage_field(spec: FieldSpec) -> Field:
+    """The staging column of a declared field (a Django field not bound to a model: its type and nullability)."""
+    if spec.kind == Kind.DATE:
+        made: Field = models.DateField(null=True)
+    elif spec.kind == Kind.AMOUNT:
+        made = models.DecimalField(max_digits=16, decimal_places=2, null=True)
+    elif spec.kind == Kind.INTEGER:
+        made = models.BigIntegerField(null=True)
+    elif spec.kind == Kind.FLAG:
+        made = models.BooleanField(default=False)
+    else:
+        made = models.CharField(max_length=max(spec.max_length, 20))
+    made.set_attributes_from_name(spec.name)
+    return made
+
+
+def json_object_sql(fields: list[Field], kinds: dict[str, Kind]) -> str:
+    """SQL building the JSON object of the staged fields (keys are the declared field codes, [a-z0-9_])."""
+    if not fields:
+        return "'{}'"
+    postgres = is_postgres()
+    parts = []
+    for first in range(0, len(fields), JSON_PAIRS_PER_CALL):
+        pairs = []
+        for f in fields[first : first + JSON_PAIRS_PER_CALL]:
+            value = f"s.{quote(f.column)}"
+            if not postgres and kinds[f.name] == Kind.FLAG:  # SQLite keeps booleans as 0/1
+                value = f"CASE WHEN {value} THEN json('true') ELSE json('false') END"
+            pairs.append(f"'{f.name}', {value}")
+        parts.append(f"{'jsonb_build_object' if postgres else 'json_object'}({', '.join(pairs)})")
+    if postgres:
+        return " || ".join(parts)
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = f"json_patch({combined}, {part})"
+    return combined
 
 
 # --- Rendering values ----------------------------------------------------------------------------------

@@ -410,4 +410,5 @@ from exchange.departments import (  # noqa: E402, F401
     EducationRecord,
     HealthRecord,
 )
+from exchange.feeds.models import DeclaredRecord, DepartmentFeed, FeedColumn  # noqa: E402, F401
 from exchange.registry.models import RegistryConflict, RegistryRowChange  # noqa: E402, F401

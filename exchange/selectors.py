@@ -12,7 +12,7 @@ from django.db.models import Model, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from exchange.declarations import REGISTRY, Department, Kind, get_department
+from exchange.declarations import Department, Kind, all_departments, get_department
 from exchange.linkage import birth_from_id
 from exchange.models import ImportBatch, LinkCandidate, RejectedRow
 from exchange.readers import header_key
@@ -34,14 +34,23 @@ NOT_FACTS = {"id_number", "name", "period", "township_name", "village_name", "se
 
 
 def departments() -> list[Department]:
-    return list(REGISTRY.values())
+    return all_departments()
+
+
+def health_details(department: Department) -> set[str]:
+    """The fields of a department that are health details (hidden unless the role sees health)."""
+    if department.declared_as_data:
+        return set(department.extra.get("sensitive", ()))
+    return HEALTH_DETAILS.get(department.slug, set())
 
 
 def department_name(slug: str) -> str:
     if slug == REGISTRY_IMPORT:
         return str(gettext_lazy("户档案（国家系统导出）"))
-    department = REGISTRY.get(slug)
-    return department.name if department else slug
+    try:
+        return str(get_department(slug).name)
+    except LookupError:
+        return slug
 
 
 # --- Batches ---------------------------------------------------------------------------------------------
@@ -142,9 +151,12 @@ def _plain(spec, value: Any, book) -> Any:
     return value
 
 
-def _labelled(spec: Any, record: Model) -> Any:
+def _labelled(spec: Any, record: Model, department: Department) -> Any:
     """The field with the record model's name for it (translated) as its label; the department's column header
-    where the model has no such field. The header stays what files are matched on."""
+    where the model has no such field. The header stays what files are matched on. A department declared as
+    data names its fields as declared (its English name on an English page, when one was declared)."""
+    if department.declared_as_data:
+        return replace(spec, column=str(department.extra["labels"].get(spec.name, spec.column)))
     try:
         label = record._meta.get_field(spec.name).verbose_name
     except FieldDoesNotExist:
@@ -155,13 +167,13 @@ def _labelled(spec: Any, record: Model) -> Any:
 def record_facts(department: Department, record: Model, user: Any) -> list[Fact]:
     """The filled-in declared fields of a record as (label, value), codes as labels, health details hidden."""
     book = codebook()
-    hidden = HEALTH_DETAILS.get(department.slug, set()) if not can_see_health(user) else set()
+    hidden = set() if can_see_health(user) else health_details(department)
     facts = []
     for declared in department.fields:
         if declared.name in NOT_FACTS:
             continue
-        spec = _labelled(declared, record)
-        value = getattr(record, spec.name, None)
+        spec = _labelled(declared, record, department)
+        value = department.value(record, spec.name)
         if value in (None, "", False) or (spec.kind == Kind.INTEGER and value == 0):
             continue
         if spec.name in hidden:
@@ -191,7 +203,7 @@ def current_records_of(members: Iterable[Person], user: Any) -> dict[int, list[R
     if not ids:
         return rows
     for department in departments():
-        current = department.model.objects.filter(person_id__in=ids, valid_to__isnull=True)
+        current = department.records().filter(person_id__in=ids, valid_to__isnull=True)
         for record in scope_for_user(current, user).select_related("batch").order_by("pk"):
             rows[record.person_id].append(
                 RecordRow(
@@ -217,7 +229,7 @@ def department_rows_of(members: list[Person], user: Any) -> list[tuple[Person, l
 def unlinked_records(department: Department, user: Any, *, batch: ImportBatch | None = None) -> QuerySet:
     """Current records linked to nobody that the user may review: those in their region, and those with a
     candidate person in their region (an unlinked record carries its batch's region, often the county)."""
-    unlinked = department.model.objects.filter(valid_to__isnull=True, person__isnull=True)
+    unlinked = department.records().filter(valid_to__isnull=True, person__isnull=True)
     if batch is not None:
         unlinked = unlinked.filter(batch=batch)
     candidates = scope_for_user(LinkCandidate.objects.filter(department=department.slug), user)

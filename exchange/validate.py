@@ -437,10 +437,20 @@ class FileValidator:
             )
         number[invalid] = np.nan
         with np.errstate(invalid="ignore"):
-            failures.add(
-                number < 0,
-                lambda i: _("%(column)s不能为负数（%(value)s）。") % {"column": spec.column, "value": raw[i]},
-            )
+            if spec.min_value is None:
+                failures.add(
+                    number < 0,
+                    lambda i: _("%(column)s不能为负数（%(value)s）。") % {"column": spec.column, "value": raw[i]},
+                )
+            else:
+                low = spec.min_value
+                failures.add(
+                    number < low,
+                    lambda i: (
+                        _("%(column)s“%(value)s”低于下限 %(limit)s。")
+                        % {"column": spec.column, "value": raw[i], "limit": f"{low:,.0f}"}
+                    ),
+                )
             if spec.max_value is not None:
                 limit = spec.max_value
                 failures.add(

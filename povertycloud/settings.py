@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "exchange",
     "risk",
     "resources",
+    "eligibility",
     "reports",
     "demo",
 ]

@@ -230,7 +230,7 @@ def _source_records(warnings: list[Warning], user: Any) -> dict[tuple[str, int],
         department = _department(name)
         if department is None:
             continue
-        records = scope_for_user(department.model.objects.filter(pk__in=ids), user)
+        records = scope_for_user(department.records().filter(pk__in=ids), user)
         for record in records:
             found[(name, record.pk)] = record
     return found

@@ -22,6 +22,7 @@ class WarningRule(models.Model):
         WITHIN_DAYS = "within_days", _("距今天数不超过")
         STOPPED = "stopped", _("已停止")
         AT_LEAST_COUNT = "at_least_count", _("次数不少于")
+        IN_VALUES = "in_values", _("取值属于")
 
     class Population(models.TextChoices):
         ALL = "all", _("所有人")
@@ -39,6 +40,9 @@ class WarningRule(models.Model):
     operator = models.CharField(_("比较"), max_length=20, choices=Operator.choices)
     population = models.CharField(_("适用人群"), max_length=20, choices=Population.choices, default=Population.ALL)
     default_threshold = models.DecimalField(_("默认阈值"), max_digits=12, decimal_places=2, null=True, blank=True)
+    values = models.CharField(
+        _("取值"), max_length=200, blank=True, help_text=_("比较为“取值属于”时的代码或取值，逗号分隔，例如 C,D")
+    )
     risk_type = models.CharField(_("对应风险类型"), max_length=4, blank=True)
     phrase = models.CharField(_("预警说明"), max_length=100, help_text=_("写给工作人员看的一句话"))
     active = models.BooleanField(_("启用"), default=True)

@@ -31,7 +31,7 @@ from exchange.api.services import (
     revoke_token,
     update_client,
 )
-from exchange.declarations import REGISTRY
+from exchange.declarations import all_departments
 from povertycloud.regions.scoping import scope_for_user, sees_everything
 
 
@@ -75,7 +75,7 @@ class ClientFormBase(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "department" in self.fields:
-            self.fields["department"].choices = [(d.slug, f"{d.name}（{d.slug}）") for d in REGISTRY.values()]
+            self.fields["department"].choices = [(d.slug, f"{d.name}（{d.slug}）") for d in all_departments()]
         self.fields["scopes"].choices = all_scopes()
         self.fields["scopes"].initial = list(self.instance.scopes or []) if self.instance.pk else []
         chosen = (self.instance.fields or {}) if self.instance.pk else {}

@@ -93,10 +93,10 @@ def push_scope(department_slug: str) -> str:
 
 def all_scopes() -> list[tuple[str, str]]:
     """(scope, label) for every scope a client may be given: pushing each declared department, pulling each dataset."""
-    from exchange.declarations import REGISTRY
+    from exchange.declarations import all_departments
 
     pushes = [
-        (push_scope(d.slug), gettext("报送%(department)s数据") % {"department": d.name}) for d in REGISTRY.values()
+        (push_scope(d.slug), gettext("报送%(department)s数据") % {"department": d.name}) for d in all_departments()
     ]
     pulls = [(d.scope, gettext("读取：%(dataset)s") % {"dataset": d.label}) for d in DATASETS.values()]
     return pushes + pulls

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from exchange.api.datasets import DATASETS, all_scopes
 from exchange.api.models import ApiClient, ApiToken
-from exchange.declarations import REGISTRY
+from exchange.declarations import is_department
 from povertycloud.accounts.models import Role
 from povertycloud.accounts.permissions import role_of
 from povertycloud.audit.services import record_event, record_model_event, snapshot
@@ -91,7 +91,7 @@ def create_client(
     rate_per_minute: int = 120,
 ) -> ApiClient:
     _require_admin(by)
-    if department not in REGISTRY:
+    if not is_department(department):
         raise ValidationError(_("未知的部门“%(slug)s”。") % {"slug": department}, code="unknown_department")
     with transaction.atomic():
         client = ApiClient.objects.create(

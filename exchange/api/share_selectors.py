@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 
 from exchange.api.datasets import DATASETS
 from exchange.api.models import ApiClient, ApiToken, Share, SharedPerson
-from exchange.declarations import REGISTRY
+from exchange.declarations import get_department
 from households.models import Person
 from povertycloud.accounts.models import Role
 from povertycloud.accounts.permissions import can_reveal_sensitive, role_of
@@ -45,8 +45,10 @@ def may_see_clients(user: Any) -> bool:
 
 
 def department_name(slug: str) -> str:
-    found = REGISTRY.get(slug)
-    return found.name if found is not None else slug
+    try:
+        return str(get_department(slug).name)
+    except LookupError:
+        return slug
 
 
 def dataset_label(slug: str) -> str:

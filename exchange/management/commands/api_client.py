@@ -6,7 +6,6 @@ from exchange.api.datasets import all_scopes
 from exchange.api.models import ApiClient, ApiToken
 from exchange.api.services import MAX_TOKEN_DAYS, TOKEN_DAYS, create_client, issue_token, revoke_token
 from exchange.commands import user_named
-from exchange.declarations import REGISTRY
 from povertycloud.regions.models import Region
 
 
@@ -24,7 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["create", "token", "revoke", "list"])
         parser.add_argument("--name", help="the client's name, e.g. 县医保局")
-        parser.add_argument("--department", choices=sorted(REGISTRY), help="the department it pushes for")
+        parser.add_argument("--department", help="the department it pushes for (a declared slug)")
         parser.add_argument("--region", help="12-digit code of the client's region (usually a county)")
         parser.add_argument("--scope", action="append", default=[], help="a scope it may use (repeat)")
         parser.add_argument("--purpose", default="", help="what it reads data for (recorded with each share)")

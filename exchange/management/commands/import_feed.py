@@ -17,11 +17,13 @@ class Command(BaseCommand):
         "Import one department file (部门数据) into its source records, keeping history: "
         "import_feed DEPARTMENT FILE. CSV (UTF-8, UTF-8 with BOM or GBK, detected) or XLSX. "
         "Rows that fail validation are kept with their reasons and written to a CSV; "
-        "the same file twice is a no-op. Departments: " + ", ".join(f"{d.slug} ({d.name})" for d in REGISTRY.values())
+        "the same file twice is a no-op. Departments: those declared in code ("
+        + ", ".join(f"{d.slug} ({d.name})" for d in REGISTRY.values())
+        + ") and those declared as data (manage.py declare_departments, or the admin)"
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("department", help="declared department: " + ", ".join(REGISTRY))
+        parser.add_argument("department", help="declared department, e.g. " + ", ".join(REGISTRY))
         parser.add_argument("file", type=Path, help="the department's CSV or XLSX file")
         parser.add_argument(
             "--encoding", help="CSV encoding when detection is not wanted: utf-8, utf-8-sig, gbk (read as GB18030)"
@@ -39,10 +41,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         department = options["department"]
-        if department not in REGISTRY:
-            raise CommandError(
-                _("未知的部门“%(slug)s”。已声明的部门：%(known)s") % {"slug": department, "known": ", ".join(REGISTRY)}
-            )
+        try:
+            get_department(department)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from exc
         user = user_named(options["user"])
         bar, progress = row_progress(self.stderr, verbosity=options["verbosity"])
 
