@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils.translation import gettext as _
 
 import exchange.api.admin  # noqa: F401 (registers the API clients' admin)
+from exchange.feeds import admin as feeds_admin  # noqa: F401 (registers the declared departments' admin)
 from exchange.models import ImportSettings
 from povertycloud.audit.services import diff, record_event, snapshot
 from povertycloud.regions.scoping import sees_everything

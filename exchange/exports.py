@@ -6,16 +6,45 @@ from typing import Any
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
-from exchange.declarations import get_department
+from exchange.declarations import Department, get_department
 from exchange.models import ImportBatch, RejectedRow
 from exchange.readers import header_key
-from exchange.selectors import id_masker
+from exchange.selectors import health_details, id_masker
+from households.sensitive import HIDDEN
 from households.spreadsheets import neutralise_formula
-from povertycloud.accounts.permissions import can_reveal_sensitive
+from povertycloud.accounts.permissions import can_reveal_sensitive, can_see_health
 from povertycloud.audit.services import record_event
 from povertycloud.regions.scoping import scope_for_user
 
 STREAM_ROWS = 5000
+
+
+def batch_department(slug: str) -> Department:
+    """The department of a batch: as declared now, or, for a department declared as data that has since been
+    deactivated, as its last declaration says (its batches, rejected rows and records stay readable)."""
+    try:
+        return get_department(slug)
+    except LookupError:
+        from exchange.feeds.declare import department_from_feed
+        from exchange.feeds.models import DepartmentFeed
+
+        feed = DepartmentFeed.objects.filter(slug=slug).prefetch_related("columns").first()
+        if feed is None:
+            raise
+        return department_from_feed(feed)
+
+
+def hidden_headers(department: Department, user: Any) -> set[str]:
+    """The header keys of a department's health details (for a declared department: its sensitive columns),
+    when the user may not see health details: a rejected row shows them as hidden, on the page and in the file."""
+    if can_see_health(user):
+        return set()
+    names = health_details(department)
+    return {header_key(spec.column) for spec in department.fields if spec.name in names}
+
+
+def hide_health(values: list[tuple[str, Any]], hidden: set[str]) -> list[tuple[str, Any]]:
+    return [(h, str(HIDDEN) if header_key(h) in hidden and v not in (None, "") else v) for h, v in values]
 
 
 def rejected_workbook(*, user: Any, batch: ImportBatch, full_ids: bool = False) -> bytes:
@@ -26,8 +55,15 @@ def rejected_workbook(*, user: Any, batch: ImportBatch, full_ids: bool = False) 
     """
     full_ids = full_ids and can_reveal_sensitive(user)
     rows = scope_for_user(RejectedRow.objects.filter(batch=batch), user).order_by("row_number")
-    department = get_department(batch.department)
-    mask = (lambda header, value: value) if full_ids else id_masker(department)
+    department = batch_department(batch.department)
+    masked = (lambda header, value: value) if full_ids else id_masker(department)
+    hidden = hidden_headers(department, user)
+
+    def mask(header: str, value: Any) -> Any:
+        if value not in (None, "") and header_key(header) in hidden:
+            return str(HIDDEN)
+        return masked(header, value)
+
     headers = list(department.columns)
     known = {header_key(h) for h in headers}
     extra: list[str] = []

@@ -9,7 +9,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from exchange.declarations import REGISTRY
+from exchange.declarations import all_departments
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import scope_for_user, sees_everything
 
@@ -67,7 +67,8 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["department"].choices = [(d.slug, d.name) for d in REGISTRY.values()]
+        # The departments declared in code and the active ones declared as data (a deactivated one is no choice).
+        self.fields["department"].choices = [(d.slug, str(d.name)) for d in all_departments()]
         regions = list(upload_regions(user).values_list("code", "name"))
         self.fields["region"].choices = regions
         own = getattr(user, "region_id", None)

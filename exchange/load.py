@@ -160,6 +160,11 @@ class Loader:
             self._merge(cursor)
             if not self.postgres:
                 cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+            else:
+                # The planner settings of the load end with it, not with the caller's transaction (which may go
+                # on to small queries that a nested loop serves best).
+                cursor.execute("RESET enable_nestloop")
+                cursor.execute("RESET work_mem")
         return self.counts
 
     def abort(self) -> None:

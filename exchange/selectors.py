@@ -146,8 +146,8 @@ def _plain(spec, value: Any, book) -> Any:
         return _("是") if value else _("否")
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
+    if isinstance(value, Decimal) or (spec.kind == Kind.AMOUNT and isinstance(value, int | float)):
+        return f"{value:,.2f}"  # a declared department's amounts are JSON numbers
     return value
 
 
@@ -305,7 +305,9 @@ def would_close_page(batch: ImportBatch, user: Any, *, offset: int = 0, size: in
     ids = [int(pk) for pk in (batch.review_sample or [])]
     offset = max(offset, 0)
     chosen = ids[offset : offset + size]
-    model = get_department(batch.department).model
+    from exchange.exports import batch_department  # exports reads selectors' neighbours; imported when used
+
+    model = batch_department(batch.department).model
     found = {
         record.pk: record
         for record in scope_for_user(model.objects.filter(pk__in=chosen), user).only(

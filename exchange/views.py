@@ -211,10 +211,23 @@ def _receive(request: HttpRequest, form: UploadForm) -> ImportBatch | None:
 @login_required
 def batch_list(request: HttpRequest) -> HttpResponse:
     page = selectors.batch_page(selectors.batches_for(request.user), before=int_or_none(request.GET.get("before")))
+    names: dict[str, str] = {}
     for batch in page.rows:
-        batch.department_name = selectors.department_name(batch.department)
+        if batch.department not in names:
+            names[batch.department] = _department_name(batch.department)
+        batch.department_name = names[batch.department]
     context = {"page": page, "may_upload": can_upload_department_files(request.user)}
     return render(request, "exchange/batch_list.html", context)
+
+
+def _department_name(slug: str) -> str:
+    """A batch's department as the list names it: a deactivated declared department by its declared name."""
+    if slug == REGISTRY_DEPARTMENT:
+        return selectors.department_name(slug)
+    try:
+        return str(exports.batch_department(slug).name)
+    except LookupError:
+        return slug
 
 
 def import_progress(batch: ImportBatch) -> dict[str, Any]:
@@ -281,9 +294,13 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_for_user_or_404(ImportBatch.objects.select_related("uploaded_by", "api_client"), user, pk=pk)
     if batch.department == REGISTRY_DEPARTMENT:
         return redirect("exchange:registry_batch", pk=batch.pk)
-    department = get_department(batch.department)
+    department = exports.batch_department(batch.department)
     rejected = selectors.rejected_page(batch, user, after=int_or_none(request.GET.get("after")))
     rejected.rows = selectors.rejected_shown(department, rejected.rows)
+    hidden = exports.hidden_headers(department, user)
+    if hidden:
+        for shown in rejected.rows:
+            shown.values = exports.hide_health(shown.values, hidden)
     decisions = dict(
         scope_for_user(LinkCandidate.objects.filter(batch=batch), user)
         .values_list("status")
@@ -423,7 +440,7 @@ def linkage_review(request: HttpRequest) -> HttpResponse:
     batch = None
     if request.GET.get("batch"):
         batch = get_for_user_or_404(department_batches(), user, pk=int_or_none(request.GET["batch"]) or 0)
-        department = get_department(batch.department)
+        department = exports.batch_department(batch.department)
     page = selectors.review_page(department, user, batch=batch, after=int_or_none(request.GET.get("after")))
     query = request.GET.copy()
     query.pop("after", None)

@@ -45,7 +45,8 @@ from exchange.api.datasets import push_scope
 from exchange.api.errors import ApiError
 from exchange.api.models import ApiClient, ApiPush
 from exchange.api.views import ErrorSerializer
-from exchange.declarations import Department, Kind, get_department
+from exchange.declarations import Department, Kind, get_department, is_department
+from exchange.exports import batch_department
 from exchange.forms import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, ZIP_MAGIC, SizeLimitHandler, too_large_message
 from exchange.linkage_tasks import enqueue_candidate_search
 from exchange.models import ImportBatch, ImportSettings, RejectedRow
@@ -379,7 +380,7 @@ def progress_of(batch: ImportBatch) -> dict[str, Any]:
 def mode_of(batch: ImportBatch) -> str:
     snapshot = batch.full_snapshot
     if snapshot is None:
-        snapshot = get_department(batch.department).full_snapshot
+        snapshot = batch_department(batch.department).full_snapshot
     return SNAPSHOT if snapshot else CHANGES
 
 
@@ -596,6 +597,17 @@ class PushMixin:
         require_scope(client, push_scope(client.department))
         return client
 
+    def pushing_client(self, request) -> ApiClient:
+        """A client that may push now: with its scope, and of a department that is declared and active (one
+        declared as data may have been deactivated since the client was made: it reads its batches, no more)."""
+        client = self.client(request)
+        if not is_department(client.department):
+            raise ApiError(
+                _("部门“%(slug)s”已停用，不能再报送数据。") % {"slug": client.department},
+                code="department_inactive", status_code=status.HTTP_403_FORBIDDEN,
+            )
+        return client
+
     def answer(self, request, pushed: Pushed) -> Response:
         batch, client = pushed.batch, request.user
         if pushed.refused:
@@ -649,7 +661,7 @@ class BatchesView(PushMixin, generics.ListAPIView):
         tags=["push"],
     )
     def post(self, request, *args, **kwargs):
-        client = self.client(request)
+        client = self.pushing_client(request)
         key = idempotency_key(request)
         if _declared_length(request) > MAX_JSON_BYTES:
             raise too_large_json()
@@ -682,7 +694,7 @@ class BatchFileView(PushMixin, generics.GenericAPIView):
         tags=["push"],
     )
     def post(self, request, *args, **kwargs):
-        client = self.client(request)
+        client = self.pushing_client(request)
         key = idempotency_key(request)
         if _declared_length(request) > MAX_UPLOAD_BYTES + 1024 * 1024:
             raise ApiError(too_large_message(), code="too_large", status_code=413)

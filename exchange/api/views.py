@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from exchange.api.datasets import DATASETS
 from exchange.api.services import readable_fields
-from exchange.declarations import get_department
+from exchange.exports import batch_department
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -27,6 +27,14 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 429)}
+
+
+def department_name(slug: str) -> str:
+    """The client's department by name (a deactivated declared one by its last declared name)."""
+    try:
+        return str(batch_department(slug).name)
+    except LookupError:
+        return slug
 
 
 class MeSerializer(serializers.Serializer):
@@ -52,7 +60,7 @@ class MeView(APIView):
         data = {
             "client": client.name,
             "department": client.department,
-            "department_name": str(get_department(client.department).name),
+            "department_name": department_name(client.department),
             "region_code": client.region.code,
             "region_name": client.region.name,
             "scopes": client.scopes,
