@@ -14,8 +14,10 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from exchange.declarations import REGISTRY
+from exchange.declarations import REGISTRY, Kind, get_department
+from exchange.feeds.declare import field_label
 from households.codes import codebook, labels_of
 from households.models import Household, Person
 from households.selectors import head_names
@@ -217,17 +219,42 @@ DEPARTMENT_BY_NAME = {department.name: slug for slug, department in REGISTRY.ite
 HEALTH_DEPARTMENTS = {"health"}
 
 
-def _department(slug_or_name: str):
-    return REGISTRY.get(slug_or_name) or REGISTRY.get(DEPARTMENT_BY_NAME.get(slug_or_name, ""))
+def _department(slug_or_name: str, known: dict | None = None):
+    """A typed department by slug or name, else one declared as data (read once per page through `known`)."""
+    found = REGISTRY.get(slug_or_name) or REGISTRY.get(DEPARTMENT_BY_NAME.get(slug_or_name, ""))
+    if found is not None or known is None:
+        return found
+    if slug_or_name not in known:
+        try:
+            known[slug_or_name] = get_department(slug_or_name)
+        except LookupError:
+            known[slug_or_name] = None
+    return known[slug_or_name]
 
 
-def _source_records(warnings: list[Warning], user: Any) -> dict[tuple[str, int], Any]:
+def _declared_field(department, record, name: str, hidden: bool) -> tuple[str, Any] | None:
+    """A declared record's field for the warning's source: the declared column header and its value (a code
+    with its label), hidden when the caller says so (a sensitive column, a user who may not see health data)."""
+    spec = next((spec for spec in department.data_fields if spec.name == name), None)
+    if spec is None:
+        return None
+    value = department.value(record, name)
+    if hidden:
+        value = HIDDEN
+    elif spec.kind == Kind.CODE and value not in (None, ""):
+        value = f"{value}（{labels_of(spec.codeset, str(value))}）"
+    elif spec.kind == Kind.FLAG and value is not None:
+        value = gettext("是") if value else gettext("否")
+    return field_label(department, name), value
+
+
+def _source_records(warnings: list[Warning], user: Any, known: dict | None = None) -> dict[tuple[str, int], Any]:
     wanted: dict[str, set[int]] = defaultdict(set)
     for warning in warnings:
         wanted[warning.department].add(warning.source_record_id)
     found: dict[tuple[str, int], Any] = {}
     for name, ids in wanted.items():
-        department = _department(name)
+        department = _department(name, known)
         if department is None:
             continue
         records = scope_for_user(department.records().filter(pk__in=ids), user)
@@ -248,23 +275,31 @@ def warnings_of(case: RiskCase, user: Any, limit: int = 50) -> list[WarningView]
         .select_related("rule", "batch", "person")
         .order_by("-as_of", "-id")[:limit]
     )
-    records = _source_records(warnings, user)
+    known: dict = {}
+    records = _source_records(warnings, user, known)
     sees_health = can_see_health(user)
     views = []
     for warning in warnings:
-        department = _department(warning.department)
+        department = _department(warning.department, known)
         slug = next((s for s, d in REGISTRY.items() if d is department), warning.department)
         hidden = slug in HEALTH_DEPARTMENTS and not sees_health
         record = records.get((warning.department, warning.source_record_id))
         fields: list[tuple[str, Any]] = []
+        declared = department is not None and department.declared_as_data
+        if declared and warning.rule.field in department.extra.get("sensitive", ()) and not sees_health:
+            hidden = True
         if record is not None:
             fields.append((str(record._meta.get_field("valid_from").verbose_name), record.valid_from))
             if hasattr(record, "period"):
                 fields.append((str(record._meta.get_field("period").verbose_name), record.period))
             try:
-                rule_field = record._meta.get_field(warning.rule.field)
+                rule_field = None if declared else record._meta.get_field(warning.rule.field)
             except FieldDoesNotExist:
                 rule_field = None
+            if declared:
+                shown_field = _declared_field(department, record, warning.rule.field, hidden)
+                if shown_field is not None:
+                    fields.append(shown_field)
             if rule_field is not None:
                 value = getattr(record, rule_field.attname)
                 fields.append((str(rule_field.verbose_name), HIDDEN if hidden else value))

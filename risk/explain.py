@@ -11,7 +11,7 @@ same thing (FAMILIES).
 """
 
 import numpy as np
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import get_language, gettext, gettext_noop
 
 HIGH, LOW = "high", "low"
 TOP = 3
@@ -256,8 +256,17 @@ def distinct_order(by_phrase: np.ndarray, labels: list[str], top: int) -> list[l
 
 
 def phrase_label(phrase: str) -> str:
-    """A stored factor phrase in the active language."""
-    return gettext(phrase) if phrase else ""
+    """A stored factor phrase in the active language. A declared department's phrase (risk.features:
+    its name and column header) has no catalogue entry: on English pages it is rebuilt from the English
+    names declared, where there are any."""
+    if not phrase:
+        return ""
+    translated = gettext(phrase)
+    if translated == phrase and (get_language() or "").startswith("en"):
+        from risk.features import declared_phrase_english  # features reads the department declarations
+
+        return declared_phrase_english(phrase) or phrase
+    return translated
 
 
 def plain_sentences(factors: object) -> list[str]:

@@ -31,11 +31,21 @@ it: the income survey (medical and school spending, 低保金), the status histo
 """
 
 import datetime as dt
+import re
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.db import connection
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.signals import post_delete, post_save
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
-from risk.sources import Sources, township_of
+from exchange.declarations import Department, Kind
+from risk.frames import _convert, _kind, _read_postgres, _resolve
+from risk.sources import Sources, in_region, township_of
 
 DAYS_PER_MONTH = 30.4375
 RECENT_YEARS = 3  # the window of the income trend, minimum and years below the threshold
@@ -217,6 +227,69 @@ def build_features(*, region_code: str | None = None, as_of: dt.date) -> pd.Data
     return Sources.load(region_code=region_code).at(as_of)
 
 
+# --- Departments declared as data -------------------------------------------------------------------
+
+
+def typed_declared(values: pd.Series | None, kind: Kind, length: int) -> pd.Series:
+    """A declared column's values read from DeclaredRecord.data, typed by its kind: dates as datetime64
+    (NaT when missing), amounts and integers as float (NaN), flags as bool (missing is False), codes and
+    text as str ("" when missing)."""
+    if values is None:
+        values = pd.Series([None] * length, dtype=object)
+    if kind == Kind.DATE:
+        return pd.to_datetime(values, errors="coerce", format="ISO8601").astype("datetime64[ns]")
+    if kind in {Kind.AMOUNT, Kind.INTEGER}:
+        return pd.to_numeric(values, errors="coerce").astype(float)
+    if kind == Kind.FLAG:
+        return values.astype(object).isin([True, 1, "true", "True", "1", "是"])
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        # Codes sent as numbers (1 rather than "1"): the code as written, without a decimal point.
+        return values.map(lambda v: "" if pd.isna(v) else (f"{v:.0f}" if float(v).is_integer() else str(v)))
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
+def read_declared(
+    queryset,
+    fields: list[str],
+    names: list[str],
+    department: Department,
+    *,
+    keys: list[str] | None = None,
+    sort: list[str] | None = None,
+) -> pd.DataFrame:
+    """One query over a declared department's records: the record columns ``fields`` (named ``names``,
+    typed as risk.frames types them) and one column per declared key of their data (``keys``, default every
+    one of Department.data_fields), typed by its kind (typed_declared).
+
+    The database takes the keys out of the JSON (``data ->> 'key'``; json_extract on SQLite), so the rows
+    cross the wire as plain columns — on PostgreSQL through risk.frames' fast path — and no JSON is parsed in
+    Python (json.loads and pandas' JSON reader took some 20 s per million records here)."""
+    specs = [spec for spec in department.data_fields if keys is None or spec.name in keys]
+    kinds = [_kind(_resolve(queryset.model, path)) for path in fields]
+    extracted = {f"declared_{i}": KeyTextTransform(spec.name, "data") for i, spec in enumerate(specs)}
+    annotated = queryset.order_by().annotate(**extracted)
+    sql, params = annotated.values_list(*fields, *extracted).query.sql_with_params()
+    columns = [*names, *extracted]
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        frame = _read_postgres(sql, params, columns, [*kinds, *(["text"] * len(extracted))])
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+        frame = frame.astype(object).where(frame.notna(), None)
+    for name, kind in zip(names, kinds, strict=True):
+        frame[name] = _convert(frame[name], kind, epoch=postgres)
+    for column, spec in zip(extracted, specs, strict=True):
+        raw = frame.pop(column)
+        if postgres:  # text, "" for a missing key
+            raw = raw.where(raw != "", None)
+        frame[spec.name] = typed_declared(raw, spec.kind, len(frame)).to_numpy()
+    if sort:
+        frame = frame.sort_values(sort, kind="mergesort", ignore_index=True)
+    return frame
+
+
 # --- Computation ----------------------------------------------------------------------------------
 
 
@@ -303,7 +376,11 @@ def features_at(sources: Sources, cutoff: dt.date) -> pd.DataFrame:
     ]
     out["warnings"] = agg.sum(agg.positions(recent["household_id"]), np.ones(len(recent)))
 
-    frame = pd.DataFrame({name: np.asarray(out[name], dtype=np.float32) for name in FEATURES}, index=hh.index)
+    declared = _declared_features(sources, c, agg, out["threshold_now"])
+    frame = pd.DataFrame(
+        {name: np.asarray(values, dtype=np.float32) for name, values in [*((n, out[n]) for n in FEATURES), *declared]},
+        index=hh.index,
+    )
     frame.insert(0, "village_id", hh["village_id"].to_numpy())
     frame.insert(1, "township", township_of(hh["village_id"]).to_numpy())
     frame.insert(2, "income_years", out["income_years"])
@@ -627,3 +704,239 @@ def _department(out: dict, present: bool, values: dict[str, np.ndarray]) -> None
     households it does not list."""
     for name, value in values.items():
         out[name] = value if present else np.full(len(value), np.nan)
+
+
+# --- Signals of the departments declared as data ----------------------------------------------------
+#
+# For each active department declared as data (exchange.feeds) that has records of the region's people, per
+# household at the cut-off (the version valid then): members with a record ("dept:<slug>"), and per declared
+# column ("dept:<slug>:<key>"): flags → members with the flag set; amounts and integers → the household's
+# largest value (amounts in monitoring thresholds, as above) — the largest rather than the sum because
+# departments often repeat a household's value on each member (a house's appraisal, its renovation
+# subsidy), which a sum would multiply by the household's size; codes of a code set with at most FEW_CODES
+# codes → members per code ("dept:<slug>:<key>=<code>"); dates and free text are not used. At most
+# MAX_DECLARED_FEATURES in all (departments by slug, columns in declared order). The names are stable, so a
+# model names the ones it was trained on; a department that sent nothing valid at the cut-off says NaN, as
+# for the typed departments, and a model trained before a department was declared simply does not read its
+# columns (risk.training reads a model's features by name, absent ones as NaN).
+
+DECLARED_PREFIX = "dept:"
+MAX_DECLARED_FEATURES = 40
+FEW_CODES = 8
+PHRASE_COUNT = gettext_noop("有成员在%(department)s有记录")
+PHRASE_FLAG = gettext_noop("%(department)s：%(column)s的成员")
+PHRASE_NUMBER = gettext_noop("%(department)s：%(column)s偏高")
+PHRASE_CODE = gettext_noop("%(department)s：%(column)s为%(code)s的成员")
+_SAFE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,20}$")
+
+
+@dataclass(frozen=True)
+class DeclaredFeature:
+    name: str
+    slug: str
+    key: str = ""  # "" for the members-with-a-record count
+    kind: str = ""  # "count", "flag", "amount", "integer" or "code"
+    code: str = ""
+
+
+@dataclass
+class DeclaredSource:
+    department: Department
+    records: pd.DataFrame  # every standing version linked to a person of the region
+    features: list[DeclaredFeature]
+
+
+def is_declared_feature(name: str) -> bool:
+    return name.startswith(DECLARED_PREFIX)
+
+
+def declared_columns(frame: pd.DataFrame) -> list[str]:
+    """The declared departments' feature columns of a features frame (training adds them to FEATURES)."""
+    return [name for name in frame.columns if is_declared_feature(str(name))]
+
+
+def _few_codes(departments: list[Department]) -> dict[str, list[tuple[str, str, str]]]:
+    """codeset → [(code, label, label_en)] for the code sets of declared code columns with at most FEW_CODES
+    active codes (one query)."""
+    from households.models import Code
+
+    wanted = {spec.codeset for d in departments for spec in d.data_fields if spec.kind == Kind.CODE and spec.codeset}
+    codes: dict[str, list[tuple[str, str, str]]] = {}
+    rows = Code.objects.filter(codeset_id__in=wanted, active=True).order_by("codeset_id", "sort_order", "code")
+    for codeset, code, label, label_en in rows.values_list("codeset_id", "code", "label", "label_en"):
+        codes.setdefault(codeset, []).append((code, label, label_en))
+    return {codeset: entries for codeset, entries in codes.items() if len(entries) <= FEW_CODES}
+
+
+def _feature_plan(department: Department, codes: dict[str, list[tuple[str, str, str]]]) -> list[DeclaredFeature]:
+    slug = department.slug
+    plan = [DeclaredFeature(f"{DECLARED_PREFIX}{slug}", slug, kind="count")]
+    for spec in department.data_fields:
+        if spec.kind == Kind.FLAG:
+            plan.append(DeclaredFeature(f"{DECLARED_PREFIX}{slug}:{spec.name}", slug, spec.name, "flag"))
+        elif spec.kind in {Kind.AMOUNT, Kind.INTEGER}:
+            plan.append(DeclaredFeature(f"{DECLARED_PREFIX}{slug}:{spec.name}", slug, spec.name, str(spec.kind)))
+        elif spec.kind == Kind.CODE and spec.codeset in codes:
+            plan.extend(
+                DeclaredFeature(f"{DECLARED_PREFIX}{slug}:{spec.name}={code}", slug, spec.name, "code", code)
+                for code, _label, _en in codes[spec.codeset]
+                if _SAFE_CODE.match(code)
+            )
+    return plan
+
+
+def load_declared(prefix: str) -> list[DeclaredSource]:
+    """The declared departments with records of the region's people: one query per department (and one for
+    the declarations, one for their few codes)."""
+    from exchange.feeds.declare import declared_departments
+
+    departments = sorted(declared_departments(), key=lambda d: d.slug)
+    if not departments:
+        return []
+    codes = _few_codes(departments)
+    found, room = [], MAX_DECLARED_FEATURES
+    for department in departments:
+        if room <= 0:
+            break
+        queryset = in_region(
+            department.records().filter(person__isnull=False), "person__household__village__pk", prefix
+        )
+        plan = _feature_plan(department, codes)[:room]
+        records = read_declared(
+            queryset,
+            ["id", "person_id", "person__household_id", "valid_from", "valid_to"],
+            ["id", "person_id", "household_id", "valid_from", "valid_to"],
+            department,
+            keys=sorted({feature.key for feature in plan if feature.key}),
+        )
+        if records.empty:
+            continue
+        room -= len(plan)
+        found.append(DeclaredSource(department, records, plan))
+    return found
+
+
+def declared_sources(sources: Sources) -> list[DeclaredSource]:
+    """The declared departments of a Sources, read on first use and kept with it (training reads several
+    cut-offs from one Sources; risk.training.blind_to_income hands the same list on)."""
+    cached = getattr(sources, "declared_cache", None)
+    if cached is None:
+        cached = load_declared(sources.prefix)
+        sources.declared_cache = cached
+    return cached
+
+
+def _declared_features(
+    sources: Sources, c: pd.Timestamp, agg: _Households, threshold: np.ndarray
+) -> list[tuple[str, np.ndarray]]:
+    columns: list[tuple[str, np.ndarray]] = []
+    for source in declared_sources(sources):
+        records = valid_at(source.records, c)
+        present = not records.empty
+        pos = agg.positions(records["household_id"])
+        for feature in source.features:
+            if not present:
+                columns.append((feature.name, np.full(agg.n, np.nan)))
+                continue
+            if feature.kind == "count":
+                values = agg.sum(pos, np.ones(len(records)))
+            elif feature.kind == "flag":
+                values = agg.sum(pos, records[feature.key].to_numpy(dtype=bool))
+            elif feature.kind == "code":
+                values = agg.sum(pos, (records[feature.key] == feature.code).to_numpy())
+            else:
+                own = records[feature.key].to_numpy(dtype=float)
+                values = agg.max(pos, own, empty=0.0)
+                if feature.kind == Kind.AMOUNT:
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        values = values / threshold
+            columns.append((feature.name, values))
+    return columns
+
+
+# --- Their phrases, for explanations ---------------------------------------------------------------------
+
+
+def _phrases(department: Department, codes: dict[str, list[tuple[str, str, str]]], english: bool) -> dict:
+    """feature name → phrase for one department, in Chinese (stored with scores) or in English."""
+    labels = department.extra.get("labels", {})
+
+    def name(value) -> str:
+        return (getattr(value, "name_en", "") or str.__str__(value)) if english else str.__str__(value)
+
+    def words(template: str, **values) -> str:
+        return (gettext(template) if english else template) % values
+
+    department_name = name(department.name)
+    code_labels = {
+        spec.name: {code: (label_en or label) if english else label for code, label, label_en in codes[spec.codeset]}
+        for spec in department.data_fields
+        if spec.kind == Kind.CODE and spec.codeset in codes
+    }
+    out = {}
+    for feature in _feature_plan(department, codes):
+        column = name(labels.get(feature.key, feature.key)) if feature.key else ""
+        if feature.kind == "count":
+            phrase = words(PHRASE_COUNT, department=department_name)
+        elif feature.kind == "flag":
+            phrase = words(PHRASE_FLAG, department=department_name, column=column)
+        elif feature.kind == "code":
+            code = code_labels[feature.key].get(feature.code, feature.code)
+            phrase = words(PHRASE_CODE, department=department_name, column=column, code=code)
+        else:
+            phrase = words(PHRASE_NUMBER, department=department_name, column=column)
+        out[feature.name] = phrase
+    return out
+
+
+def declared_phrases(features: list[str]) -> dict[str, tuple[str, str]]:
+    """PHRASES (risk.explain) for the declared features among `features`: each reads as the declared
+    department's name and column header, stored in Chinese; "high" (named when the household's value is above
+    the training average and raises its risk)."""
+    if not any(is_declared_feature(name) for name in features):
+        return {}
+    from exchange.feeds.declare import declared_departments
+
+    departments = declared_departments()
+    codes = _few_codes(departments)
+    table = {}
+    for department in departments:
+        table.update(_phrases(department, codes, english=False))
+    return {name: (table[name], "high") for name in features if name in table}
+
+
+_ENGLISH: dict = {"built": None, "table": {}}
+ENGLISH_TTL_SECONDS = 300
+
+
+def _forget_english(**kwargs) -> None:
+    _ENGLISH["built"] = None
+
+
+def declared_phrase_english(phrase: str) -> str | None:
+    """A stored declared phrase (Chinese) in English, from the declared English names (None when it is not
+    one); built once per process for a few minutes, and again after a declaration changes."""
+    built = _ENGLISH["built"]
+    if built is None or time.monotonic() - built > ENGLISH_TTL_SECONDS:
+        from exchange.feeds.declare import declared_departments
+
+        departments = declared_departments()
+        codes = _few_codes(departments)
+        table = {}
+        with translation.override("en"):
+            for department in departments:
+                chinese = _phrases(department, codes, english=False)
+                english = _phrases(department, codes, english=True)
+                table.update({chinese[name]: english[name] for name in chinese})
+        _ENGLISH.update(built=time.monotonic(), table=table)
+    return _ENGLISH["table"].get(phrase)
+
+
+def _connect_signals() -> None:
+    from exchange.feeds.models import DepartmentFeed
+
+    post_save.connect(_forget_english, sender=DepartmentFeed, dispatch_uid="risk.features.declared_english")
+    post_delete.connect(_forget_english, sender=DepartmentFeed, dispatch_uid="risk.features.declared_english_del")
+
+
+_connect_signals()

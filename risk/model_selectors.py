@@ -336,8 +336,16 @@ class ModelCard:
     @property
     def feature_labels(self) -> list[tuple[str, str]]:
         """(name, words) of each feature, the words translated when shown (the name where none is known)."""
-        features = self.model.features if isinstance(self.model.features, list) else []
-        return [(str(name), feature_label(str(name))) for name in features]
+        features = [str(name) for name in self.model.features] if isinstance(self.model.features, list) else []
+        # Features of departments declared as data read as the department's name and column header.
+        from django.utils.translation import get_language
+
+        from risk.features import declared_phrase_english, declared_phrases
+
+        declared = {name: phrase for name, (phrase, _when) in declared_phrases(features).items()}
+        if declared and (get_language() or "").startswith("en"):
+            declared = {name: declared_phrase_english(phrase) or phrase for name, phrase in declared.items()}
+        return [(name, declared.get(name) or feature_label(name)) for name in features]
 
     @property
     def parameter_rows(self) -> list[tuple[str, str, str]]:

@@ -16,6 +16,14 @@ How each operator reads a record (thresholds for the day-based ones are a number
   the household still below the monitoring threshold (its last surveyed per-capita net income under the
   threshold of that year): 低保 or 特困 stopped for a household still in difficulty.
 
+- ``in_values``: the field's value is one of the rule's values (comma-separated codes, e.g. "C,D").
+
+A rule may name a department declared as data (exchange.feeds): its ``field`` is then a declared key, read
+from DeclaredRecord.data and typed by the declaration (risk.features.read_declared), and checked against
+it: an unknown key, or an operator that does not suit the column's kind, skips the rule with the reason. A
+rule whose department is not declared (yet) waits: it is skipped with its reason in RulesRun.skipped, and
+the other rules run.
+
 Populations are judged on the date of the run: 脱贫人口 by the household type, 监测对象 by the monitoring
 type (both from the status history, else the household file), compulsory age 6–15 by the birth date.
 """
@@ -32,17 +40,20 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from exchange.declarations import get_department
+from exchange.declarations import Department, Kind, get_department
+from exchange.feeds.declare import field_label
 from households.models import Household, IncomeRecord, StatusChange
 from households.monitoring import ancestor_codes
 from povertycloud.audit.services import record_event
 from povertycloud.db import analyze
 from risk.features import (
     COMPULSORY_AGES,
+    DECLARED_PREFIX,
     LIFTED,
     age_on,
     household_state_at,
     known_incomes,
+    read_declared,
     with_thresholds,
 )
 from risk.frames import read_frame
@@ -54,10 +65,23 @@ Op = WarningRule.Operator
 Pop = WarningRule.Population
 NUMERIC = {Op.GTE, Op.GT, Op.AT_LEAST_COUNT}
 DAY_BASED = {Op.WITHIN_DAYS, Op.STOPPED}
+# Which kinds of declared column each operator reads.
+OPERATOR_KINDS = {
+    **{op: {Kind.AMOUNT, Kind.INTEGER} for op in NUMERIC},
+    Op.IS_TRUE: {Kind.FLAG},
+    Op.IS_FALSE: {Kind.FLAG},
+    Op.WITHIN_DAYS: {Kind.DATE},
+    Op.STOPPED: {Kind.DATE, Kind.FLAG},
+    Op.IN_VALUES: {Kind.CODE, Kind.TEXT, Kind.INTEGER},
+}
 
 
 class RuleError(ValueError):
     """A rule that cannot be evaluated as declared (unknown department or field, missing threshold)."""
+
+
+class DepartmentNotDeclared(RuleError):
+    """A rule whose department is not declared (yet): it waits, and the other rules run."""
 
 
 @dataclass
@@ -106,35 +130,91 @@ def _record_fields(rules: list[WarningRule], department: str) -> list[str]:
     return sorted({rule.field for rule in rules if rule.department == department})
 
 
-def _check(rule: WarningRule) -> None:
-    try:
-        model = get_department(rule.department).model
-    except Exception as exc:
-        raise RuleError(
+def rule_values(rule: WarningRule) -> list[str]:
+    """The rule's values for ``in_values``: "C, D" → ["C", "D"]."""
+    return [value.strip() for value in (rule.values or "").split(",") if value.strip()]
+
+
+def _department_of(rule: WarningRule, known: dict[str, Department | None]) -> Department:
+    if rule.department not in known:
+        try:
+            known[rule.department] = get_department(rule.department)
+        except LookupError:
+            known[rule.department] = None
+    department = known[rule.department]
+    if department is None:
+        raise DepartmentNotDeclared(
             _("规则 %(rule)s：未声明的部门“%(department)s”。") % {"rule": rule.code, "department": rule.department}
-        ) from exc
-    try:
-        model._meta.get_field(rule.field)
-    except Exception as exc:
+        )
+    return department
+
+
+def check_rule_field(rule: WarningRule, known: dict[str, Department | None] | None = None) -> Department:
+    """The rule's department, once its field suits the declaration: a typed record's field, or a declared
+    column's key whose kind the operator reads; ``in_values`` with its values. RuleError says why not
+    (DepartmentNotDeclared when the department is not declared)."""
+    department = _department_of(rule, {} if known is None else known)
+    if department.declared_as_data:
+        _check_declared(rule, department)
+    else:
+        model = department.model
+        try:
+            model._meta.get_field(rule.field)
+        except Exception as exc:
+            raise RuleError(
+                _("规则 %(rule)s：%(model)s没有字段“%(field)s”。")
+                % {"rule": rule.code, "model": model._meta.verbose_name, "field": rule.field}
+            ) from exc
+    if rule.operator == Op.IN_VALUES and not rule_values(rule):
         raise RuleError(
-            _("规则 %(rule)s：%(model)s没有字段“%(field)s”。")
-            % {"rule": rule.code, "model": model._meta.verbose_name, "field": rule.field}
-        ) from exc
+            _("规则 %(rule)s：比较“%(operator)s”需要填写取值（逗号分隔，例如 C,D）。")
+            % {"rule": rule.code, "operator": rule.get_operator_display()}
+        )
+    return department
+
+
+def _check(rule: WarningRule, known: dict[str, Department | None] | None = None) -> Department:
+    """The rule's department, once the rule is found evaluable (else RuleError with the reason)."""
+    department = check_rule_field(rule, known)
     if rule.operator in NUMERIC | DAY_BASED and rule.default_threshold is None and not rule.thresholds.exists():
         raise RuleError(
             _("规则 %(rule)s：比较“%(operator)s”需要阈值。")
             % {"rule": rule.code, "operator": rule.get_operator_display()}
         )
+    return department
 
 
-def _records(department: str, fields: list[str], prefix: str, as_of: dt.date, lookback: int) -> pd.DataFrame:
-    """Versions valid on as_of, and versions that ended in the last `lookback` days (for "stopped")."""
-    model = get_department(department).model
+def _check_declared(rule: WarningRule, department: Department) -> None:
+    specs = {spec.name: spec for spec in department.data_fields}
+    spec = specs.get(rule.field)
+    if spec is None:
+        known = "、".join(f"{name}（{field_label(department, name)}）" for name in specs)
+        raise RuleError(
+            _("规则 %(rule)s：部门“%(department)s”没有声明字段“%(field)s”。已声明的字段：%(known)s")
+            % {"rule": rule.code, "department": department.name, "field": rule.field, "known": known or _("无")}
+        )
+    if spec.kind not in OPERATOR_KINDS.get(rule.operator, set()):
+        raise RuleError(
+            _("规则 %(rule)s：字段“%(field)s”（%(column)s）不能用比较“%(operator)s”。")
+            % {
+                "rule": rule.code,
+                "field": rule.field,
+                "column": field_label(department, rule.field),
+                "operator": rule.get_operator_display(),
+            }
+        )
+
+
+def _records(
+    department: Department, fields: list[str], prefix: str, as_of: dt.date, lookback: int
+) -> pd.DataFrame:
+    """Versions valid on as_of, and versions that ended in the last `lookback` days (for "stopped"); for a
+    department declared as data, its declared columns expanded from the records' data."""
     since = as_of - dt.timedelta(days=lookback)
     queryset = in_region(
-        model.objects.filter(person__isnull=False, valid_from__lte=as_of).filter(
-            Q(valid_to__isnull=True) | Q(valid_to__gt=since)
-        ),
+        department.records()
+        .filter(person__isnull=False, valid_from__lte=as_of)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=since)),
         "person__household__village__pk",
         prefix,
     )
@@ -147,20 +227,12 @@ def _records(department: str, fields: list[str], prefix: str, as_of: dt.date, lo
         "person__birth_date",
         "valid_from",
         "valid_to",
-        *fields,
     ]
-    names = [
-        "id",
-        "batch_id",
-        "person_id",
-        "household_id",
-        "village_id",
-        "birth_date",
-        "valid_from",
-        "valid_to",
-        *fields,
-    ]
-    return read_frame(queryset, paths, names, sort=["person_id", "valid_from", "id"])
+    names = ["id", "batch_id", "person_id", "household_id", "village_id", "birth_date", "valid_from", "valid_to"]
+    sort = ["person_id", "valid_from", "id"]
+    if department.declared_as_data:
+        return read_declared(queryset, paths, names, department, keys=fields, sort=sort)
+    return read_frame(queryset, [*paths, *fields], [*names, *fields], sort=sort)
 
 
 @dataclass
@@ -262,6 +334,14 @@ def _fires(rule: WarningRule, records: pd.DataFrame, threshold: np.ndarray, cont
         ended &= ~records["person_id"].isin(now_set).to_numpy()
         stop_dates = records["valid_to"].dt.strftime("%Y-%m-%d")
         return ended & below, stop_dates
+    if op == Op.IN_VALUES:
+        wanted = rule_values(rule)
+        if pd.api.types.is_numeric_dtype(value) and not pd.api.types.is_bool_dtype(value):
+            numbers = pd.to_numeric(pd.Series(wanted), errors="coerce").dropna()
+            hit = value.isin(numbers.to_numpy()).to_numpy()
+        else:
+            hit = value.astype(str).str.strip().isin(wanted).to_numpy()
+        return current & hit, value
     raise RuleError(_("规则 %(rule)s：未知的比较“%(operator)s”。") % {"rule": rule.code, "operator": op})
 
 
@@ -276,18 +356,28 @@ def _as_text(value: Any) -> str:
 
 
 def evaluate_rules(
-    *, as_of: dt.date, region_code: str | None = None, rules: list[WarningRule] | None = None
+    *,
+    as_of: dt.date,
+    region_code: str | None = None,
+    rules: list[WarningRule] | None = None,
+    waiting: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Every firing of the active rules on as_of: one row per rule and source record; nothing written.
 
-    Returns (firings, skipped) where skipped names the rules that could not be evaluated, with why."""
+    Returns (firings, skipped) where skipped names the rules that could not be evaluated, with why. Rules
+    whose department is not declared (yet) are not errors of the rule: their reasons go into ``waiting``
+    when the caller passes a dict for it (run_warning_rules reports both)."""
     rules = list(WarningRule.objects.filter(active=True)) if rules is None else rules
     skipped: dict[str, str] = {}
     usable = []
+    departments: dict[str, Department | None] = {}
     for rule in rules:
         try:
-            _check(rule)
+            _check(rule, departments)
             usable.append(rule)
+        except DepartmentNotDeclared as exc:
+            if waiting is not None:
+                waiting[rule.code] = str(exc)
         except RuleError as exc:
             skipped[rule.code] = str(exc)
     prefix = region_prefix(region_code)
@@ -304,7 +394,9 @@ def evaluate_rules(
     )
     frames = []
     for department in sorted({rule.department for rule in usable}):
-        records = _records(department, _record_fields(usable, department), prefix, as_of, lookback)
+        records = _records(
+            departments[department], _record_fields(usable, department), prefix, as_of, lookback
+        )
         for rule in (r for r in usable if r.department == department):
             threshold = thresholds_by_village(rule, records["village_id"], table)
             hit, values = _fires(rule, records, threshold, context, as_of)
@@ -335,7 +427,9 @@ def evaluate_rules(
 @transaction.atomic
 def run_warning_rules(*, as_of: dt.date | None = None, region_code: str | None = None, by: Any = None) -> RulesRun:
     as_of = as_of or timezone.localdate()
-    firings, skipped = evaluate_rules(as_of=as_of, region_code=region_code)
+    waiting: dict[str, str] = {}
+    firings, skipped = evaluate_rules(as_of=as_of, region_code=region_code, waiting=waiting)
+    skipped = {**skipped, **waiting}
     result = RulesRun(as_of=as_of, fired=len(firings), skipped=skipped)
     if firings.empty:
         result.by_rule = {}
@@ -398,6 +492,26 @@ BASELINE_SIGNALS: dict[str, tuple[str | None, str | None, bool]] = {
 }
 
 
+def _declared_signal(features: pd.DataFrame, rule: WarningRule) -> np.ndarray:
+    """A rule on a department declared as data, read from its features (risk.features, "dept:<slug>:<key>"):
+    members with one of the rule's codes, members with the flag, or the household's largest value (amounts
+    back in yuan); NaN where the features do not carry it (a code set with many codes, a date, a flag unset
+    or stopped)."""
+    missing = np.full(len(features), np.nan)
+    base = f"{DECLARED_PREFIX}{rule.department}:{rule.field}"
+    if rule.operator == Op.IN_VALUES:
+        names = [f"{base}={value}" for value in rule_values(rule) if f"{base}={value}" in features.columns]
+        return features[names].sum(axis=1, min_count=1).to_numpy(dtype=float) if names else missing
+    if base not in features.columns or rule.operator in {Op.IS_FALSE, Op.WITHIN_DAYS, Op.STOPPED}:
+        return missing
+    value = features[base].to_numpy(dtype=float)
+    try:
+        kind = get_department(rule.department).spec(rule.field).kind
+    except (LookupError, StopIteration):
+        return missing
+    return value * features["threshold_now"].to_numpy(dtype=float) if kind == Kind.AMOUNT else value
+
+
 def baseline_flags(features: pd.DataFrame, rules: list[WarningRule]) -> pd.DataFrame:
     """Per household and rule, whether the rule fires at the features' cut-off (household-level version of
     the engine above: the signals are the features' department columns or their survey equivalents)."""
@@ -418,6 +532,8 @@ def baseline_flags(features: pd.DataFrame, rules: list[WarningRule]) -> pd.DataF
             if money:
                 own = own * features["threshold_now"].to_numpy(dtype=float)
             value = np.where(np.isnan(own), value, own)
+        if department_column is None and survey_column is None:
+            value = _declared_signal(features, rule)
         threshold = thresholds_by_village(rule, features["village_id"], table)
         with np.errstate(invalid="ignore"):
             if rule.operator in NUMERIC:

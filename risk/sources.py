@@ -200,7 +200,12 @@ class Sources:
             Warning.objects.filter(region_code__startswith=prefix), ["household_id", "as_of", "rule_id"]
         )
         thresholds = monitoring_thresholds(sorted(households["village_id"].unique()))
-        return cls(prefix, households, persons, incomes, status, health, civil, education, warnings, thresholds)
+        loaded = cls(prefix, households, persons, incomes, status, health, civil, education, warnings, thresholds)
+        # The departments declared as data, read with the rest so that features at any cut-off query nothing.
+        from risk.features import load_declared
+
+        loaded.declared_cache = load_declared(prefix)
+        return loaded
 
     def at(self, cutoff: dt.date) -> pd.DataFrame:
         # risk.features builds on this module; imported here so that either can be imported first.

@@ -93,7 +93,15 @@ from povertycloud.audit.services import record_event
 from povertycloud.regions.models import Region
 from risk.evaluation import evaluate, review_capacity
 from risk.explain import HIGH, PHRASES
-from risk.features import FEATURES, INCOME, PLACE, with_thresholds
+from risk.features import (
+    FEATURES,
+    INCOME,
+    PLACE,
+    declared_columns,
+    declared_phrases,
+    declared_sources,
+    with_thresholds,
+)
 from risk.labels import Target, labels_for, poor_in_year, year_end
 from risk.models import RiskModel, WarningRule
 from risk.rules import baseline_flags
@@ -222,15 +230,16 @@ class _FeatureModel:
     place: dict | None = None
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        if TOWNSHIP_POOR_SHARE not in self.features or TOWNSHIP_POOR_SHARE in frame.columns:
-            return frame[self.features].to_numpy(dtype=np.float32)
+        # By name; a column the frame lacks (a declared department with no records here) is missing (NaN).
         X = frame.reindex(columns=self.features).to_numpy(dtype=np.float32)
-        X[:, self.features.index(TOWNSHIP_POOR_SHARE)] = township_poor_share(frame, self.place or {})
+        if TOWNSHIP_POOR_SHARE in self.features and TOWNSHIP_POOR_SHARE not in frame.columns:
+            X[:, self.features.index(TOWNSHIP_POOR_SHARE)] = township_poor_share(frame, self.place or {})
         return X
 
     @property
     def phrase_table(self) -> dict[str, tuple[str, str]]:
-        return PHRASES
+        declared = declared_phrases(self.features)
+        return {**PHRASES, **declared} if declared else PHRASES
 
 
 def leaf_weight(y: np.ndarray, weights: np.ndarray) -> float:
@@ -637,7 +646,10 @@ def build_datasets(sources: Sources, years: list[int]) -> dict[str, Dataset]:
     for target, chunks in parts.items():
         frame = pd.concat([rows for rows, _, _ in chunks])
         datasets[target] = Dataset(
-            frame, np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks])
+            frame,
+            np.concatenate([c[1] for c in chunks]),
+            np.concatenate([c[2] for c in chunks]),
+            features=[*FEATURES, *declared_columns(frame)],
         )
     return datasets
 
@@ -646,6 +658,7 @@ def blind_to_income(sources: Sources, year: int) -> Sources:
     """The same sources without any income survey of `year` or later: what a proxy-means test may read."""
     blind = replace(sources, incomes=sources.incomes[sources.incomes["year"] < year])
     blind.attributes_cache = sources.attributes_cache
+    blind.declared_cache = declared_sources(sources)  # read once, shared by every year's blind copy
     return blind
 
 
@@ -664,7 +677,7 @@ def build_cross_sectional(sources: Sources, year: int, *, place: bool = True) ->
     ).set_index("household_id")["ratio"]
     ratio = incomes.reindex(features.index).to_numpy(dtype=float)
     log_income = np.log(np.maximum(ratio, PMT_FLOOR))  # NaN stays NaN: not surveyed
-    columns = [*CROSS_SECTIONAL_FEATURES, *(PLACE if place else [])]
+    columns = [*CROSS_SECTIONAL_FEATURES, *declared_columns(features), *(PLACE if place else [])]
     return Dataset(
         features[keep],
         label[keep].to_numpy(dtype=np.int8),
