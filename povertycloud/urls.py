@@ -18,6 +18,7 @@ urlpatterns = [
     path("resources/", include("resources.urls")),
     path("reports/", include("reports.urls")),
     path("departments/", include("exchange.urls")),
+    path("eligibility/", include("eligibility.urls")),
     path("downloads/", include("povertycloud.downloads.urls")),
     path("api/", include("exchange.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from eligibility.models import CrossCheck, CrossCheckHit
 from exchange import quality
 from exchange.declarations import get_department
 from households.codes import codebook
@@ -80,6 +81,15 @@ KINDS: dict[str, ExportKind] = {
             gettext_lazy("部门数据比对结果"),
             "households.person",
             gettext_lazy("截止日部门数据与户档案不一致之处（民政、医保、教育）。"),
+        ),
+        ExportKind(
+            "cross_checks",
+            gettext_lazy("资格比对疑点"),
+            "eligibility.crosscheckhit",
+            gettext_lazy(
+                "统计期内首次发现的资格比对疑点：比对规则、人员、证据（部门、批次、记录）、发放日期和金额、"
+                "核实状态和后续处理。"
+            ),
         ),
         ExportKind(
             "decisions",
@@ -456,6 +466,91 @@ def quality_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date,
     )
 
 
+def _department_name(slug: str) -> str:
+    try:
+        return str(get_department(slug).name)
+    except LookupError:  # a declared department since withdrawn: its code
+        return slug
+
+
+def cross_checks_export(
+    sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool
+) -> None:
+    """The cross-check hits of the region first found in the period (their first run started within it), one
+    row per hit with its evidence and its verification; ID numbers masked, and ID numbers in the officials'
+    reasons, unless the user's role may reveal them and the user asked for them."""
+    first, last = _range(region)
+    hits = scope_for_user(
+        CrossCheckHit.objects.filter(
+            region_code__gte=first,
+            region_code__lte=last,
+            first_run__started_at__date__gte=start,
+            first_run__started_at__date__lte=end,
+        ),
+        user,
+    ).select_related("cross_check", "evidence_batch", "decided_by", "first_run")
+    places = dict(
+        Region.objects.filter(code__gte=first, code__lte=last, level__gte=Region.Level.TOWNSHIP).values_list(
+            "code", "name"
+        )
+    )
+    id_number = _sensitive(user, "id_number", revealed)
+    department = _memo(_department_name)
+    status_labels = dict(CrossCheckHit.Status.choices)
+    outcome_labels = dict(CrossCheck.Outcome.choices)
+    rows = (
+        [
+            h.pk,
+            h.cross_check.name,
+            places.get(h.township_code, h.township_code),
+            h.region_code,
+            places.get(h.region_code, "") if h.region_code != h.township_code else "",
+            h.name,
+            id_number(h.id_number),
+            department(h.evidence_department),
+            h.evidence_batch_id,
+            h.evidence_batch.file_name,
+            h.evidence_record_id,
+            h.payment_date,
+            h.amount,
+            timezone.localtime(h.first_run.started_at).date(),
+            h.detail if revealed else mask_text(h.detail),
+            str(status_labels.get(h.status, h.status)),
+            str(outcome_labels.get(h.outcome, h.outcome)),
+            h.reason if revealed else mask_text(h.reason),
+            h.decided_by.username if h.decided_by else "",
+            h.decided_at,
+        ]
+        for h in hits.order_by("township_code", "cross_check__code", "pk").iterator(chunk_size=STREAM_ROWS)
+    )
+    sheets.sheet(
+        _("资格比对疑点"),
+        [
+            _("疑点编号"),
+            _("比对规则"),
+            _("乡镇"),
+            _("区划代码"),
+            _("村"),
+            _("姓名"),
+            _("证件号码"),
+            _("证据部门"),
+            _("证据批次"),
+            _("批次文件"),
+            _("证据记录"),
+            _("发放日期"),
+            _("金额（元）"),
+            _("发现日期"),
+            _("疑点说明"),
+            _("核实状态"),
+            _("后续处理"),
+            _("核实说明"),
+            _("核实人"),
+            _("核实时间"),
+        ],
+        rows,
+    )
+
+
 def decisions_export(
     sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool
 ) -> None:
@@ -575,6 +670,7 @@ WRITERS = {
     "households": households_export,
     "assistance": assistance_export,
     "quality": quality_export,
+    "cross_checks": cross_checks_export,
     "decisions": decisions_export,
     "audit": audit_export,
 }

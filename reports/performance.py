@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from django.utils.translation import gettext_noop
 
+from reports import cross_checks as xc
 from reports import indicators as ind
 from reports.sources import Sources
 
@@ -74,6 +75,16 @@ LABELS: dict[str, str] = {
     "flagged_not_poor": gettext_noop("列入名单但并非实际贫困（误评）"),
     "exclusion_error": gettext_noop("排斥误差 EE"),
     "inclusion_error": gettext_noop("纳入误差 IE"),
+    "cross_check_hits": gettext_noop("统计期内发现的资格比对疑点数"),
+    "cross_check_pending": gettext_noop("截止日待核实疑点数"),
+    "cross_check_confirmed": gettext_noop("截止日前核实属实疑点数"),
+    "cross_check_exit_review": gettext_noop("其中转入退出或标注审核"),
+    "cross_check_payment_recovery": gettext_noop("其中转入资金追回"),
+    "cross_check_dismissed": gettext_noop("截止日前核实排除疑点数"),
+    "cross_check_involved_amount": gettext_noop("发放比对疑点涉及金额（元）"),
+    "cross_check_confirmed_amount": gettext_noop("其中核实属实金额（元）"),
+    "recovery_hits": gettext_noop("核实属实、转入资金追回的发放数"),
+    "recovery_amount": gettext_noop("应追回资金（元）"),
 }
 
 # The tables a report reads, as its page and files name them (the manifest's row_counts keys).
@@ -89,6 +100,8 @@ TABLE_LABELS = {
     "labour_households": gettext_noop("有劳动力的户"),
     "severe_disability_households": gettext_noop("重度残疾人户"),
     "expectations": gettext_noop("应落实措施规则"),
+    "checks": gettext_noop("资格比对规则"),
+    "cross_checks": gettext_noop("资格比对疑点"),
 }
 
 HEADERS = {
@@ -107,6 +120,15 @@ HEADERS = {
     "eliminated": gettext_noop("风险消除户数"),
     "p0": "P0",
     "month": gettext_noop("月份"),
+    "check": gettext_noop("比对规则"),
+    "hits": gettext_noop("发现疑点"),
+    "pending": gettext_noop("待核实"),
+    "confirmed": gettext_noop("核实属实"),
+    "exit_review": gettext_noop("其中转入退出或标注审核"),
+    "payment_recovery": gettext_noop("其中转入资金追回"),
+    "dismissed": gettext_noop("核实排除"),
+    "involved_amount": gettext_noop("涉及金额（元）"),
+    "confirmed_amount": gettext_noop("核实属实金额（元）"),
 }
 
 
@@ -172,6 +194,19 @@ HEADLINE = (
     "fgt_p0",
     "exclusion_error",
     "inclusion_error",
+)
+
+
+# The cross-check section's summary numbers, in the order it lists them.
+CROSS_CHECK_SUMMARY = (
+    "cross_check_hits",
+    "cross_check_pending",
+    "cross_check_confirmed",
+    "cross_check_exit_review",
+    "cross_check_payment_recovery",
+    "cross_check_dismissed",
+    "cross_check_involved_amount",
+    "cross_check_confirmed_amount",
 )
 
 
@@ -297,6 +332,9 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     numbers["amount_total"] = float(money["category"].iloc[-1]["amount"])
     numbers["amount_measures"] = int(money["category"].iloc[-1]["measures"])
     by_category = money["category"].iloc[:-1]
+    checked = xc.summary(f["checks"], f["cross_checks"], start, end, sources.township_names)
+    numbers.update(checked["numbers"])
+    recovery = {k: checked["numbers"][k] for k in ("recovery_hits", "recovery_amount")}
     sections.append(
         Section(
             "amounts",
@@ -306,6 +344,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
                 (gettext_noop("按帮扶类别"), chinese(money["category"])),
                 (gettext_noop("按资金来源"), chinese(money["source"])),
                 (gettext_noop("按乡镇"), chinese(money["township"])),
+                (gettext_noop("资格比对：向不符合条件者的发放（应追回）"), key_values(recovery)),
             ],
             Chart(
                 "bar",
@@ -375,6 +414,27 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
             gettext_noop("风险名单瞄准误差"),
             ind.DEFINITIONS["targeting"],
             [(gettext_noop("汇总"), key_values(aim))],
+        )
+    )
+
+    by_check = checked["by_check"]
+    sections.append(
+        Section(
+            "cross_checks",
+            gettext_noop("资格比对（部门数据比对）"),
+            xc.DEFINITION,
+            [
+                (gettext_noop("汇总"), key_values(checked["numbers"], list(CROSS_CHECK_SUMMARY))),
+                (gettext_noop("按比对规则"), chinese(by_check)),
+                (gettext_noop("按乡镇"), chinese(checked["by_township"])),
+            ],
+            Chart(
+                "bar",
+                gettext_noop("统计期内发现的疑点数（按比对规则）"),
+                list(by_check["check"].iloc[:-1]),
+                {gettext_noop("疑点数"): [float(v) for v in by_check["hits"].iloc[:-1]]},
+                gettext_noop("件"),
+            ),
         )
     )
 

@@ -12,9 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
+from eligibility.models import CrossCheck, CrossCheckHit
 from households.codes import codebook
 from households.models import Household, IncomeRecord, Person, StatusChange
 from povertycloud.regions.models import Region
@@ -248,6 +249,7 @@ def read_sources(*, region: Region, start: dt.date, end: dt.date, user: Any) -> 
         scope_for_user(MonitoringReturn.objects.filter(**in_region, returned_on__lte=end), user),
         ("elimination_id",),
     )
+    checks, cross_checks = read_cross_checks(region=region, start=start, end=end, user=user)
     book = catalogue()
     codes = codebook()
     townships = Region.objects.filter(level=Region.Level.TOWNSHIP, code__gte=first, code__lte=last).values_list(
@@ -259,7 +261,19 @@ def read_sources(*, region: Region, start: dt.date, end: dt.date, user: Any) -> 
         end=end,
         year=year,
         tables={
-            t.name: t for t in (household_table, status, cases, measures, incomes, thresholds, eliminations, returns)
+            t.name: t
+            for t in (
+                household_table,
+                status,
+                cases,
+                measures,
+                incomes,
+                thresholds,
+                eliminations,
+                returns,
+                checks,
+                cross_checks,
+            )
         },
         labour=households_with_labour(households, end),
         severe_disability=households_with_severe_disability(households),
@@ -280,12 +294,85 @@ def read_sources(*, region: Region, start: dt.date, end: dt.date, user: Any) -> 
     return sources
 
 
+PAYMENT_SUBJECTS = (CrossCheck.Subject.MEASURES, CrossCheck.Subject.PAYMENT_LIST)
+
+
+def _local_date(value: dt.datetime | None) -> dt.date | None:
+    if value is None:
+        return None
+    return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+
+
+def read_cross_checks(*, region: Region, start: dt.date, end: dt.date, user: Any) -> tuple[Table, Table]:
+    """The eligibility cross-checks (the active ones and any with a hit read) and the hits of the region first found
+    in the period (their first run started within it), narrowed to the user's scope, in canonical order."""
+    first, last = _range(region)
+    hit_rows = list(
+        scope_for_user(
+            CrossCheckHit.objects.filter(
+                region_code__gte=first,
+                region_code__lte=last,
+                first_run__started_at__date__gte=start,
+                first_run__started_at__date__lte=end,
+            ),
+            user,
+        )
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "cross_check__code",
+            "township_code",
+            "region_code",
+            "status",
+            "outcome",
+            "payment_id",
+            "payment_date",
+            "amount",
+            "first_run__started_at",
+            "decided_at",
+        )
+    )
+    hits = Table(
+        "cross_checks",
+        (
+            "hit_id",
+            "check",
+            "township",
+            "region_code",
+            "status",
+            "outcome",
+            "payment",
+            "payment_date",
+            "amount",
+            "found_on",
+            "decided_on",
+        ),
+        [
+            (pk, check, township, code, state, outcome, bool(paid), paid_on, amount, _local_date(at), _local_date(on))
+            for pk, check, township, code, state, outcome, paid, paid_on, amount, at, on in hit_rows
+        ],
+    )
+    used = {row[1] for row in hits.rows}
+    checks = Table(
+        "checks",
+        ("check", "name", "outcome", "payment"),
+        [
+            (code, name, outcome, subject in PAYMENT_SUBJECTS)
+            for code, name, outcome, subject in CrossCheck.objects.filter(Q(active=True) | Q(code__in=used))
+            .order_by("code")
+            .values_list("code", "name", "outcome", "subject")
+        ],
+    )
+    return checks, hits
+
+
 DATE_COLUMNS = {
     "status": ("effective_date",),
     "cases": ("opened_on", "due_on", "decided_on"),
     "measures": ("start_date", "end_date"),
     "eliminations": ("eliminated_on",),
     "returns": ("eliminated_on", "returned_on"),
+    "cross_checks": ("payment_date", "found_on", "decided_on"),
 }
 
 

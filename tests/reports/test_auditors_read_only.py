@@ -28,6 +28,7 @@ from django.contrib.sessions.models import Session
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from eligibility.models import CrossCheck, CrossCheckHit, CrossCheckRun
 from exchange.api.models import ApiClient, ApiToken, Share, SharedPerson
 from exchange.models import ImportBatch, LinkCandidate, RejectedRow
 from households.models import Household, IncomeRecord, Person
@@ -103,6 +104,7 @@ class County:
     api_client: ApiClient
     api_token: ApiToken
     share: Share
+    hit: CrossCheckHit
 
 
 @pytest.fixture
@@ -170,7 +172,18 @@ def county(regions, official_a, auditor) -> County:
     SharedPerson.objects.create(
         share=share, person_id=person.pk, household_id=household.pk, region_code=household.village_id
     )
+    check = CrossCheck.objects.create(
+        code="member-vehicle", name="成员名下有机动车", subject="members", department="ps_vehicles",
+        condition="value_in", field="vehicle_type", values="K3", outcome="exit_review",
+    )
+    run = CrossCheckRun.objects.create(county_code=COUNTY, as_of=timezone.localdate(), hits_found=1, hits_new=1)
+    hit = CrossCheckHit.objects.create(
+        cross_check=check, first_run=run, last_run=run, township_code=household.village_id[:9] + "000",
+        region_code=household.village_id, household=household, person=person, id_number=person.id_number,
+        name=person.name, evidence_department="ps_vehicles", evidence_record_id=1, evidence_batch=source,
+    )
     return County(
+        hit=hit,
         api_client=api_client,
         api_token=api_token,
         share=share,
@@ -206,6 +219,7 @@ PK_BY_ROUTE = (
     ("departments/api/persons/", "person"),
     ("admin/exchange/apiclient/", "api_client"),
     ("admin/exchange/apitoken/", "api_token"),
+    ("eligibility/hits/", "hit"),
 )
 
 

@@ -228,7 +228,7 @@ def test_the_audit_trail_export_covers_only_the_period(client, county, auditor, 
     assert "2023 年的记录" not in notes and "今天的记录" not in notes
 
 
-@pytest.mark.parametrize("kind", ["households", "assistance", "quality", "decisions", "audit"])
+@pytest.mark.parametrize("kind", ["households", "assistance", "quality", "cross_checks", "decisions", "audit"])
 def test_every_export_is_itself_recorded_in_the_audit_trail(client, county, auditor, kind):
     before = AuditEvent.objects.count()
     export(client, auditor, kind)

@@ -123,6 +123,7 @@ def test_the_workbook_has_a_sheet_per_section_numbers_as_numbers_and_a_definitio
         "风险消除后返贫",
         "FGT 贫困指数",
         "风险名单瞄准误差",
+        "资格比对（部门数据比对）",
         "分乡镇",
         "指标定义",
     ]
@@ -137,7 +138,7 @@ def test_the_workbook_has_a_sheet_per_section_numbers_as_numbers_and_a_definitio
     assert isinstance(fgt["P0 贫困发生率"], float)
     assert fgt["P0 贫困发生率"] == pytest.approx(5 / 9, abs=1e-6)
     definitions = list(book["指标定义"].iter_rows(min_row=2, values_only=True))
-    assert len(definitions) == 10
+    assert len(definitions) == 11
     assert all(definition and len(definition) > 20 for _, definition in definitions)
     assert any("P_α" in definition for _, definition in definitions)
 
