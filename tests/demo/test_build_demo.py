@@ -42,7 +42,12 @@ def test_the_demo_county_is_imported_scored_and_partly_reviewed(demo_output):
     assert Person.objects.filter(pk=conflict.object_id).exists(), "the edited member stays until the township decides"
     # The three department files came in from the browser's road; then the demo's department systems used the API.
     files = succeeded.exclude(department="registry").filter(api_client__isnull=True)
-    assert files.count() == 3
+    typed = ["civil_affairs", "health", "education", "disability"]
+    assert files.filter(department__in=typed).count() == 4
+    # The departments declared as data (fixtures/departments) came in as files too, one batch each.
+    declared = files.exclude(department__in=typed)
+    assert declared.count() == 10
+    assert all(b.accepted_rows + b.rejected_rows == b.total_rows and b.accepted_rows > 0 for b in declared)
     pushed = succeeded.get(api_client__name="县医保局")
     assert pushed.full_snapshot is False and pushed.accepted_rows == pushed.total_rows > 0
     shares = Share.objects.order_by("client__name")

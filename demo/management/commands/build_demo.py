@@ -5,14 +5,20 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.utils import timezone
 
+from demo.county.declared_files import write_declared_files, written
 from demo.county.generator import load_county
+from demo.county.registry_files import FILE_NAMES as REGISTRY_FILE_NAMES
+from demo.steps.cross_checks import run_demo_cross_checks
+from demo.steps.declared_departments import declare_demo_departments, import_declared_files
 from demo.steps.department_api import curl_lines, ensure_demo_clients, run_demo_exchanges
 from demo.steps.registry_update import import_follow_up_export, write_follow_up_export
 from demo.steps.reports import build_demo_report
 from demo.steps.resources import record_demo_assistance
 from demo.steps.risk import run_risk_demo
 from demo.users import ensure_demo_users
+from eligibility.models import CrossCheckRun
 from exchange.models import ImportBatch
 from exchange.pipeline import import_department_file
 from households.models import Household
@@ -31,6 +37,7 @@ DEPARTMENT_FILES = (
     ("civil_affairs", "civil_affairs_2025-12.csv"),
     ("health", "health_2025-12.csv"),
     ("education", "education_2025-12.xlsx"),
+    ("disability", "disability_2025-12.csv"),
 )
 
 ASSISTANCE_LABELS = {
@@ -50,7 +57,8 @@ class Command(BaseCommand):
         "region tree and monitoring thresholds, generate the county's registry export and department files, "
         "import them through the registry import and the department imports, create demo users, run the "
         "warning rules, train and activate the risk models, score the county, take a few cases through "
-        "review, record assistance and outcomes and take a few households through risk elimination, and "
+        "review, record assistance and outcomes and take a few households through risk elimination, run the "
+        "eligibility cross-checks and verify a few of their hits, and "
         "generate a county performance report. Re-running keeps an existing county unless --rebuild is given."
     )
 
@@ -78,6 +86,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"已有 {Household.objects.count()} 户，沿用现有演示数据（--rebuild 重新生成）。")
         self._import_department_files(out)
+        self._import_declared_files(out, seed)
         users = ensure_demo_users()
         if fresh:
             self._import_follow_up(out, seed, dict((spec.username, user) for spec, user in users))
@@ -85,6 +94,7 @@ class Command(BaseCommand):
         tokens = ensure_demo_clients(region_code=COUNTY, admin=dict((s.username, u) for s, u in users)["admin"])
         run_demo_exchanges(tokens=tokens, say=self.stdout.write)
         self._record_assistance(seed)
+        self._run_cross_checks(dict((spec.username, user) for spec, user in users))
         self._build_report(dict((spec.username, user) for spec, user in users))
         self._precompute()
         self.stdout.write(self.style.SUCCESS(f"演示县已就绪，用时 {time.monotonic() - started:.0f} 秒。"))
@@ -129,6 +139,18 @@ class Command(BaseCommand):
         counts = record_demo_assistance(region_code=COUNTY, seed=seed)
         said = "，".join(f"{ASSISTANCE_LABELS.get(key, key)} {value}" for key, value in counts.items())
         self.stdout.write(f"帮扶与成效：{said}。")
+
+    def _run_cross_checks(self, users: dict) -> None:
+        if CrossCheckRun.objects.exists():
+            self.stdout.write("已有资格比对结果，沿用。")
+            return
+        run_demo_cross_checks(
+            county_code=COUNTY,
+            as_of=timezone.localdate(),
+            admin=users["admin"],
+            officials=[users["xijiang"], users["langde"]],
+            say=self.stdout.write,
+        )
 
     def _precompute(self) -> None:
         """The numbers the dashboards and the data-quality page read, computed now (the commands a county runs
@@ -183,3 +205,21 @@ class Command(BaseCommand):
             )
         if ImportBatch.objects.filter(status=ImportBatch.Status.FAILED).exists():
             self.stdout.write(self.style.WARNING("有导入批次失败，请在“部门数据”页面查看原因。"))
+
+    def _import_declared_files(self, folder: Path, seed: int) -> None:
+        """The departments declared as data (fixtures/departments) are declared, and their files imported, as a
+        real county's are; the files are written from the county's registry export when they are missing."""
+        declare_demo_departments(by=None)
+        if not written(folder):
+            if not (folder / REGISTRY_FILE_NAMES["members"]).exists():
+                self.stdout.write(f"没有找到 {folder} 中的户档案导出，跳过声明部门数据文件的导入。")
+                return
+            write_declared_files(folder=folder, seed=seed)
+        for batch in import_declared_files(folder=folder, region_code=COUNTY, by=None):
+            if getattr(batch, "already_imported", False):
+                self.stdout.write(f"{batch.file_name}：此前已导入（批次 {batch.pk}）。")
+                continue
+            self.stdout.write(
+                f"导入 {batch.file_name}：共 {batch.total_rows} 行，接收 {batch.accepted_rows}，"
+                f"拒收 {batch.rejected_rows}，关联到人 {batch.linked_rows}，未关联 {batch.unlinked_rows}。"
+            )

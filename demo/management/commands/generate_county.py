@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from demo.county.declared_files import write_declared_files
+from demo.county.disability_file import write_disability_file
 from demo.county.generator import GenerationError, generate_county
 
 DEFAULT_OUT = Path(settings.VAR_DIR) / "demo" / "county_files"
@@ -13,8 +15,10 @@ class Command(BaseCommand):
     help = (
         "Generate a synthetic county as the files a real county has: the national system's registry export "
         "(户信息, 成员信息, 收支信息 with a year column, 状态变更; CSV) and the latest period's department files "
-        "(民政 CSV in GBK, 医保 CSV in UTF-8, 教育 XLSX). By default the demo county (雷山县 522634, income "
-        "2021–2025); --regions-file writes the county of any statistical code list instead (its code, villages "
+        "(民政 CSV in GBK, 医保 CSV in UTF-8, 教育 XLSX), and the files of the departments declared as data "
+        "(fixtures/departments: 公安, 住建, 人社, 市场监管, 财政, 不动产; demo/county/declared_files.py). "
+        "By default the demo county (雷山县 522634, income 2021–2025); --regions-file writes the county of any "
+        "statistical code list instead (its code, villages "
         "and ID region read from the list; the database's regions are not touched) and --income-years limits "
         "the income table (e.g. --income-years 2025 for a county with one year). Nothing is written to the "
         "household file: load the export with load_regions and import_registry (build_demo does). "
@@ -66,5 +70,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {manifest['file']}: {manifest['rows']} 行（{manifest['encoding']}）；故障行：{faults}"
             )
+        for manifest in write_declared_files(
+            folder=Path(options["out"]), seed=options["seed"], regions_file=options["regions_file"]
+        ).values():
+            faults = ", ".join(f"{name} {count}" for name, count in manifest["faults"].items())
+            planted = ", ".join(f"{name} {count}" for name, count in manifest["planted"].items())
+            planted = f"；比对案例：{planted}" if planted else ""
+            self.stdout.write(
+                f"  {manifest['file']}: {manifest['rows']} 行（{manifest['encoding']}）；故障行：{faults}{planted}"
+            )
+        disability = write_disability_file(folder=Path(options["out"]), seed=options["seed"])
+        self.stdout.write(f"  {disability['file']}: {disability['rows']} 行（{disability['encoding']}）")
         rate = summary.persons / summary.seconds if summary.seconds else 0
         self.stdout.write(self.style.SUCCESS(f"完成，用时 {summary.seconds:.1f} 秒（{rate:,.0f} 人/秒）。"))
