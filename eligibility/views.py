@@ -214,40 +214,40 @@ def _already_decided(request: HttpRequest, hit: CrossCheckHit) -> HttpResponse:
     return redirect("eligibility:hit", pk=hit.pk)
 
 
-@login_required
-@require_POST
-def confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def _verify(request: HttpRequest, pk: int, form_class, form_name: str, decide) -> HttpResponse:
+    """Confirm or dismiss: the form, the service, and a message whatever happened (a race is a message too)."""
     hit = _verifiable(request, pk)
-    form = ConfirmForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
-        return _detail(request, hit, confirm_form=form, status=400)
+        return _detail(request, hit, status=400, **{form_name: form})
     try:
-        services.confirm_hit(hit=hit, by=request.user, note=form.cleaned_data["note"])
+        success = decide(hit, form.cleaned_data)
     except services.AlreadyDecided:
         return _already_decided(request, hit)
     except ValidationError as error:
         for message in error.messages:
             messages.error(request, message)
         return redirect("eligibility:hit", pk=hit.pk)
-    outcome = hit.cross_check.get_outcome_display()
-    messages.success(request, _("已核实属实，转入后续处理：%(outcome)s。") % {"outcome": outcome})
+    messages.success(request, success)
     return redirect("eligibility:hit", pk=hit.pk)
+
+
+@login_required
+@require_POST
+def confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    def decide(hit: CrossCheckHit, data: dict) -> str:
+        services.confirm_hit(hit=hit, by=request.user, note=data["note"])
+        outcome = hit.cross_check.get_outcome_display()
+        return _("已核实属实，转入后续处理：%(outcome)s。") % {"outcome": outcome}
+
+    return _verify(request, pk, ConfirmForm, "confirm_form", decide)
 
 
 @login_required
 @require_POST
 def dismiss(request: HttpRequest, pk: int) -> HttpResponse:
-    hit = _verifiable(request, pk)
-    form = DismissForm(request.POST)
-    if not form.is_valid():
-        return _detail(request, hit, dismiss_form=form, status=400)
-    try:
-        services.dismiss_hit(hit=hit, by=request.user, reason=form.cleaned_data["reason"])
-    except services.AlreadyDecided:
-        return _already_decided(request, hit)
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-        return redirect("eligibility:hit", pk=hit.pk)
-    messages.success(request, _("已排除这条疑点。"))
-    return redirect("eligibility:hit", pk=hit.pk)
+    def decide(hit: CrossCheckHit, data: dict) -> str:
+        services.dismiss_hit(hit=hit, by=request.user, reason=data["reason"])
+        return _("已排除这条疑点。")
+
+    return _verify(request, pk, DismissForm, "dismiss_form", decide)

@@ -1,4 +1,4 @@
-"""The apps depend one way: demo → reports → resources → risk → exchange → households → povertycloud.
+"""The apps depend one way: demo → reports → eligibility → resources → risk → exchange → households → povertycloud.
 
 A module may import its own app and the apps below it, never one above: households knows nothing of the
 department exchange, exchange nothing of risk, and no app below demo imports the demo builders.
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["povertycloud", "households", "exchange", "risk", "resources", "reports", "demo"]
+LAYERS = ["povertycloud", "households", "exchange", "risk", "resources", "eligibility", "reports", "demo"]
 
 
 def imported_apps(path: Path) -> set[tuple[str, int]]:
