@@ -13,6 +13,7 @@ from eligibility.services import AlreadyDecided, confirm_hit, dismiss_hit, may_v
 from households.models import Household, Person
 from povertycloud.audit.models import AuditEvent
 from povertycloud.audit.services import snapshot
+from resources.catalogue import load_catalogue
 from resources.models import AssistanceMeasure
 from tests.eligibility.builders import declare_departments, import_rows, load_checks
 from tests.factories import COUNTY, VILLAGE_A, make_household, make_person
@@ -87,6 +88,7 @@ def test_a_hit_decided_already_cannot_be_decided_again(hit, official_a, county_s
 @pytest.mark.postgres_only
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="two concurrent transactions need PostgreSQL")
 def test_two_officials_at_once_one_wins_and_the_other_is_told(admin_user, official_a, county_staff, tmp_path):
+    load_catalogue()  # the flush after an earlier transactional test empties what the data migration loaded
     hit = world(admin_user, tmp_path)
     decide_confirm, barrier = meeting_before(confirm_hit)
 
