@@ -167,15 +167,17 @@ class SourceRecord(models.Model):
     candidates and the audit trail may name them.
     """
 
+    # Each record model declares its own index on batch and on person (Meta.indexes, named); the foreign keys'
+    # automatic ones would index the same columns twice and cost every import their upkeep.
     batch = models.ForeignKey(
-        ImportBatch, on_delete=models.PROTECT, related_name="+", verbose_name=_("来源批次")
+        ImportBatch, on_delete=models.PROTECT, related_name="+", verbose_name=_("来源批次"), db_index=False
     )
     row_number = models.PositiveIntegerField(_("行号"))
     id_number = models.CharField(_("证件号码"), max_length=18)
     name = models.CharField(_("姓名"), max_length=50)
     person = models.ForeignKey(
         "households.Person", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("关联人员"), db_constraint=False,
+        verbose_name=_("关联人员"), db_constraint=False, db_index=False,
     )
     region_code = models.CharField(_("区划代码"), max_length=12)
     row_hash = models.CharField(_("内容摘要"), max_length=32)
