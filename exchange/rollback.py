@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exchange import quality
-from exchange.declarations import get_department
+from exchange.exports import batch_department
 from exchange.models import ImportBatch, LinkCandidate
 from exchange.pipeline import _lock_department, may_decide_batch
 from povertycloud.audit.services import record_event
@@ -98,9 +98,10 @@ def rollback_batch(*, batch: ImportBatch, by: Any, reason: str, dry_run: bool = 
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": _("撤销批次须填写原因。")}, code="reason")
-    model = get_department(batch.department).model
+    department = batch_department(batch.department)  # a deactivated declared department's batches too
+    model = department.model
     with transaction.atomic():
-        _lock_department(get_department(batch.department))
+        _lock_department(department)
         batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
         refuse_unless_latest_standing(
             batch, later_message=_("本部门在同一地区还有更晚导入的批次（%(later)s），请先从最新的批次起依次撤销。")

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy
 from eligibility.models import CrossCheck, CrossCheckHit
 from exchange import quality
 from exchange.declarations import get_department
+from exchange.selectors import department_name
 from households.codes import codebook
 from households.models import Household, Person, StatusChange
 from households.sensitive import HIDDEN, MASKS, can_see_health, mask_changes, mask_text, shown
@@ -466,13 +467,6 @@ def quality_export(sheets: Sheets, *, user: Any, region: Region, start: dt.date,
     )
 
 
-def _department_name(slug: str) -> str:
-    try:
-        return str(get_department(slug).name)
-    except LookupError:  # a declared department since withdrawn: its code
-        return slug
-
-
 def cross_checks_export(
     sheets: Sheets, *, user: Any, region: Region, start: dt.date, end: dt.date, revealed: bool
 ) -> None:
@@ -495,7 +489,7 @@ def cross_checks_export(
         )
     )
     id_number = _sensitive(user, "id_number", revealed)
-    department = _memo(_department_name)
+    department = _memo(department_name)
     status_labels = dict(CrossCheckHit.Status.choices)
     outcome_labels = dict(CrossCheck.Outcome.choices)
     rows = (

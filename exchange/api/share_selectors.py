@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 
 from exchange.api.datasets import DATASETS
 from exchange.api.models import ApiClient, ApiToken, Share, SharedPerson
-from exchange.declarations import get_department
+from exchange.selectors import department_name
 from households.models import Person
 from povertycloud.accounts.models import Role
 from povertycloud.accounts.permissions import can_reveal_sensitive, role_of
@@ -44,11 +44,6 @@ def may_see_clients(user: Any) -> bool:
     return role_of(user) in ROLES_SEEING_CLIENTS
 
 
-def department_name(slug: str) -> str:
-    try:
-        return str(get_department(slug).name)
-    except LookupError:
-        return slug
 
 
 def dataset_label(slug: str) -> str:

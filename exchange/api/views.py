@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from exchange.api.datasets import DATASETS
 from exchange.api.services import readable_fields
-from exchange.exports import batch_department
+from exchange.selectors import department_name
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -29,12 +29,6 @@ class ErrorSerializer(serializers.Serializer):
 ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 429)}
 
 
-def department_name(slug: str) -> str:
-    """The client's department by name (a deactivated declared one by its last declared name)."""
-    try:
-        return str(batch_department(slug).name)
-    except LookupError:
-        return slug
 
 
 class MeSerializer(serializers.Serializer):

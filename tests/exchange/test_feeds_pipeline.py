@@ -120,3 +120,22 @@ def test_a_file_missing_a_declared_required_column_is_refused_and_changes_nothin
             region_code=COUNTY,
         )
     assert not DeclaredRecord.objects.exists()
+
+
+def test_a_batch_of_a_department_since_deactivated_can_still_be_undone(housing, regions, county_staff, tmp_path):
+    from exchange.feeds.models import DepartmentFeed
+    from exchange.selectors import department_name
+
+    person = make_person(make_household())
+    batch = import_department_file(
+        department="housing_safety",
+        path=write_csv(tmp_path / "m.csv", COLUMNS[:4], [["2025-03", person.id_number, person.name, "C"]]),
+        by=county_staff,
+        region_code=COUNTY,
+    )
+    DepartmentFeed.objects.filter(slug="housing_safety").update(active=False)
+    assert department_name("housing_safety") == "住建 危房鉴定"  # by its last declared name
+
+    rollback_batch(batch=batch, by=county_staff, reason="部门已停用，撤回其数据")
+    assert ImportBatch.objects.get(pk=batch.pk).status == ImportBatch.Status.ROLLED_BACK
+    assert not DeclaredRecord.objects.filter(valid_to__isnull=True).exists()
