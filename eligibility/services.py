@@ -99,8 +99,11 @@ def county_of(county_code: str) -> Region:
 
 
 def start_run(*, county_code: str, as_of: dt.date, by: Any) -> CrossCheckRun:
-    """The run row, before any check ran (finished_at empty)."""
+    """The run row, before any check ran (finished_at empty). A person starts a run only as county staff of that
+    county or an administrator (a command or the schedule runs as nobody)."""
     county = county_of(county_code)
+    if getattr(by, "is_authenticated", False) and not may_run(by, county.code):
+        raise PermissionDenied(_("只有本县的县级工作人员和系统管理员可以运行比对。"))
     return CrossCheckRun.objects.create(
         county_code=county.code, as_of=as_of, started_by=by if getattr(by, "is_authenticated", False) else None
     )
@@ -569,6 +572,11 @@ def _hit(check: CrossCheck, row: dict[str, Any], run: CrossCheckRun) -> CrossChe
 # --- Verifying a hit -----------------------------------------------------------------------------------
 
 
+def may_run(user: Any, county_code: str) -> bool:
+    """County staff of the county, or an administrator."""
+    return role_of(user) in {Role.COUNTY_STAFF, Role.ADMIN} and user_may_see_code(user, county_code)
+
+
 def may_verify(user: Any, hit: CrossCheckHit) -> bool:
     """An official of the hit's township, county staff of its county, or an administrator (never an auditor)."""
     if not is_active_user(user):
@@ -626,13 +634,6 @@ def dismiss_hit(*, hit: CrossCheckHit, by: Any, reason: str) -> CrossCheckHit:
     if not reason:
         raise ValidationError(_("排除疑点须说明理由。"), code="reason_required")
     return _decide(hit=hit, by=by, status=Status.DISMISSED, reason=reason)
-
-
-def enqueue_cross_checks(*, county_code: str, as_of: dt.date, by: Any) -> int:
-    """Queue a run (eligibility.tasks) and return its id; the page follows it with read_progress."""
-    from eligibility.tasks import enqueue_cross_checks as enqueue
-
-    return enqueue(county_code=county_code, as_of=as_of, by=by)
 
 
 # --- Declaring checks from a file ----------------------------------------------------------------------

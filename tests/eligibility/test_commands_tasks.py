@@ -65,3 +65,17 @@ def test_a_queued_run_returns_its_id_runs_in_the_background_and_reports_its_prog
     assert run.finished_at is not None and run.started_by == county_staff and run.hits_found == 1
     assert read_progress(run_id) == {"done": 9, "total": 9, "stage": "succeeded", "check": ""}
     assert CrossCheckHit.objects.get().first_run_id == run_id
+
+
+@pytest.mark.django_db
+def test_only_county_staff_of_the_county_or_an_administrator_start_a_run(official_a, auditor, county_staff):
+    from django.core.exceptions import PermissionDenied
+
+    from eligibility.services import start_run
+
+    for user in (official_a, auditor):
+        with pytest.raises(PermissionDenied):
+            start_run(county_code=COUNTY, as_of=dt.date(2025, 12, 31), by=user)
+    assert not CrossCheckRun.objects.exists()
+    assert start_run(county_code=COUNTY, as_of=dt.date(2025, 12, 31), by=county_staff).started_by == county_staff
+    assert start_run(county_code=COUNTY, as_of=dt.date(2025, 12, 31), by=None).started_by is None  # a command
