@@ -291,6 +291,13 @@ TASKS = {
     }
 }
 
+# Region-wide jobs above county level run one county a partition on Dask (povertycloud.cluster): on the
+# scheduler at DASK_SCHEDULER_ADDRESS (tcp://host:8786) when set, else on a LocalCluster of this machine with
+# DASK_LOCAL_WORKERS single-threaded worker processes (0: one per core).
+DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS", "")
+DASK_LOCAL_WORKERS = env_int("DASK_LOCAL_WORKERS", 0)
+DASK_CONNECT_SECONDS = env_int("DASK_CONNECT_SECONDS", 10)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

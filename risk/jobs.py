@@ -122,6 +122,26 @@ def run_job(*, job_id: int, work: Callable[[Job], dict]) -> dict:
         return result
 
 
+class CountyTracker:
+    """A job's progress per county (Job.progress), told by the region-wide jobs as each county's task ends
+    (risk.partitions.CountyProgress). A job over one county records nothing: its page shows the job's state."""
+
+    def __init__(self, job_id: int, region_code: str | None):
+        from risk.partitions import county_partitions
+
+        self.job_id = job_id
+        codes = county_partitions(region_code) if region_code else []
+        names = dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
+        self.progress = {"counties": {code: {"name": names.get(code, code), "done": []} for code in codes}}
+        Job.objects.filter(pk=job_id).update(progress=self.progress)
+
+    def __call__(self, county: str, step: str) -> None:
+        entry = self.progress["counties"].setdefault(county, {"name": county, "done": []})
+        if step not in entry["done"]:
+            entry["done"].append(step)
+        Job.objects.filter(pk=self.job_id).update(progress=self.progress)
+
+
 def latest_job(kind: str, *, region_code: str | None = None) -> Job | None:
     """The newest job of `kind` (of one region's, when region_code is given; "" is all regions)."""
     jobs = Job.objects.filter(kind=kind)

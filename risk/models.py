@@ -443,6 +443,8 @@ class Job(models.Model):
     task_id = models.CharField(_("后台任务编号"), max_length=64, blank=True)
     parameters = models.JSONField(_("参数"), default=dict, blank=True)
     result = models.JSONField(_("结果"), default=dict, blank=True)
+    # A job over several counties (risk.partitions): each county's code, name and the steps it has done.
+    progress = models.JSONField(_("进度"), default=dict, blank=True)
     error = models.TextField(_("错误"), blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
@@ -464,6 +466,30 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.get_status_display()}"
+
+    # What a county's task has done, in the words the job page shows (risk.jobs.CountyTracker writes the keys).
+    STEP_LABELS = {
+        "rules": _("预警规则"),
+        "scored": _("特征与概率"),
+        "written": _("写入评分"),
+        "datasets": _("训练数据"),
+        "metrics": _("检验指标"),
+    }
+
+    @property
+    def county_progress(self) -> list[dict]:
+        """[{code, name, steps: [label, …]}] of a job over several counties, in county order ([] otherwise)."""
+        counties = (self.progress or {}).get("counties") or {}
+        if len(counties) < 2:
+            return []
+        return [
+            {
+                "code": code,
+                "name": counties[code].get("name", code),
+                "steps": [str(self.STEP_LABELS.get(step, step)) for step in counties[code].get("done", [])],
+            }
+            for code in sorted(counties)
+        ]
 
     @property
     def active(self) -> bool:

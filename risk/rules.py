@@ -59,6 +59,7 @@ from risk.features import (
 from risk.frames import read_frame
 from risk.list_tags import refresh_households
 from risk.models import ScoringRun, Warning, WarningRule, WarningThreshold
+from risk.partitions import CountyProgress, county_partitions, runner_for
 from risk.sources import in_region, monitoring_thresholds, region_prefix
 
 Op = WarningRule.Operator
@@ -424,12 +425,61 @@ def evaluate_rules(
     return firings.rename(columns={"id": "source_record_id"}), skipped
 
 
-@transaction.atomic
-def run_warning_rules(*, as_of: dt.date | None = None, region_code: str | None = None, by: Any = None) -> RulesRun:
-    as_of = as_of or timezone.localdate()
+def evaluate_county(county: str | None, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """A county's firings (a task of a region-wide run: it reads, nothing is written)."""
     waiting: dict[str, str] = {}
-    firings, skipped = evaluate_rules(as_of=as_of, region_code=region_code, waiting=waiting)
-    skipped = {**skipped, **waiting}
+    firings, skipped = evaluate_rules(as_of=as_of, region_code=county, waiting=waiting)
+    return firings, skipped, waiting
+
+
+def evaluate_region(
+    *, as_of: dt.date, region_code: str | None, cluster: str | None = None, on_county: CountyProgress | None = None
+) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """Every firing in the region: above county level one task per county (on Dask unless cluster is "none"),
+    the counties' firings in county order; else in this process."""
+    if not region_code:
+        return evaluate_county(None, as_of)
+    counties = county_partitions(region_code)
+    tell = on_county or (lambda county, state: None)
+    skipped: dict[str, str] = {}
+    waiting: dict[str, str] = {}
+    parts: dict[str, pd.DataFrame] = {}
+    with runner_for(region_code, cluster) as runner:
+        tasks = {county: runner.submit(evaluate_county, county, as_of, key=f"rules-{county}") for county in counties}
+        by_task = {id(task): county for county, task in tasks.items()}
+        for task, (firings, county_skipped, county_waiting) in runner.as_completed(tasks.values()):
+            county = by_task[id(task)]
+            parts[county] = firings
+            skipped.update(county_skipped)
+            waiting.update(county_waiting)
+            tell(county, "rules")
+    frames = [parts[county] for county in counties if not parts[county].empty]
+    firings = pd.concat(frames, ignore_index=True) if frames else next(iter(parts.values()), pd.DataFrame())
+    return firings, skipped, waiting
+
+
+def run_warning_rules(
+    *,
+    as_of: dt.date | None = None,
+    region_code: str | None = None,
+    by: Any = None,
+    cluster: str | None = None,
+    on_county: CountyProgress | None = None,
+) -> RulesRun:
+    """Evaluate the active rules over the region (its counties as tasks above county level), then write the
+    firings in one transaction: nothing is written if anything fails, and no write is held open while the
+    counties compute."""
+    as_of = as_of or timezone.localdate()
+    firings, skipped, waiting = evaluate_region(
+        as_of=as_of, region_code=region_code, cluster=cluster, on_county=on_county
+    )
+    with transaction.atomic():
+        return _write_firings(firings, {**skipped, **waiting}, as_of=as_of, region_code=region_code, by=by)
+
+
+def _write_firings(
+    firings: pd.DataFrame, skipped: dict[str, str], *, as_of: dt.date, region_code: str | None, by: Any
+) -> RulesRun:
     result = RulesRun(as_of=as_of, fired=len(firings), skipped=skipped)
     if firings.empty:
         result.by_rule = {}

@@ -26,6 +26,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from risk import list_tags
 from risk.explain import top_factors
 from risk.labels import Target
 from risk.models import RiskModel, RiskScore, ScoringRun
+from risk.partitions import CountyProgress, county_partitions, runner_for
 from risk.registry import active_model, load_model
 from risk.sources import Sources
 
@@ -117,6 +119,72 @@ def _explain(model, matrix: np.ndarray, rows: np.ndarray) -> list[list[dict]]:
     )
 
 
+@dataclass
+class CountyScores:
+    """A county's part of a scoring run, computed where its data was read (a Dask worker or this process) and
+    kept there until the run knows which households to explain: the ranks are the whole region's."""
+
+    county: str
+    frame: pd.DataFrame  # index household id; village_id, p_poor, p_return, monitored, warned
+    poor_matrix: np.ndarray
+    return_matrix: np.ndarray | None
+
+
+def score_county(
+    county: str, as_of: dt.date, poor_pk: int, return_pk: int | None, sources: Sources | None = None
+) -> CountyScores:
+    """A county's features and probabilities (a task of the run: it reads, nothing is written)."""
+    poor = load_model(RiskModel.objects.get(pk=poor_pk))
+    returning = load_model(RiskModel.objects.get(pk=return_pk)) if return_pk is not None else None
+    sources = sources or Sources.load(region_code=county)
+    features = sources.at(as_of)
+    poor_matrix = poor.matrix(features)
+    return_matrix = returning.matrix(features) if returning is not None else None
+    warned = sources.warnings[
+        (sources.warnings["as_of"] <= pd.Timestamp(as_of))
+        & (sources.warnings["as_of"] > pd.Timestamp(as_of - dt.timedelta(days=WARNING_WINDOW_DAYS)))
+    ]
+    frame = pd.DataFrame(
+        {
+            "village_id": features["village_id"].to_numpy(),
+            "p_poor": poor.predict(poor_matrix).astype(float),
+            "p_return": returning.predict(return_matrix).astype(float) if returning is not None else np.nan,
+            "monitored": features["monitored_now"].to_numpy() > 0,
+            "warned": features.index.isin(warned["household_id"]),
+        },
+        index=features.index,
+    )
+    return CountyScores(county=county, frame=frame, poor_matrix=poor_matrix, return_matrix=return_matrix)
+
+
+def county_probabilities(scores: CountyScores) -> pd.DataFrame:
+    """What the run gathers of every county before ranking: the scores frame, without the feature matrices."""
+    return scores.frame
+
+
+def explain_county(
+    scores: CountyScores, poor_pk: int, return_pk: int | None, explained: np.ndarray
+) -> dict[int, list[dict]]:
+    """Plain-words factors of the county's households the run chose (household id → factors)."""
+    poor = load_model(RiskModel.objects.get(pk=poor_pk))
+    returning = load_model(RiskModel.objects.get(pk=return_pk)) if return_pk is not None else None
+    rows = scores.frame.index.isin(explained)
+    monitored = scores.frame["monitored"].to_numpy()
+    if returning is not None:
+        explainers = [
+            (returning, scores.return_matrix, rows & ~monitored, Target.RETURN),
+            (poor, scores.poor_matrix, rows & monitored, Target.POOR_NOW),
+        ]
+    else:
+        explainers = [(poor, scores.poor_matrix, rows, Target.POOR_NOW)]
+    households = scores.frame.index.to_numpy()
+    factors: dict[int, list[dict]] = {}
+    for model, matrix, chosen, name in explainers:
+        for i, row_factors in zip(np.flatnonzero(chosen), _explain(model, matrix, chosen), strict=True):
+            factors[int(households[i])] = [{**factor, "model": name} for factor in row_factors]
+    return factors
+
+
 def score_region(
     *,
     region_code: str | None = None,
@@ -124,82 +192,94 @@ def score_region(
     by: Any = None,
     progress: Progress | None = None,
     sources: Sources | None = None,
+    cluster: str | None = None,
+    on_county: CountyProgress | None = None,
 ) -> ScoringRun:
+    """Score the region's households. Above county level each county is a task on Dask (``cluster``: a
+    scheduler's address, "local" or "none"; see povertycloud.cluster); a county runs in this process."""
     say = progress or (lambda message: None)
+    tell = on_county or (lambda county, state: None)
     started = time.monotonic()
     as_of = as_of or timezone.localdate()
     region_code = region_code or covering_region()
     poor_row, return_row = _models()
-    poor = load_model(poor_row)
-    returning = load_model(return_row) if return_row is not None else None
-    say(_("读取数据"))
-    sources = sources or Sources.load(region_code=region_code)
-    say(_("计算特征"))
-    frame = sources.at(as_of)
-    say(_("计算概率"))
-    poor_matrix = poor.matrix(frame)
-    p_poor = poor.predict(poor_matrix).astype(float)
-    if returning is not None:
-        return_matrix = returning.matrix(frame)
-        p_return: np.ndarray | None = returning.predict(return_matrix).astype(float)
-        level = levels(np.maximum(p_poor, p_return))
-    else:
-        return_matrix, p_return = None, None
-        level = levels(p_poor)
-
-    say(_("生成解释"))
-    warned = sources.warnings[
-        (sources.warnings["as_of"] <= pd.Timestamp(as_of))
-        & (sources.warnings["as_of"] > pd.Timestamp(as_of - dt.timedelta(days=WARNING_WINDOW_DAYS)))
-    ]
-    explained = top_share(p_poor, EXPLAIN_SHARE) | frame.index.isin(warned["household_id"])
-    if p_return is not None:
-        explained |= top_share(p_return, EXPLAIN_SHARE)
-    monitored = frame["monitored_now"].to_numpy() > 0
-    factors: list[list[dict]] = [[] for _ in range(len(frame))]
-    if returning is not None:
-        explainers = [
-            (returning, return_matrix, explained & ~monitored, Target.RETURN),
-            (poor, poor_matrix, explained & monitored, Target.POOR_NOW),
-        ]
-    else:
-        explainers = [(poor, poor_matrix, explained, Target.POOR_NOW)]
-    for model, matrix, rows, name in explainers:
-        for i, row_factors in zip(np.flatnonzero(rows), _explain(model, matrix, rows), strict=True):
-            factors[i] = [{**factor, "model": name} for factor in row_factors]
-
-    say(_("写入评分"))
-    with transaction.atomic():
-        run = ScoringRun.objects.create(
-            as_of=as_of,
-            poor_model=poor_row,
-            return_model=return_row,
-            region_code=region_code,
-            started_by=by if getattr(by, "is_authenticated", False) else None,
-        )
-        _write_scores(run, frame, p_poor, p_return, level, factors)
-        analyze(RiskScore)
-        list_tags.build_run(run)  # what the list filters on, stored (COPY and bulk_create send no signals)
-        run.households_scored = len(frame)
-        run.explained = int(explained.sum())
-        run.finished_at = timezone.now()
-        run.save(update_fields=["households_scored", "explained", "finished_at"])
-        record_event(
-            actor=by,
-            action="create",
-            entity="risk.scoringrun",
-            object_pk=run.pk,
-            object_repr=_("评分批次 %(run)s") % {"run": run.pk},
-            region_code=region_code,
-            note=_(
-                "风险评分（截至 %(as_of)s）：%(households)s 户，附解释 %(explained)s 户；"
-                "%(models)s；用时 %(seconds)s 秒"
+    poor_pk, return_pk = poor_row.pk, return_row.pk if return_row is not None else None
+    counties = [region_code] if sources is not None else county_partitions(region_code)
+    if not counties:
+        raise ValueError(_("区划 %(code)s 没有户档案。") % {"code": region_code})
+    with runner_for(region_code, cluster) as runner:
+        say(_("读取数据"))
+        parts = {
+            county: runner.submit(
+                score_county, county, as_of, poor_pk, return_pk, sources, key=f"score-{county}"
             )
-            % {
-                "as_of": as_of, "households": run.households_scored, "explained": run.explained,
-                "models": models_used(poor_row, return_row), "seconds": f"{time.monotonic() - started:.1f}",
-            },
-        )
+            for county in counties
+        }
+        say(_("计算特征"))
+        frames = {c: runner.submit(county_probabilities, parts[c], key=f"probabilities-{c}") for c in counties}
+        by_task = {id(task): county for county, task in frames.items()}
+        gathered: dict[str, pd.DataFrame] = {}
+        for task, frame in runner.as_completed(frames.values()):
+            county = by_task[id(task)]
+            gathered[county] = frame
+            tell(county, "scored")
+        say(_("计算概率"))
+        # Ranks are the region's: all counties in household order, as one frame read in one process would be.
+        scores = pd.concat([gathered[county] for county in counties]).sort_index(kind="stable")
+        p_poor = scores["p_poor"].to_numpy(dtype=float)
+        p_return = scores["p_return"].to_numpy(dtype=float) if return_row is not None else None
+        level = levels(np.maximum(p_poor, p_return) if p_return is not None else p_poor)
+        explained = top_share(p_poor, EXPLAIN_SHARE) | scores["warned"].to_numpy()
+        if p_return is not None:
+            explained |= top_share(p_return, EXPLAIN_SHARE)
+        scores["level"] = level
+        chosen = scores.index.to_numpy()[explained]
+        say(_("生成解释"))
+        explanations = {
+            county: runner.submit(
+                explain_county, parts[county], poor_pk, return_pk,
+                chosen[np.isin(chosen, gathered[county].index.to_numpy())], key=f"explain-{county}",
+            )
+            for county in counties
+        }
+        by_task = {id(task): county for county, task in explanations.items()}
+        say(_("写入评分"))
+        with transaction.atomic():
+            run = ScoringRun.objects.create(
+                as_of=as_of,
+                poor_model=poor_row,
+                return_model=return_row,
+                region_code=region_code,
+                started_by=by if getattr(by, "is_authenticated", False) else None,
+            )
+            for task, factors in runner.as_completed(explanations.values()):
+                county = by_task[id(task)]
+                part = scores.loc[gathered[county].index]
+                _write_scores(run, part, factors)
+                runner.release([parts[county], frames[county], task])
+                tell(county, "written")
+            analyze(RiskScore)
+            list_tags.build_run(run)  # what the list filters on, stored (COPY and bulk_create send no signals)
+            run.households_scored = len(scores)
+            run.explained = int(explained.sum())
+            run.finished_at = timezone.now()
+            run.save(update_fields=["households_scored", "explained", "finished_at"])
+            record_event(
+                actor=by,
+                action="create",
+                entity="risk.scoringrun",
+                object_pk=run.pk,
+                object_repr=_("评分批次 %(run)s") % {"run": run.pk},
+                region_code=region_code,
+                note=_(
+                    "风险评分（截至 %(as_of)s）：%(households)s 户，附解释 %(explained)s 户；"
+                    "%(models)s；用时 %(seconds)s 秒"
+                )
+                % {
+                    "as_of": as_of, "households": run.households_scored, "explained": run.explained,
+                    "models": models_used(poor_row, return_row), "seconds": f"{time.monotonic() - started:.1f}",
+                },
+            )
     return run
 
 
@@ -214,11 +294,13 @@ COPY_BLOCK_ROWS = 20_000
 SCORE_COLUMNS = ("run_id", "household_id", "region_code", "p_poor", "p_return", "level", "factors")
 
 
-def _write_scores(run: ScoringRun, frame: pd.DataFrame, p_poor, p_return, level, factors) -> None:
-    households = frame.index.to_numpy(dtype=np.int64).tolist()
-    villages = frame["village_id"].tolist()
-    returns = p_return.tolist() if p_return is not None else [None] * len(households)
-    rows = zip(households, villages, p_poor.tolist(), returns, level.tolist(), factors, strict=True)
+def _write_scores(run: ScoringRun, part: pd.DataFrame, factors: dict[int, list[dict]]) -> None:
+    """One county's rows of the run (part: index household; village_id, p_poor, p_return, level)."""
+    households = part.index.to_numpy(dtype=np.int64).tolist()
+    villages = part["village_id"].tolist()
+    returns = [None if math.isnan(p) else p for p in part["p_return"].tolist()]
+    explained = [factors.get(household, []) for household in households]
+    rows = zip(households, villages, part["p_poor"].tolist(), returns, part["level"].tolist(), explained, strict=True)
     if connection.vendor == "postgresql":
         # COPY's text format, built here in blocks: psycopg's write_row per row cost more than the COPY.
         table = RiskScore._meta.db_table

@@ -7,10 +7,10 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django_tasks import task
 
-from risk.jobs import run_job
+from risk.jobs import CountyTracker, run_job
 from risk.models import Job
 from risk.rules import run_warning_rules
-from risk.scoring import score_region
+from risk.scoring import covering_region, score_region
 from risk.services import open_cases_from_run
 from risk.training import train_risk_models
 
@@ -88,17 +88,22 @@ def refresh_risk_list_task(
     region_code: str | None = None, user_id: int | None = None, job_id: int | None = None
 ) -> dict:
     """What county staff start from the risk list: today's warning rules, a scoring run with the active
-    models, and the cases both open. Started from the page it runs as a Job: one refresh at a time."""
+    models, and the cases both open. Started from the page it runs as a Job: one refresh at a time. Above
+    county level each county is a task on Dask (settings.DASK_SCHEDULER_ADDRESS, else a LocalCluster), and
+    the job's row says which counties are done."""
     if job_id is not None:
         return run_job(
-            job_id=job_id, work=lambda job: _refresh(region_code=job.region_code or None, user=job.requested_by)
+            job_id=job_id,
+            work=lambda job: _refresh(region_code=job.region_code or None, user=job.requested_by, job_id=job.pk),
         )
     return _refresh(region_code=region_code, user=_user(user_id))
 
 
-def _refresh(*, region_code: str | None, user) -> dict:
-    rules = run_warning_rules(region_code=region_code, by=user)
-    run = score_region(region_code=region_code, by=user)
+def _refresh(*, region_code: str | None, user, job_id: int | None = None) -> dict:
+    region_code = region_code or covering_region()
+    tracker = CountyTracker(job_id, region_code) if job_id is not None else None
+    rules = run_warning_rules(region_code=region_code, by=user, on_county=tracker)
+    run = score_region(region_code=region_code, by=user, on_county=tracker)
     opened = open_cases_from_run(run=run, by=user)
     return {
         "warnings": rules.created,

@@ -17,16 +17,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--as-of", type=dt.date.fromisoformat, help="date of the run (default today)")
         parser.add_argument("--region", help="12-digit region code (default: every household)")
+        parser.add_argument(
+            "--cluster",
+            help="above county level, where the counties' tasks run: a Dask scheduler's address (tcp://host:8786), "
+            "'local' (a LocalCluster of this machine, the default unless DASK_SCHEDULER_ADDRESS is set) or 'none' "
+            "(one after the other in this process)",
+        )
         parser.add_argument("--user", help="username recorded in the audit trail")
 
-    def handle(self, *args, as_of, region, user, **options):
+    def handle(self, *args, as_of, region, user, cluster, **options):
         actor = None
         if user:
             actor = get_user_model().objects.filter(username=user).first()
             if actor is None:
                 raise CommandError(_("用户 %(user)s 不存在。") % {"user": user})
         try:
-            result = run_warning_rules(as_of=as_of, region_code=region, by=actor)
+            result = run_warning_rules(as_of=as_of, region_code=region, by=actor, cluster=cluster)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(

@@ -27,9 +27,15 @@ class Command(BaseCommand):
             "--region", help="12-digit region code (default: the region covering every household)"
         )
         parser.add_argument("--user", help="username recorded as the one who started the run")
+        parser.add_argument(
+            "--cluster",
+            help="above county level, where the counties' tasks run: a Dask scheduler's address (tcp://host:8786), "
+            "'local' (a LocalCluster of this machine, the default unless DASK_SCHEDULER_ADDRESS is set) or 'none' "
+            "(one after the other in this process)",
+        )
         parser.add_argument("--no-cases", action="store_true", help="score only; open no cases for review")
 
-    def handle(self, *args, as_of, region, user, no_cases, **options):
+    def handle(self, *args, as_of, region, user, no_cases, cluster, **options):
         actor = None
         if user:
             actor = get_user_model().objects.filter(username=user).first()
@@ -41,8 +47,14 @@ class Command(BaseCommand):
             bar.set_description(message)
             bar.update(1)
 
+        def county_done(county: str, step: str) -> None:
+            if step == "scored":
+                bar.write(_("县 %(county)s：特征与概率已完成") % {"county": county}, file=self.stderr)
+
         try:
-            run = score_region(region_code=region, as_of=as_of, by=actor, progress=progress)
+            run = score_region(
+                region_code=region, as_of=as_of, by=actor, progress=progress, cluster=cluster, on_county=county_done
+            )
         except (NoActiveModel, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
