@@ -470,6 +470,7 @@ class Job(models.Model):
     # What a county's task has done, in the words the job page shows (risk.jobs.CountyTracker writes the keys).
     STEP_LABELS = {
         "rules": _("预警规则"),
+        "features": _("特征已写出"),
         "scored": _("特征与概率"),
         "written": _("写入评分"),
         "datasets": _("训练数据"),

@@ -1,10 +1,13 @@
 """How a region-wide job splits into counties, where it runs, and the progress per county its page shows."""
 
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from povertycloud.cluster import ClusterUnavailable, InProcess, open_runner
 from povertycloud.regions.services import load_regions_csv
@@ -95,3 +98,18 @@ def test_the_risk_list_shows_an_active_jobs_counties_to_its_region_only(client, 
     client.force_login(county_staff)  # the prefecture's job is not the county's: neither it nor its counties show
     page = client.get(reverse("risk:list")).content.decode()
     assert 'data-testid="job-counties"' not in page and "雷山县1" not in page
+
+
+def test_the_features_command_refuses_an_unknown_region_with_a_message(db, tmp_path):
+    with pytest.raises(CommandError, match="区划代码 529999000000 不存在"):
+        call_command("build_features", region="529999000000", out=str(tmp_path), verbosity=0)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_features_command_writes_one_file_per_county(two_counties, tmp_path):
+    out = StringIO()
+    call_command("build_features", region=PREFECTURE, out=str(tmp_path), cluster="none", stdout=out)
+    today = timezone.localdate().isoformat()
+    files = sorted(path.name for path in tmp_path.glob("*.parquet"))
+    assert files == [f"features_{COUNTY}_{today}.parquet", f"features_{OTHER_COUNTY}_{today}.parquet"]
+    assert "共 2 个县，2 户" in out.getvalue()

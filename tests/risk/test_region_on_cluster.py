@@ -1,13 +1,16 @@
-"""A region above county level runs one county a partition: the same warnings, scores and cases whether its tasks
-ran one after the other in this process or on a Dask LocalCluster (issue #18, point 3)."""
+"""A region above county level runs one county a partition: the same features, warnings, scores and cases whether
+its tasks ran one after the other in this process or on a Dask LocalCluster (issue #18, point 3)."""
 
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 from django.db import connection, transaction
 
 from povertycloud.cluster import IN_PROCESS, LOCAL
+from risk.feature_files import write_region_features
+from risk.features import build_features
 from risk.models import RiskCase, RiskScore, Warning
 from risk.partitions import above_county, county_partitions
 from risk.rules import run_warning_rules
@@ -55,6 +58,8 @@ def test_a_two_county_region_gives_the_same_results_in_one_process_and_on_a_loca
     assert county_partitions(PREFECTURE) == counties and above_county(PREFECTURE)
     admin = train_and_activate(seed=3, admin_username="cluster-admin")
 
+    _features_on_cluster_match(tmp_path, counties)
+
     in_process = _rules(IN_PROCESS)
     on_cluster = _rules(LOCAL)
     assert in_process == on_cluster and len(in_process) > 0
@@ -72,3 +77,14 @@ def test_a_two_county_region_gives_the_same_results_in_one_process_and_on_a_loca
     assert [one[h][2:4] for h in households] == [many[h][2:4] for h in households]  # levels and factors
     assert one_cases == many_cases and len(one_cases) > 0
     assert connection.vendor in ("postgresql", "sqlite")
+
+
+def _features_on_cluster_match(tmp_path, counties: list[str]) -> None:
+    written = write_region_features(region_code=PREFECTURE, as_of=AS_OF, folder=tmp_path / "features", cluster=LOCAL)
+    assert sorted(written) == counties
+    for county in counties:
+        path, households = written[county]
+        on_file = pd.read_parquet(path)
+        expected = build_features(region_code=county, as_of=AS_OF)
+        assert households == len(expected) > 0 and on_file.index.name == "household_id"
+        pd.testing.assert_frame_equal(on_file, expected, check_names=False)
