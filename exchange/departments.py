@@ -5,7 +5,7 @@ from django.db.models.functions import Left
 from django.utils.translation import gettext_lazy as _
 
 from exchange.declarations import Department, FieldSpec, Kind, declare
-from exchange.models import SourceRecord
+from exchange.models import BatchRangeIndex, SourceRecord
 
 money = {"max_digits": 12, "decimal_places": 2, "null": True, "blank": True}
 COUNTY_DIGITS = 6
@@ -61,7 +61,7 @@ class CivilAffairsRecord(SourceRecord):
         indexes = [
             models.Index(fields=["id_number", "valid_from"], name="civil_id_valid_idx"),
             models.Index(fields=["person"], name="civil_person_idx"),
-            models.Index(fields=["batch"], name="civil_batch_idx"),
+            BatchRangeIndex(fields=["batch"], name="civil_batch_idx"),
             models.Index(fields=["region_code"], name="civil_region_idx", opclasses=["varchar_pattern_ops"]),
             closed_by_index("civil"),
         ]
@@ -89,7 +89,7 @@ class HealthRecord(SourceRecord):
         indexes = [
             models.Index(fields=["id_number", "valid_from"], name="health_id_valid_idx"),
             models.Index(fields=["person"], name="health_person_idx"),
-            models.Index(fields=["batch"], name="health_batch_idx"),
+            BatchRangeIndex(fields=["batch"], name="health_batch_idx"),
             models.Index(fields=["region_code"], name="health_region_idx", opclasses=["varchar_pattern_ops"]),
             closed_by_index("health"),
         ]
@@ -117,7 +117,7 @@ class EducationRecord(SourceRecord):
         indexes = [
             models.Index(fields=["id_number", "valid_from"], name="education_id_valid_idx"),
             models.Index(fields=["person"], name="education_person_idx"),
-            models.Index(fields=["batch"], name="education_batch_idx"),
+            BatchRangeIndex(fields=["batch"], name="education_batch_idx"),
             models.Index(fields=["region_code"], name="education_region_idx", opclasses=["varchar_pattern_ops"]),
             closed_by_index("education"),
         ]
@@ -144,7 +144,7 @@ class DisabilityRecord(SourceRecord):
         indexes = [
             models.Index(fields=["id_number", "valid_from"], name="disability_id_valid_idx"),
             models.Index(fields=["person"], name="disability_person_idx"),
-            models.Index(fields=["batch"], name="disability_batch_idx"),
+            BatchRangeIndex(fields=["batch"], name="disability_batch_idx"),
             models.Index(fields=["region_code"], name="disability_region_idx", opclasses=["varchar_pattern_ops"]),
             closed_by_index("disability"),
         ]

@@ -9,7 +9,7 @@ from django.db.models.functions import Left
 from django.utils.translation import gettext_lazy as _
 
 from exchange.declarations import Kind
-from exchange.models import SourceRecord
+from exchange.models import BatchRangeIndex, SourceRecord
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -118,7 +118,7 @@ class DeclaredRecord(SourceRecord):
         indexes = [
             models.Index(fields=["department", "id_number", "valid_from"], name="declared_dept_id_valid_idx"),
             models.Index(fields=["person"], name="declared_person_idx"),
-            models.Index(fields=["batch"], name="declared_batch_idx"),
+            BatchRangeIndex(fields=["batch"], name="declared_batch_idx"),
             models.Index(fields=["region_code"], name="declared_region_idx", opclasses=["varchar_pattern_ops"]),
             models.Index(
                 fields=["closed_by"], condition=Q(closed_by__isnull=False), name="declared_closed_by_idx"
