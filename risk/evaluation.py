@@ -89,12 +89,23 @@ def calibration_points(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BIN
     return [{"predicted": float(a), "observed": float(b)} for a, b in zip(predicted, observed, strict=True)]
 
 
-def evaluate(y: np.ndarray, p: np.ndarray, townships: pd.Series, capacity: Capacity) -> tuple[dict, dict]:
-    """(metrics, evaluation): overall metrics; the calibration curve and the same metrics per township."""
+def evaluate(
+    y: np.ndarray, p: np.ndarray, townships: pd.Series, capacity: Capacity, counties: pd.Series | None = None
+) -> tuple[dict, dict]:
+    """(metrics, evaluation): overall metrics; the calibration curve and the same metrics per township.
+    With the rows' county codes spanning two counties or more, metrics["counties"] holds the same metrics per
+    county (a prefecture's or a province's model; one county's training has no such table)."""
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
     flagged = flag_top(p, townships, capacity)
     metrics = targeting_metrics(y, p, flagged)
+    county_codes = np.asarray(counties) if counties is not None else np.array([])
+    if len(set(county_codes)) > 1:
+        per_county = {}
+        for county in sorted(set(county_codes)):
+            mask = county_codes == county
+            per_county[str(county)] = targeting_metrics(y[mask], p[mask], flagged[mask])
+        metrics["counties"] = per_county
     quota = as_quota(capacity)
     default = f"{DEFAULT_REVIEW_SHARE:.0%} per township"
     metrics["capacity"] = ("ReviewCapacity" if not quota.counties else quota.source(default)) if quota else default

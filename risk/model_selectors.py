@@ -303,6 +303,30 @@ def township_table(model: Any, user: Any, names: Mapping[str, str] | None = None
     return TownshipTable(columns=columns, rows=rows)
 
 
+COUNTY_COLUMNS = ("n", "positives", "pr_auc", "roc_auc")
+
+
+def county_table(model: Any, user: Any, names: Mapping[str, str] | None = None) -> TownshipTable | None:
+    """The held-out figures per county of a model trained above county level (metrics["counties"], risk.evaluation),
+    only for counties the user may see: households tested, positives, PR-AUC, ROC-AUC."""
+    metrics = model.metrics if isinstance(model.metrics, Mapping) else {}
+    data = metrics.get("counties")
+    if not isinstance(data, Mapping) or not data:
+        return None
+    if names is None:
+        names = dict(Region.objects.filter(level=Region.Level.COUNTY).values_list("code", "name"))
+    rows = []
+    for code, values in sorted(data.items()):
+        if not isinstance(values, Mapping) or not user_may_see_code(user, str(code)):
+            continue
+        cells = [
+            (FIGURE_LABELS.get(key, key), figure_text(key, values.get(key)), figure_title(values.get(key)))
+            for key in COUNTY_COLUMNS
+        ]
+        rows.append({"name": names.get(str(code), code), "code": code, "values": dict(values), "cells": cells})
+    return TownshipTable(columns=[FIGURE_LABELS.get(key, key) for key in COUNTY_COLUMNS], rows=rows)
+
+
 @dataclass
 class ModelCard:
     """One model on the model page. The figures, chart, township table, parameters and features below the
@@ -313,6 +337,7 @@ class ModelCard:
     metrics: dict[str, float | None]
     user: Any = None
     names: Mapping[str, str] | None = None  # township names by code, as read once for the page
+    county_names: Mapping[str, str] | None = None  # county names by code, likewise
     baseline_label: str = ""  # the kind of the best baseline it was compared with, in words
     cache_key: str = ""
 
@@ -328,6 +353,10 @@ class ModelCard:
     @cached_property
     def townships(self) -> TownshipTable | None:
         return township_table(self.model, self.user, self.names)
+
+    @cached_property
+    def counties(self) -> TownshipTable | None:
+        return county_table(self.model, self.user, self.county_names)
 
     @property
     def figures(self) -> dict[str, str]:
@@ -392,6 +421,7 @@ def model_cards(models: list[Any], user: Any) -> list[ModelCard]:
     ).order_by("code")
     region_names = list(regions.values_list("code", "name", "level"))
     names = {code: name for code, name, level in region_names if level == Region.Level.TOWNSHIP}
+    county_names = {code: name for code, name, level in region_names if level == Region.Level.COUNTY}
     scope = "*" if sees_everything(user) else (region_prefix_of(user) or "")
     shared = f"{scope}|{get_language()}|{region_names!r}"
     return [
@@ -400,6 +430,7 @@ def model_cards(models: list[Any], user: Any) -> list[ModelCard]:
             metrics=model_metrics(model),
             user=user,
             names=names,
+            county_names=county_names,
             baseline_label=_baseline_label(model),
             cache_key=hashlib.sha256(f"{_stored_figures(model)!r}|{shared}".encode()).hexdigest(),
         )

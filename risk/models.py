@@ -473,8 +473,8 @@ class Job(models.Model):
         "features": _("特征已写出"),
         "scored": _("特征与概率"),
         "written": _("写入评分"),
-        "datasets": _("训练数据"),
-        "metrics": _("检验指标"),
+        "prepared": _("训练数据"),
+        "trained": _("训练完成"),
     }
 
     @property

@@ -36,19 +36,25 @@ def train_risk_task(
 
         def work(job: Job) -> dict:
             parameters = job.parameters or {}
+            region_code = job.region_code or covering_region()
             return _train(
                 seed=parameters.get("seed", 0),
                 test_year=parameters.get("test_year"),
-                region_code=job.region_code or None,
+                region_code=region_code,
                 user=job.requested_by,
+                on_county=CountyTracker(job.pk, region_code),
             )
 
         return run_job(job_id=job_id, work=work)
     return _train(seed=seed, test_year=test_year, region_code=region_code, user=_user(user_id))
 
 
-def _train(*, seed: int, test_year: int | None, region_code: str | None, user) -> dict:
-    result = train_risk_models(region_code=region_code, seed=seed, test_year=test_year, by=user)
+def _train(*, seed: int, test_year: int | None, region_code: str | None, user, on_county=None) -> dict:
+    """Above county level each county's data is prepared by its own task and the models train on Dask
+    (settings.DASK_SCHEDULER_ADDRESS, else a LocalCluster); the job's row says which counties are done."""
+    result = train_risk_models(
+        region_code=region_code, seed=seed, test_year=test_year, by=user, on_county=on_county
+    )
     return {
         "models": [m.pk for m in result.models],
         "test_year": result.test_year,

@@ -60,6 +60,11 @@ override with a reason (risk.registry.activate_model). Each is stored with its v
 target, kind, data cut-off (the last day of data read: the end of the test year's outcome year), years,
 features, parameters, seed, data hash, metrics, evaluation and artifact (JSON; the booster as UBJSON in it,
 no pickles). The same seed and data give the same models.
+
+**A region above county level** (a prefecture, a province) trains one county a partition unless its cluster is
+"none" (risk.training_cluster): the same modes, years, refusals and village split, XGBoost through xgboost.dask
+and the baselines from per-county sums, one stored model per target and kind as here. Its held-out metrics, and
+those of an in-process training over two counties or more, hold the same figures per county (metrics["counties"]).
 """
 
 import base64
@@ -90,6 +95,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from threadpoolctl import threadpool_limits
 
 from povertycloud.audit.services import record_event
+from povertycloud.cluster import IN_PROCESS
 from povertycloud.regions.models import Region
 from risk.evaluation import evaluate, review_capacity
 from risk.explain import HIGH, PHRASES
@@ -104,6 +110,7 @@ from risk.features import (
 )
 from risk.labels import Target, labels_for, poor_in_year, year_end
 from risk.models import RiskModel, WarningRule
+from risk.partitions import CountyProgress, above_county, runner_for
 from risk.rules import baseline_flags
 from risk.sources import Sources
 
@@ -244,8 +251,13 @@ class _FeatureModel:
 
 def leaf_weight(y: np.ndarray, weights: np.ndarray) -> float:
     """XGBoost's min_child_weight for this training set (see MIN_LEAF_HESSIAN_SHARE)."""
-    rate = float(np.average(y, weights=weights)) if len(y) else 0.0
-    total = float(weights.sum()) * rate * (1.0 - rate)
+    return leaf_weight_of(float(weights.sum()), float(np.dot(y, weights)) if len(y) else 0.0)
+
+
+def leaf_weight_of(total_weight: float, positive_weight: float) -> float:
+    """leaf_weight from the sums a partitioned training gathers: Σw and Σw·y of the training rows."""
+    rate = positive_weight / total_weight if total_weight > 0 else 0.0
+    total = total_weight * rate * (1.0 - rate)
     return float(np.clip(MIN_LEAF_HESSIAN_SHARE * total, 1.0, XGB_PARAMS["min_child_weight"]))
 
 
@@ -877,10 +889,33 @@ def train_risk_models(
     progress: Progress | None = None,
     sources: Sources | None = None,
     place_features: bool = True,
+    cluster: str | None = None,
+    on_county: CountyProgress | None = None,
 ) -> TrainingResult:
     """Train, evaluate and store the models each target's data allows (see the module's note on modes);
     nothing is activated. ``place_features`` (cross-sectional mode only) adds the village and township
-    features; off, to measure what they bring."""
+    features; off, to measure what they bring.
+
+    Above county level, unless ``cluster`` is "none", each county's data is read and prepared by a task of its
+    own (risk.training_cluster: one county a partition on Dask, XGBoost through xgboost.dask, the baselines from
+    per-county sums); ``on_county(county, state)`` is told as each county's tasks end. A county, or cluster
+    "none", trains here in this process as it always did."""
+    if region_code and not Region.objects.filter(code=region_code).exists():
+        raise TrainingError(_("区划代码 %(code)s 不存在。") % {"code": region_code})
+    if sources is None and region_code and cluster != IN_PROCESS and above_county(region_code):
+        from risk.training_cluster import train_partitioned
+
+        with runner_for(region_code, cluster) as runner:
+            return train_partitioned(
+                runner,
+                region_code=region_code,
+                seed=seed,
+                test_year=test_year,
+                by=by,
+                progress=progress,
+                place_features=place_features,
+                on_county=on_county,
+            )
     say = progress or (lambda message: None)
     started = time.monotonic()
     result = TrainingResult()
@@ -941,15 +976,29 @@ def train_risk_models(
             )
             p = model.predict(model.matrix(test.frame))
             result.seconds[f"{plan.target}_{model.kind}"] = time.monotonic() - mark
-            metrics, evaluation = evaluate(test.y, p, test.frame["township"], capacity_table)
+            metrics, evaluation = evaluate(
+                test.y, p, test.frame["township"], capacity_table, counties=county_of(test.frame["village_id"])
+            )
             evaluation["test_households"] = len(test.y)
             group.append((model, metrics, evaluation))
+        counts = plan_counts(plan, fit_on)
         for model, metrics, evaluation in group:
             comparison = baseline_comparison(model.kind, metrics, [(m.kind, mt) for m, mt, _e in group])
-            fitted.append((plan, model, metrics, evaluation, digest, fit_on, comparison))
+            fitted.append((plan, model, metrics, evaluation, digest, counts, comparison))
+    store_models(result, fitted, mode=mode, seed=seed, by=by, region_code=region_code)
+    result.seconds["total"] = time.monotonic() - started
+    return result
 
+
+def county_of(villages: pd.Series) -> pd.Series:
+    """The county code of each village code (its first six digits)."""
+    return villages.astype(str).str.slice(0, 6).str.ljust(12, "0")
+
+
+def store_models(result: TrainingResult, fitted: list, *, mode: str, seed: int, by: Any, region_code: str | None):
+    """Write the fitted models and the audit event, in one transaction (the job's own process)."""
     with transaction.atomic():
-        for plan, model, metrics, evaluation, digest, fit_on, comparison in fitted:
+        for plan, model, metrics, evaluation, digest, counts, comparison in fitted:
             result.models.append(
                 RiskModel.objects.create(
                     version=_version(plan.target, model.kind, plan.test_year, digest),
@@ -959,7 +1008,7 @@ def train_risk_models(
                     train_years=plan.train_years,
                     test_year=plan.test_year,
                     features=list(model.features),
-                    parameters=_parameters(model, plan, fit_on, mode),
+                    parameters=_parameters(model, plan, counts, mode),
                     seed=seed,
                     data_hash=digest,
                     metrics=metrics,
@@ -980,8 +1029,6 @@ def train_risk_models(
             + "；".join(f"{m.version} ROC-AUC {_fmt(m.metrics.get('roc_auc'))}" for m in result.models)
             + "".join(_("；未训练：%(why)s") % {"why": message} for message in result.skipped.values()),
         )
-    result.seconds["total"] = time.monotonic() - started
-    return result
 
 
 def _make(kind: str, features: list[str], place: dict | None):
@@ -1013,7 +1060,8 @@ def baseline_comparison(kind: str, metrics: dict, group: list[tuple[str, dict]])
     }
 
 
-def _out_of_time_plans(sources: Sources, check: YearsCheck, test_year: int | None, result) -> list[_Plan]:
+def out_of_time_years(check: YearsCheck, test_year: int | None) -> tuple[list[int], int]:
+    """(training cut-off years, test year) of an out-of-time training, or why the test year cannot be used."""
     years = check.outcome
     test_year = test_year or years[-1]
     if test_year not in years:
@@ -1027,6 +1075,11 @@ def _out_of_time_plans(sources: Sources, check: YearsCheck, test_year: int | Non
             _("检验年度 %(year)s 之前没有可训练的年度（可用年度：%(years)s）。")
             % {"year": test_year, "years": _years(years)}
         )
+    return train_years, test_year
+
+
+def _out_of_time_plans(sources: Sources, check: YearsCheck, test_year: int | None, result) -> list[_Plan]:
+    train_years, test_year = out_of_time_years(check, test_year)
     result.test_year, result.train_years = test_year, train_years
     datasets = build_datasets(sources, [*train_years, test_year])
     plans = []
@@ -1074,9 +1127,8 @@ def _village_split(target: str, data: Dataset, seed: int, result) -> tuple[Datas
     return train, test, validation
 
 
-def _held_out_village_plans(
-    sources: Sources, check: YearsCheck, test_year: int | None, seed: int, result
-) -> list[_Plan]:
+def held_out_year(check: YearsCheck, test_year: int | None) -> int:
+    """The one cut-off year of a held-out-villages training, or why the asked test year cannot be used."""
     year = check.outcome[0]
     if test_year not in (None, year):
         raise TrainingError(
@@ -1086,6 +1138,13 @@ def _held_out_village_plans(
             )
             % {"year": test_year, "usable": year, "years": _years(check.usable)}
         )
+    return year
+
+
+def _held_out_village_plans(
+    sources: Sources, check: YearsCheck, test_year: int | None, seed: int, result
+) -> list[_Plan]:
+    year = held_out_year(check, test_year)
     result.test_year, result.train_years = year, [year]
     datasets = build_datasets(sources, [year])
     plans = []
@@ -1109,15 +1168,21 @@ def _held_out_village_plans(
     return plans
 
 
-def _cross_sectional_plans(
-    sources: Sources, check: YearsCheck, test_year: int | None, seed: int, result, place: bool
-) -> list[_Plan]:
+def cross_sectional_year(check: YearsCheck, test_year: int | None) -> int:
+    """The year of a cross-sectional training, or why the asked year cannot be used."""
     year = test_year or check.usable[-1]
     if year not in check.usable:
         raise TrainingError(
             _("年度 %(year)s 不可用：既有收支调查又有监测标准的年度是 %(years)s 年。")
             % {"year": year, "years": _years(check.usable)}
         )
+    return year
+
+
+def _cross_sectional_plans(
+    sources: Sources, check: YearsCheck, test_year: int | None, seed: int, result, place: bool
+) -> list[_Plan]:
+    year = cross_sectional_year(check, test_year)
     result.test_year, result.train_years = year, [year]
     result.skipped[Target.RETURN] = check.return_refusal()
     data = build_cross_sectional(sources, year, place=place)
@@ -1145,16 +1210,26 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _parameters(model, plan: _Plan, fit_on: Dataset, mode: str) -> dict:
-    train, test = plan.train, plan.test
+def plan_counts(plan: _Plan, fit_on: Dataset) -> dict:
+    """The sizes a stored model's parameters record (a partitioned training sums them over its counties)."""
+    return {
+        "train_rows": len(plan.train.y),
+        "fit_rows": len(fit_on.y),
+        "train_positives": int(plan.train.y.sum()),
+        "test_rows": len(plan.test.y),
+        "test_positives": int(plan.test.y.sum()),
+    }
+
+
+def _parameters(model, plan: _Plan, counts: dict, mode: str) -> dict:
     common = {
         "mode": mode,
-        "train_rows": len(train.y),
-        "fit_rows": len(fit_on.y),
+        "train_rows": counts["train_rows"],
+        "fit_rows": counts["fit_rows"],
         "max_negatives": MAX_NEGATIVES,
-        "train_positives": int(train.y.sum()),
-        "test_rows": len(test.y),
-        "test_positives": int(test.y.sum()),
+        "train_positives": counts["train_positives"],
+        "test_rows": counts["test_rows"],
+        "test_positives": counts["test_positives"],
         "examples": (
             f"features at 31 December {plan.test_year} blind to its income; poor in {plan.test_year}"
             if mode == Mode.CROSS_SECTIONAL
@@ -1174,7 +1249,9 @@ def _parameters(model, plan: _Plan, fit_on: Dataset, mode: str) -> dict:
         return {
             **common,
             "outcome": f"log(per-capita net income / threshold), floored at {PMT_FLOOR}",
-            "estimator": "OLS (sklearn LinearRegression) on the logistic baseline's prepared features",
+            "estimator": model.state.get(
+                "estimator", "OLS (sklearn LinearRegression) on the logistic baseline's prepared features"
+            ),
             "probability": "Φ(−predicted log income / σ); 1 with a 三保障/饮水 failure on record",
             "sigma": round(model.state["sigma"], 4),
             "r2_train": round(model.state["r2"], 4),
@@ -1184,7 +1261,7 @@ def _parameters(model, plan: _Plan, fit_on: Dataset, mode: str) -> dict:
         return {
             **common,
             "C": LOGISTIC_C,
-            "solver": "newton-cholesky",
+            "solver": model.state.get("solver", "newton-cholesky"),
             "log_scale": sorted(LOG_SCALE),
             "winsorise": [1, 99],
             "missing": "training median",

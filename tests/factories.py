@@ -88,6 +88,23 @@ def _dictionary_rows() -> tuple[dict[str, str], ...]:
         return tuple(csv.DictReader(handle))
 
 
+SEEDED_RULE_MIGRATIONS = ("risk.migrations.0002_seed_warning_rules", "risk.migrations.0013_declared_department_rules")
+
+
+def fill_warning_rules() -> None:
+    """The department warning rules as their data migrations seed them, when a flush has emptied the table (a
+    region-wide job run in a transactional test evaluates them)."""
+    import importlib
+
+    from django.apps import apps
+
+    from risk.models import WarningRule
+
+    if not WarningRule.objects.exists():
+        for module in SEEDED_RULE_MIGRATIONS:
+            importlib.import_module(module).seed(apps, None)
+
+
 def fill_data_dictionary() -> None:
     """The code tables as the data migration fills them, when a flush has emptied them (two bulk inserts: loading
     through load_data_dictionary() costs a second or two a test)."""

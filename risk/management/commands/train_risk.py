@@ -31,6 +31,12 @@ class Command(BaseCommand):
             help="cut-off year held out for testing (default: the last with an outcome)",
         )
         parser.add_argument("--region", help="12-digit region code (default: every household)")
+        parser.add_argument(
+            "--cluster",
+            help='above county level: a Dask scheduler\'s address (tcp://host:8786), "local" (a LocalCluster of this '
+            'machine, the default unless DASK_SCHEDULER_ADDRESS is set) or "none" (every county in this process); '
+            "a county always trains in this process",
+        )
         parser.add_argument("--user", help="username recorded as the trainer (and activator with --activate)")
         parser.add_argument(
             "--activate",
@@ -44,7 +50,7 @@ class Command(BaseCommand):
             "reason (audited)",
         )
 
-    def handle(self, *args, seed, test_year, region, user, activate, override_reason, **options):
+    def handle(self, *args, seed, test_year, region, user, activate, override_reason, cluster=None, **options):
         actor = None
         if user:
             actor = get_user_model().objects.filter(username=user).first()
@@ -59,7 +65,9 @@ class Command(BaseCommand):
             bar.update(1)
 
         try:
-            result = train_risk_models(region_code=region, seed=seed, test_year=test_year, by=actor, progress=progress)
+            result = train_risk_models(
+                region_code=region, seed=seed, test_year=test_year, by=actor, progress=progress, cluster=cluster
+            )
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
         finally:
