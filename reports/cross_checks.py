@@ -71,42 +71,72 @@ def hits_in(hits: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
     return found.sort_values(["check", "hit_id"])
 
 
-def _counts(found: pd.DataFrame) -> dict[str, float | int]:
-    status, outcome = found["status_at_end"], found["outcome_at_end"]
-    confirmed = status == CONFIRMED
-    return {
-        "hits": len(found),
-        "pending": int((status == PENDING).sum()),
-        "confirmed": int(confirmed.sum()),
-        "exit_review": int((confirmed & (outcome == EXIT_REVIEW)).sum()),
-        "payment_recovery": int((confirmed & (outcome == PAYMENT_RECOVERY)).sum()),
-        "dismissed": int((status == DISMISSED).sum()),
-        "involved_amount": round(float(found["amount_involved"].sum()), 2),
-        "confirmed_amount": round(float(found.loc[confirmed, "amount_involved"].sum()), 2),
-    }
-
-
 def summary(
     checks: pd.DataFrame, hits: pd.DataFrame, start: dt.date, end: dt.date, township_names: Mapping[str, str]
 ) -> dict[str, object]:
     """{"numbers": the report's headline numbers of the checks, "by_check": one row per check (every active check,
     and any other check with a hit) and a total, "by_township": one row per township with hits and a total}."""
+    return summary_of(checks, summary_pieces(hits, start, end), township_names)
+
+
+COUNT_KEYS = ("hits", "pending", "confirmed", "exit_review", "payment_recovery", "dismissed")
+AMOUNT_KEYS = ("involved_amount", "confirmed_amount")
+PIECE_COLUMNS = ["check", "township", *COUNT_KEYS, *AMOUNT_KEYS, "payment_hits", "recovery_hits", "recovery_amount"]
+
+
+def summary_pieces(hits: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The hits found in the period counted by (check, township), amounts unrounded: what the summary is made of,
+    and what a region's counties add up (a hit is in one county)."""
     found = hits_in(hits, start, end)
+    if not len(found):
+        return pd.DataFrame(columns=PIECE_COLUMNS)
+    status, outcome = found["status_at_end"], found["outcome_at_end"]
+    confirmed = status == CONFIRMED
+    recovered = confirmed & (outcome == PAYMENT_RECOVERY)
+    flags = pd.DataFrame(
+        {
+            "check": found["check"],
+            "township": found["township"].fillna(""),
+            "hits": 1,
+            "pending": (status == PENDING).astype(int),
+            "confirmed": confirmed.astype(int),
+            "exit_review": (confirmed & (outcome == EXIT_REVIEW)).astype(int),
+            "payment_recovery": recovered.astype(int),
+            "dismissed": (status == DISMISSED).astype(int),
+            "involved_amount": found["amount_involved"].astype(float),
+            "confirmed_amount": found["amount_involved"].astype(float).where(confirmed, 0.0),
+            "payment_hits": found["payment"].astype(bool).astype(int),
+            "recovery_hits": recovered.astype(int),
+            "recovery_amount": found["amount_involved"].astype(float).where(recovered, 0.0),
+        }
+    )
+    return flags.groupby(["check", "township"], as_index=False).sum()[PIECE_COLUMNS]
+
+
+def _counts_of(pieces: pd.DataFrame) -> dict[str, float | int]:
+    return {
+        **{key: int(pieces[key].sum()) for key in COUNT_KEYS},
+        **{key: round(float(pieces[key].sum()), 2) for key in AMOUNT_KEYS},
+    }
+
+
+def summary_of(checks: pd.DataFrame, pieces: pd.DataFrame, township_names: Mapping[str, str]) -> dict[str, object]:
+    """The summary (see summary) from the pieces of summary_pieces, of one county or added up over several."""
     payment_checks = set(checks.loc[checks["payment"].astype(bool), "check"]) if len(checks) else set()
     names = dict(zip(checks["check"], checks["name"], strict=True)) if len(checks) else {}
-    codes = sorted(set(names) | set(found["check"]))
+    codes = sorted(set(names) | set(pieces["check"]))
     by_check = []
     for code in codes:
-        row = {"check": names.get(code, code), **_counts(found[found["check"] == code])}
-        if code not in payment_checks and not found.loc[found["check"] == code, "payment"].astype(bool).any():
+        mine = pieces[pieces["check"] == code]
+        row = {"check": names.get(code, code), **_counts_of(mine)}
+        if code not in payment_checks and not mine["payment_hits"].sum():
             row["involved_amount"] = row["confirmed_amount"] = None
         by_check.append(row)
-    total = _counts(found)
+    total = _counts_of(pieces)
     by_check.append({"check": TOTAL, **total})
     by_township = []
-    townships = found["township"].fillna("")
-    for code in sorted(set(townships)):
-        counts = _counts(found[townships == code])
+    for code in sorted(set(pieces["township"])):
+        counts = _counts_of(pieces[pieces["township"] == code])
         by_township.append(
             {
                 "township": township_names.get(code, code) if code else NO_TOWNSHIP,
@@ -115,7 +145,6 @@ def summary(
             }
         )
     by_township.append({"township": TOTAL, "code": "", **{k: total[k] for k in TOWNSHIP_COLUMNS[2:]}})
-    recovery = found[(found["status_at_end"] == CONFIRMED) & (found["outcome_at_end"] == PAYMENT_RECOVERY)]
     numbers = {
         "cross_check_hits": total["hits"],
         "cross_check_pending": total["pending"],
@@ -125,8 +154,8 @@ def summary(
         "cross_check_dismissed": total["dismissed"],
         "cross_check_involved_amount": total["involved_amount"],
         "cross_check_confirmed_amount": total["confirmed_amount"],
-        "recovery_hits": len(recovery),
-        "recovery_amount": round(float(recovery["amount_involved"].sum()), 2),
+        "recovery_hits": int(pieces["recovery_hits"].sum()),
+        "recovery_amount": round(float(pieces["recovery_amount"].sum()), 2),
     }
     return {
         "numbers": numbers,

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from povertycloud.regions.models import Region
 from reports.exports import DEFAULT_FORMAT, FORMATS, KINDS
-from reports.services import check_request
+from reports.services import COUNTY_LEVELS, check_request
 
 
 def _date(label: str) -> forms.DateField:
@@ -47,14 +47,14 @@ def threshold_period(region_code: str, today: dt.date | None = None) -> tuple[dt
     return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
 
-def region_choices(user: Any) -> list[tuple[str, str]]:
-    """The county or counties and townships a user may report on."""
+def region_choices(user: Any, levels: tuple[int, ...] = COUNTY_LEVELS) -> list[tuple[str, str]]:
+    """The regions of `levels` a user may report on (counties and townships unless the page takes more), indented
+    by level below the highest offered."""
     from povertycloud.regions.scoping import scope_for_user
 
-    regions = scope_for_user(
-        Region.objects.filter(level__in=(Region.Level.COUNTY, Region.Level.TOWNSHIP)), user
-    ).order_by("code")
-    return [(r.code, ("" if r.level == Region.Level.COUNTY else "　") + r.name) for r in regions]
+    regions = list(scope_for_user(Region.objects.filter(level__in=levels), user).order_by("code"))
+    top = min((r.level for r in regions), default=0)
+    return [(r.code, "　" * (r.level - top) + r.name) for r in regions]
 
 
 class PeriodForm(forms.Form):
@@ -64,11 +64,12 @@ class PeriodForm(forms.Form):
     start = _date(_("统计期起始日"))
     end = _date(_("统计期截止日"))
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any):
+    def __init__(self, *args: Any, user: Any, levels: tuple[int, ...] = COUNTY_LEVELS, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.levels = levels
         self.region: Region | None = None
-        choices = region_choices(user)
+        choices = region_choices(user, levels)
         self.fields["region"].widget = forms.Select(choices=choices)
         if not self.is_bound:
             start, end = default_period()
@@ -81,7 +82,11 @@ class PeriodForm(forms.Form):
         data = super().clean()
         try:
             self.region = check_request(
-                user=self.user, region_code=data.get("region") or "", start=data.get("start"), end=data.get("end")
+                user=self.user,
+                region_code=data.get("region") or "",
+                start=data.get("start"),
+                end=data.get("end"),
+                levels=self.levels,
             )
         except ValidationError as error:
             for name, messages in error.message_dict.items():

@@ -94,7 +94,7 @@ def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_datetime(frame[column])
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
+def ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
@@ -149,22 +149,44 @@ def identification_dates(status: pd.DataFrame, on: dt.date) -> pd.Series:
 # --- 1. Households and people monitored -----------------------------------------------------------------
 
 
-def monitored_by_type(state: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+def type_counts(state: pd.DataFrame) -> pd.DataFrame:
+    """Monitored households and people by monitoring_type code (index): counts a region's counties add up."""
     rows = monitored(state)
-    grouped = rows.groupby("monitoring_type").agg(households=("people", "size"), people=("people", "sum"))
+    return rows.groupby("monitoring_type").agg(households=("people", "size"), people=("people", "sum"))
+
+
+def risk_counts(state: pd.DataFrame) -> pd.DataFrame:
+    """Monitored households and people by risk type code (index), a household under each of its risk types."""
+    rows = monitored(state)
+    exploded = rows.assign(risk=rows["risk_types"].map(split_codes)).explode("risk")
+    exploded = exploded[exploded["risk"].notna()]
+    return exploded.groupby("risk").agg(households=("people", "size"), people=("people", "sum"))
+
+
+def monitored_by_type(state: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    return type_table(type_counts(state), labels)
+
+
+def type_table(grouped: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
     table = [
         {"category": labels.get(code, code), "households": int(g["households"]), "people": int(g["people"])}
         for code, g in grouped.sort_index().iterrows()
     ]
-    table.append({"category": gettext_noop("合计"), "households": len(rows), "people": int(rows["people"].sum())})
+    table.append(
+        {
+            "category": gettext_noop("合计"),
+            "households": int(grouped["households"].sum()),
+            "people": int(grouped["people"].sum()),
+        }
+    )
     return pd.DataFrame(table, columns=["category", "households", "people"])
 
 
 def monitored_by_risk(state: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
-    rows = monitored(state)
-    exploded = rows.assign(risk=rows["risk_types"].map(split_codes)).explode("risk")
-    exploded = exploded[exploded["risk"].notna()]
-    grouped = exploded.groupby("risk").agg(households=("people", "size"), people=("people", "sum"))
+    return risk_table(risk_counts(state), labels)
+
+
+def risk_table(grouped: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"risk_type": labels.get(code, code), "households": int(g["households"]), "people": int(g["people"])}
@@ -215,7 +237,7 @@ def flows(
     }
     for method in method_labels:
         result[f"eliminated_{method}"] = int(eliminated.loc[eliminated["method"] == method, "household_id"].nunique())
-    result["elimination_share"] = _ratio(result["eliminated"], at_start + new)
+    result["elimination_share"] = ratio(result["eliminated"], at_start + new)
     return result
 
 
@@ -262,19 +284,35 @@ def timeliness(
     decided["days_to_assistance"] = (decided["first_assistance_on"] - decided["opened_on"]).dt.days
     decided = decided.sort_values(["decided_on", "case_id"])
 
-    to_decision = decided["days_to_decision"]
-    to_help = decided["days_to_assistance"].dropna()
     open_at_end = (c["opened_on"] <= last) & (c["decided_on"].isna() | (c["decided_on"] > last))
-    summary: dict[str, float | int | None] = {
+    summary = timeliness_summary(
+        to_decision=decided["days_to_decision"],
+        to_help=decided["days_to_assistance"].dropna(),
+        overdue_open=int((open_at_end & (c["due_on"] < last)).sum()),
+        decided_late=int((in_period & (c["decided_on"] > c["due_on"])).sum()),
+        limit_days=limit_days,
+    )
+    return Timeliness(summary=summary, cases=decided)
+
+
+def timeliness_summary(
+    *,
+    to_decision: pd.Series,
+    to_help: pd.Series,
+    overdue_open: int,
+    decided_late: int,
+    limit_days: int = IDENTIFICATION_LIMIT_DAYS,
+) -> dict[str, float | int | None]:
+    """The summary of the decided cases' days (to decision; to first assistance, where there was one)."""
+    return {
         **_stats(to_decision, "decision"),
         "decision_within_limit": int((to_decision <= limit_days).sum()),
-        "decision_within_limit_share": _ratio(int((to_decision <= limit_days).sum()), len(to_decision)),
+        "decision_within_limit_share": ratio(int((to_decision <= limit_days).sum()), len(to_decision)),
         **_stats(to_help, "assistance"),
-        "without_assistance": int(decided["days_to_assistance"].isna().sum()),
-        "overdue_open": int((open_at_end & (c["due_on"] < last)).sum()),
-        "decided_late": int((in_period & (c["decided_on"] > c["due_on"])).sum()),
+        "without_assistance": len(to_decision) - len(to_help),
+        "overdue_open": overdue_open,
+        "decided_late": decided_late,
     }
-    return Timeliness(summary=summary, cases=decided)
 
 
 # --- 4. Coverage of measures ----------------------------------------------------------------------------
@@ -308,10 +346,10 @@ def coverage(
     return {
         "monitored": len(households),
         "with_measure": len(with_measure),
-        "with_measure_share": _ratio(len(with_measure), len(households)),
+        "with_measure_share": ratio(len(with_measure), len(households)),
         "with_labour": len(with_labour),
         "with_labour_and_development": len(with_labour & development),
-        "with_labour_and_development_share": _ratio(len(with_labour & development), len(with_labour)),
+        "with_labour_and_development_share": ratio(len(with_labour & development), len(with_labour)),
     }
 
 
@@ -361,7 +399,7 @@ def expected_measures(
     return {
         "expected": applicable,
         "expected_in_place": in_place,
-        "expected_in_place_share": _ratio(in_place, applicable),
+        "expected_in_place_share": ratio(in_place, applicable),
         "mandatory": mandatory,
         "mandatory_missing": mandatory_missing,
     }
@@ -376,19 +414,29 @@ def measures_started_in(measures: pd.DataFrame, start: dt.date, end: dt.date) ->
     return found.sort_values(["start_date", "measure_id"])
 
 
-def _sum_by(frame: pd.DataFrame, column: str, label: str, order: list[str] | None = None) -> pd.DataFrame:
-    grouped = frame.groupby(column).agg(measures=("amount", "size"), amount=("amount", "sum"))
-    keys = order if order is not None else sorted(grouped.index)
+def _sum_by(frame: pd.DataFrame, column: str, label: str, names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    return sum_table(group_sums(frame, column), label, len(frame), float(frame["amount"].sum()), names)
+
+
+def group_sums(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Measures and (unrounded) amount by the column's value (index): what a region's counties add up."""
+    return frame.groupby(column).agg(measures=("amount", "size"), amount=("amount", "sum"))
+
+
+def sum_table(
+    grouped: pd.DataFrame, label: str, measures: int, amount: float, names: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per key in key order (labelled by its name, where names are given), then the total."""
+    names = names or {}
     rows = [
         {
-            label: key,
+            label: names.get(key, key),
             "measures": int(grouped.loc[key, "measures"]),
             "amount": round(float(grouped.loc[key, "amount"]), 2),
         }
-        for key in keys
-        if key in grouped.index
+        for key in sorted(grouped.index)
     ]
-    rows.append({label: gettext_noop("合计"), "measures": len(frame), "amount": round(float(frame["amount"].sum()), 2)})
+    rows.append({label: gettext_noop("合计"), "measures": int(measures), "amount": round(float(amount), 2)})
     return pd.DataFrame(rows, columns=[label, "measures", "amount"])
 
 
@@ -400,20 +448,20 @@ def amounts(
     category_names: Mapping[str, str],
     township_names: Mapping[str, str],
 ) -> dict[str, pd.DataFrame]:
+    found = amounts_found(measures, households, start, end)
+    # By code, named after: two townships of a prefecture may share a name (城关镇), each keeps its row.
+    return {
+        "category": _sum_by(found, "category", "category", category_names),
+        "source": _sum_by(found, "source", "source"),
+        "township": _sum_by(found, "township", "township", township_names),
+    }
+
+
+def amounts_found(measures: pd.DataFrame, households: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The implemented measures started in the period with their township and funding source."""
     found = measures_started_in(measures, start, end)
     found = found.merge(households[["household_id", "township"]], on="household_id", how="left")
-    found = found.assign(
-        category_name=found["category"].map(lambda c: category_names.get(c, c)),
-        source=found["funding_source"].fillna("").str.strip().replace("", NO_SOURCE),
-        township_name=found["township"].map(lambda t: township_names.get(t, t)),
-    )
-    category_order = [category_names.get(c, c) for c in sorted(set(found["category"]))]
-    township_order = [township_names.get(t, t) for t in sorted(set(found["township"].dropna()))]
-    return {
-        "category": _sum_by(found, "category_name", "category", category_order),
-        "source": _sum_by(found, "source", "source"),
-        "township": _sum_by(found, "township_name", "township", township_order),
-    }
+    return found.assign(source=found["funding_source"].fillna("").str.strip().replace("", NO_SOURCE))
 
 
 # --- 6. Income change of assisted households --------------------------------------------------------------
@@ -429,9 +477,31 @@ def income_year(incomes: pd.DataFrame, end: dt.date) -> int | None:
 def income_change(
     incomes: pd.DataFrame, measures: pd.DataFrame, start: dt.date, end: dt.date, year: int | None
 ) -> dict[str, float | int | None]:
+    assisted, pairs = income_pairs(incomes, measures, start, end, year)
+    return income_change_of(assisted, year, pairs)
+
+
+def income_pairs(
+    incomes: pd.DataFrame, measures: pd.DataFrame, start: dt.date, end: dt.date, year: int | None
+) -> tuple[int, pd.DataFrame | None]:
+    """How many households were assisted in the period, and the per capita income (before, after) of those with
+    both years' surveys (None without an income year)."""
     assisted = set(measures_started_in(measures, start, end)["household_id"])
-    result: dict[str, float | int | None] = {"assisted": len(assisted), "year": year}
     if year is None:
+        return len(assisted), None
+    by_year = incomes[incomes["household_id"].isin(assisted)].pivot_table(
+        index="household_id", columns="year", values="per_capita_net_income", aggfunc="first"
+    )
+    if year not in by_year.columns or year - 1 not in by_year.columns:
+        pairs = pd.DataFrame(columns=["before", "after"], dtype=float)
+    else:
+        pairs = by_year[[year - 1, year]].dropna().set_axis(["before", "after"], axis=1).astype(float)
+    return len(assisted), pairs
+
+
+def income_change_of(assisted: int, year: int | None, pairs: pd.DataFrame | None) -> dict[str, float | int | None]:
+    result: dict[str, float | int | None] = {"assisted": assisted, "year": year}
+    if pairs is None:
         return {
             **result,
             "compared": 0,
@@ -441,13 +511,6 @@ def income_change(
             "median_change": None,
             "rose_share": None,
         }
-    by_year = incomes[incomes["household_id"].isin(assisted)].pivot_table(
-        index="household_id", columns="year", values="per_capita_net_income", aggfunc="first"
-    )
-    if year not in by_year.columns or year - 1 not in by_year.columns:
-        pairs = pd.DataFrame(columns=["before", "after"], dtype=float)
-    else:
-        pairs = by_year[[year - 1, year]].dropna().set_axis(["before", "after"], axis=1).astype(float)
     change = pairs["after"] - pairs["before"]
     return {
         **result,
@@ -456,7 +519,7 @@ def income_change(
         "mean_after": round(float(pairs["after"].mean()), 2) if len(pairs) else None,
         "mean_change": round(float(change.mean()), 2) if len(pairs) else None,
         "median_change": round(float(change.median()), 2) if len(pairs) else None,
-        "rose_share": _ratio(int((change > 0).sum()), len(pairs)),
+        "rose_share": ratio(int((change > 0).sum()), len(pairs)),
     }
 
 
@@ -472,7 +535,7 @@ def returns_after_elimination(
     return {
         "eliminated_by_end": int(eliminated),
         "returned": int(returned),
-        "return_rate": _ratio(returned, eliminated),
+        "return_rate": ratio(returned, eliminated),
     }
 
 
@@ -481,18 +544,34 @@ def returns_after_elimination(
 
 def fgt_indices(income: Iterable[float], line: Iterable[float], weights: Iterable[float]) -> dict[str, float | None]:
     """P0, P1, P2 = (1/N) Σ w_i ((z_i − y_i)/z_i)^α over y_i < z_i, N = Σ w_i; y below 0 counts as 0."""
+    return fgt_of_sums(fgt_sums(income, line, weights))
+
+
+def fgt_sums(income: Iterable[float], line: Iterable[float], weights: Iterable[float]) -> dict[str, float]:
+    """The weighted sums the indices divide (Σ w_i, Σ w_i·[y_i < z_i], Σ w_i·gap_i, Σ w_i·gap_i²) and the count
+    of households: a region's counties add them up."""
     y = np.asarray(list(income), dtype=float)
     z = np.asarray(list(line), dtype=float)
     w = np.asarray(list(weights), dtype=float)
-    total = w.sum()
-    if not len(y) or total <= 0:
-        return {"p0": None, "p1": None, "p2": None}
     gap = np.where(y < z, (z - np.maximum(y, 0.0)) / z, 0.0)
     poor = (y < z).astype(float)
     return {
-        "p0": round(float((w * poor).sum() / total), 6),
-        "p1": round(float((w * gap).sum() / total), 6),
-        "p2": round(float((w * gap**2).sum() / total), 6),
+        "count": len(y),
+        "weight": float(w.sum()),
+        "poor": float((w * poor).sum()),
+        "gap": float((w * gap).sum()),
+        "gap2": float((w * gap**2).sum()),
+    }
+
+
+def fgt_of_sums(sums: Mapping[str, float]) -> dict[str, float | None]:
+    total = sums["weight"]
+    if not sums["count"] or total <= 0:
+        return {"p0": None, "p1": None, "p2": None}
+    return {
+        "p0": round(sums["poor"] / total, 6),
+        "p1": round(sums["gap"] / total, 6),
+        "p2": round(sums["gap2"] / total, 6),
     }
 
 
@@ -508,20 +587,34 @@ def incomes_with_thresholds(
 def fgt(
     incomes: pd.DataFrame, households: pd.DataFrame, thresholds: pd.DataFrame, year: int | None
 ) -> dict[str, float | int | None]:
+    return fgt_of_parts(fgt_parts(incomes, households, thresholds, year))
+
+
+FGT_COUNTS = ("households", "people", "households_without_threshold", "poor_households")
+
+
+def fgt_parts(
+    incomes: pd.DataFrame, households: pd.DataFrame, thresholds: pd.DataFrame, year: int | None
+) -> dict[str, object]:
+    """The FGT section's counts and weighted sums (fgt_sums), all of which a region's counties add up."""
     rows = incomes_with_thresholds(incomes, households, thresholds, year)
     known = rows[rows["threshold"].notna()]
-    indices = fgt_indices(
-        known["per_capita_net_income"].astype(float),
-        known["threshold"].astype(float),
-        known["household_size"].astype(float),
-    )
+    income, line = known["per_capita_net_income"].astype(float), known["threshold"].astype(float)
     return {
         "year": year,
         "households": len(known),
         "people": int(known["household_size"].sum()) if len(known) else 0,
         "households_without_threshold": len(rows) - len(known),
-        "poor_households": int((known["per_capita_net_income"].astype(float) < known["threshold"].astype(float)).sum()),
-        **indices,
+        "poor_households": int((income < line).sum()),
+        "sums": fgt_sums(income, line, known["household_size"].astype(float)),
+    }
+
+
+def fgt_of_parts(parts: Mapping[str, object]) -> dict[str, float | int | None]:
+    return {
+        "year": parts["year"],
+        **{key: parts[key] for key in FGT_COUNTS},
+        **fgt_of_sums(parts["sums"]),
     }
 
 
@@ -536,8 +629,8 @@ def targeting_errors(flagged: set[int], poor: set[int]) -> dict[str, float | int
         "poor_flagged": len(flagged & poor),
         "poor_not_flagged": len(poor - flagged),
         "flagged_not_poor": len(flagged - poor),
-        "exclusion_error": _ratio(len(poor - flagged), len(poor)),
-        "inclusion_error": _ratio(len(flagged - poor), len(flagged)),
+        "exclusion_error": ratio(len(poor - flagged), len(poor)),
+        "inclusion_error": ratio(len(flagged - poor), len(flagged)),
     }
 
 
@@ -563,6 +656,17 @@ def targeting(
     return {"population": len(population), **targeting_errors(flagged, poor)}
 
 
+TARGETING_COUNTS = ("population", "flagged", "poor", "poor_flagged", "poor_not_flagged", "flagged_not_poor")
+
+
+def targeting_of_counts(counts: Mapping[str, int]) -> dict[str, float | int | None]:
+    """The targeting section from its counts (a region's counties add them up: a household is in one county)."""
+    result: dict[str, float | int | None] = {key: int(counts[key]) for key in TARGETING_COUNTS}
+    result["exclusion_error"] = ratio(result["poor_not_flagged"], result["poor"])
+    result["inclusion_error"] = ratio(result["flagged_not_poor"], result["flagged"])
+    return result
+
+
 # --- By township and by month ---------------------------------------------------------------------------
 
 
@@ -580,6 +684,54 @@ def by_township(
     end: dt.date,
     township_names: Mapping[str, str],
 ) -> pd.DataFrame:
+    rows = township_rows(
+        households=households,
+        state_end=state_end,
+        status=status,
+        eliminations=eliminations,
+        measures=measures,
+        incomes=incomes,
+        thresholds=thresholds,
+        year=year,
+        start=start,
+        end=end,
+        township_names=township_names,
+    )
+    return township_table(rows)
+
+
+TOWNSHIP_COLUMNS = [
+    "township",
+    "code",
+    "households",
+    "monitored",
+    "monitored_people",
+    "identified",
+    "eliminated",
+    "amount",
+    "p0",
+]
+
+
+def township_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=TOWNSHIP_COLUMNS)
+
+
+def township_rows(
+    *,
+    households: pd.DataFrame,
+    state_end: pd.DataFrame,
+    status: pd.DataFrame,
+    eliminations: pd.DataFrame,
+    measures: pd.DataFrame,
+    incomes: pd.DataFrame,
+    thresholds: pd.DataFrame,
+    year: int | None,
+    start: dt.date,
+    end: dt.date,
+    township_names: Mapping[str, str],
+) -> list[dict]:
+    """One row per township, in code order (a township is in one county: a region's rows are its counties')."""
     township_of = households.set_index("household_id")["township"]
     rows = []
     watched = monitored(state_end)
@@ -603,18 +755,7 @@ def by_township(
                 "p0": index["p0"],
             }
         )
-    columns = [
-        "township",
-        "code",
-        "households",
-        "monitored",
-        "monitored_people",
-        "identified",
-        "eliminated",
-        "amount",
-        "p0",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return rows
 
 
 def months_of(start: dt.date, end: dt.date) -> list[str]:
@@ -628,6 +769,16 @@ def months_of(start: dt.date, end: dt.date) -> list[str]:
 def monthly(
     *, status: pd.DataFrame, eliminations: pd.DataFrame, measures: pd.DataFrame, start: dt.date, end: dt.date
 ) -> pd.DataFrame:
+    return month_table(
+        month_counts(status=status, eliminations=eliminations, measures=measures, start=start, end=end), start, end
+    )
+
+
+def month_counts(
+    *, status: pd.DataFrame, eliminations: pd.DataFrame, measures: pd.DataFrame, start: dt.date, end: dt.date
+) -> pd.DataFrame:
+    """By month (index "YYYY-MM"): households identified, households eliminated, amount (unrounded); a household
+    is in one county, so a region's counties add them up."""
     identified = identifications(status, start, end)
     eliminated = eliminations_in(eliminations, start, end)
     started = measures_started_in(measures, start, end)
@@ -638,6 +789,11 @@ def monthly(
     new = identified.assign(month=month(identified, "effective_date")).groupby("month")["household_id"].nunique()
     gone = eliminated.assign(month=month(eliminated, "eliminated_on")).groupby("month")["household_id"].nunique()
     money = started.assign(month=month(started, "start_date")).groupby("month")["amount"].sum()
+    return pd.DataFrame({"identified": new, "eliminated": gone, "amount": money}).fillna(0)
+
+
+def month_table(counts: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    new, gone, money = counts["identified"], counts["eliminated"], counts["amount"]
     return pd.DataFrame(
         [
             {

@@ -226,7 +226,39 @@ def _number(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+@dataclass
+class Results:
+    """What the report's sections show, before they are laid out: computed from one Sources (compute_report) or
+    combined from the parts of a region's counties (reports.partitions)."""
+
+    region_code: str
+    region_name: str
+    start: dt.date
+    end: dt.date
+    year: int | None
+    by_type: pd.DataFrame
+    by_risk: pd.DataFrame
+    flow: dict[str, Any]
+    month_table: pd.DataFrame
+    timely: dict[str, Any]
+    days_to_decision: pd.Series
+    cover: dict[str, Any]
+    expected: dict[str, Any]
+    money: dict[str, pd.DataFrame]
+    checked: dict[str, Any]
+    change: dict[str, Any]
+    back: dict[str, Any]
+    index: dict[str, Any]
+    aim: dict[str, Any]
+    townships: pd.DataFrame
+    ledgers: list[Ledger]
+
+
 def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceReport:
+    return report_of(results_of(sources, region_name=region_name))
+
+
+def results_of(sources: Sources, *, region_name: str = "") -> Results:
     f = sources.frames
     households, status, cases, measures = f["households"], f["status"], f["cases"], f["measures"]
     incomes, thresholds, eliminations, returns = f["incomes"], f["thresholds"], f["eliminations"], f["returns"]
@@ -235,11 +267,70 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     state_end = ind.state_at(households, status, end)
     state_start = ind.state_at(households, status, start - dt.timedelta(days=1))
     identified_on = ind.identification_dates(status, end)
+    timely = ind.timeliness(cases, measures, start, end)
+    return Results(
+        region_code=sources.region.code,
+        region_name=region_name or sources.region.name,
+        start=start,
+        end=end,
+        year=year,
+        by_type=ind.monitored_by_type(state_end, labels["monitoring_type"]),
+        by_risk=ind.monitored_by_risk(state_end, labels["risk_type"]),
+        flow=ind.flows(
+            state_start=state_start,
+            status=status,
+            eliminations=eliminations,
+            start=start,
+            end=end,
+            method_labels=labels["method"],
+        ),
+        month_table=ind.monthly(status=status, eliminations=eliminations, measures=measures, start=start, end=end),
+        timely=timely.summary,
+        days_to_decision=timely.cases["days_to_decision"],
+        cover=ind.coverage(state_end, measures, identified_on, sources.labour, sources.development_categories, end),
+        expected=ind.expected_measures(
+            state_end, measures, identified_on, sources.expectations, sources.severe_disability, end
+        ),
+        money=ind.amounts(measures, households, start, end, sources.category_names, sources.township_names),
+        checked=xc.summary(f["checks"], f["cross_checks"], start, end, sources.township_names),
+        change=ind.income_change(incomes, measures, start, end, year),
+        back=ind.returns_after_elimination(eliminations, returns, start, end),
+        index=ind.fgt(incomes, households, thresholds, year),
+        aim=ind.targeting(
+            state_start=state_start,
+            cases=cases,
+            status=status,
+            incomes=incomes,
+            households=households,
+            thresholds=thresholds,
+            year=year,
+            start=start,
+            end=end,
+        ),
+        townships=ind.by_township(
+            households=households,
+            state_end=state_end,
+            status=status,
+            eliminations=eliminations,
+            measures=measures,
+            incomes=incomes,
+            thresholds=thresholds,
+            year=year,
+            start=start,
+            end=end,
+            township_names=sources.township_names,
+        ),
+        ledgers=ledgers(sources, timely.cases, labels),
+    )
+
+
+def report_of(results: Results) -> PerformanceReport:
+    """The report's sections, headline numbers and ledgers, laid out from its results."""
+    r = results
+    year = r.year
     numbers: dict[str, Any] = {}
     sections: list[Section] = []
-
-    by_type = ind.monitored_by_type(state_end, labels["monitoring_type"])
-    by_risk = ind.monitored_by_risk(state_end, labels["risk_type"])
+    by_type, by_risk = r.by_type, r.by_risk
     total = by_type.iloc[-1]
     numbers.update(monitored_households=int(total["households"]), monitored_people=int(total["people"]))
     sections.append(
@@ -258,16 +349,9 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    flow = ind.flows(
-        state_start=state_start,
-        status=status,
-        eliminations=eliminations,
-        start=start,
-        end=end,
-        method_labels=labels["method"],
-    )
+    flow = r.flow
     numbers.update(flow)
-    month_table = ind.monthly(status=status, eliminations=eliminations, measures=measures, start=start, end=end)
+    month_table = r.month_table
     sections.append(
         Section(
             "flows",
@@ -287,9 +371,8 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    timely = ind.timeliness(cases, measures, start, end)
-    numbers.update(timely.summary)
-    spread = timely.cases["days_to_decision"]
+    numbers.update(r.timely)
+    spread = r.days_to_decision
     buckets = [gettext_noop("0–7 天"), gettext_noop("8–15 天"), gettext_noop("16–30 天"), gettext_noop("31 天以上")]
     counts = [
         int((spread <= 7).sum()),
@@ -302,7 +385,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
             "timeliness",
             gettext_noop("识别与帮扶时效"),
             ind.DEFINITIONS["timeliness"],
-            [(gettext_noop("汇总"), key_values(timely.summary))],
+            [(gettext_noop("汇总"), key_values(r.timely))],
             Chart(
                 "bar",
                 gettext_noop("首次预警到识别决定的天数"),
@@ -313,10 +396,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    cover = ind.coverage(state_end, measures, identified_on, sources.labour, sources.development_categories, end)
-    expected = ind.expected_measures(
-        state_end, measures, identified_on, sources.expectations, sources.severe_disability, end
-    )
+    cover, expected = r.cover, r.expected
     numbers.update(cover)
     numbers.update(expected)
     sections.append(
@@ -328,11 +408,11 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    money = ind.amounts(measures, households, start, end, sources.category_names, sources.township_names)
+    money = r.money
     numbers["amount_total"] = float(money["category"].iloc[-1]["amount"])
     numbers["amount_measures"] = int(money["category"].iloc[-1]["measures"])
     by_category = money["category"].iloc[:-1]
-    checked = xc.summary(f["checks"], f["cross_checks"], start, end, sources.township_names)
+    checked = r.checked
     numbers.update(checked["numbers"])
     recovery = {k: checked["numbers"][k] for k in ("recovery_hits", "recovery_amount")}
     sections.append(
@@ -356,7 +436,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    change = ind.income_change(incomes, measures, start, end, year)
+    change = r.change
     numbers.update({f"income_{k}": v for k, v in change.items()})
     sections.append(
         Section(
@@ -367,7 +447,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    back = ind.returns_after_elimination(eliminations, returns, start, end)
+    back = r.back
     numbers.update(back)
     sections.append(
         Section(
@@ -378,7 +458,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    index = ind.fgt(incomes, households, thresholds, year)
+    index = r.index
     numbers.update({f"fgt_{k}": v for k, v in index.items()})
     sections.append(
         Section(
@@ -396,17 +476,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    aim = ind.targeting(
-        state_start=state_start,
-        cases=cases,
-        status=status,
-        incomes=incomes,
-        households=households,
-        thresholds=thresholds,
-        year=year,
-        start=start,
-        end=end,
-    )
+    aim = r.aim
     numbers.update(aim)
     sections.append(
         Section(
@@ -438,19 +508,7 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
         )
     )
 
-    townships = ind.by_township(
-        households=households,
-        state_end=state_end,
-        status=status,
-        eliminations=eliminations,
-        measures=measures,
-        incomes=incomes,
-        thresholds=thresholds,
-        year=year,
-        start=start,
-        end=end,
-        township_names=sources.township_names,
-    )
+    townships = r.townships
     sections.append(
         Section(
             "townships",
@@ -468,14 +526,14 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     )
     numbers = {k: _number(v) for k, v in numbers.items()}
     return PerformanceReport(
-        region_code=sources.region.code,
-        region_name=region_name or sources.region.name,
-        start=start,
-        end=end,
+        region_code=r.region_code,
+        region_name=r.region_name,
+        start=r.start,
+        end=r.end,
         year=year,
         sections=sections,
         numbers=numbers,
-        ledgers=ledgers(sources, timely.cases, labels),
+        ledgers=r.ledgers,
     )
 
 

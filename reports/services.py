@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,18 @@ from povertycloud.regions.scoping import is_active_user, user_may_see_code
 from povertycloud.regions.selectors import full_name
 from reports.files import csv_bytes, ledger_file_name, pdf_bytes, xlsx_bytes
 from reports.models import Report
+from reports.partitions import ReportContent, compute_region
 from reports.performance import PerformanceReport, compute_report
 from reports.sources import read_sources
 from risk.jobs import RunLock, fail_task_row, interrupted_message, task_gone, task_row, uses_database_tasks
+from risk.partitions import CountyProgress, county_partitions
 
 REPORT_LOCK_NAMESPACE = 4120  # PostgreSQL advisory locks: (namespace, report id) while a report is generated
 GENERATE_TASK = "reports.tasks.generate_report_task"
-REPORT_LEVELS = (Region.Level.COUNTY, Region.Level.TOWNSHIP)
+# What the pages' forms (the dashboard, the exports, the report page) accept: a county or a township.
+COUNTY_LEVELS = (Region.Level.COUNTY, Region.Level.TOWNSHIP)
+# What a requested report accepts: also a province or a prefecture, computed one county a task (reports.partitions).
+REPORT_LEVELS = (Region.Level.PROVINCE, Region.Level.CITY, *COUNTY_LEVELS)
 MAX_PERIOD_DAYS = 366 * 5
 Status = Report.Status
 
@@ -44,7 +50,14 @@ def report_dir(report: Report) -> Path:
     return reports_dir() / str(report.pk)
 
 
-def check_request(*, user: Any, region_code: str, start: dt.date | None, end: dt.date | None) -> Region:
+def check_request(
+    *,
+    user: Any,
+    region_code: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    levels: tuple[int, ...] = COUNTY_LEVELS,
+) -> Region:
     """The region asked for, or a ValidationError whose messages say in Chinese what is wrong."""
     errors: dict[str, str] = {}
     region = Region.objects.filter(code=(region_code or "").strip()).first()
@@ -52,8 +65,10 @@ def check_request(*, user: Any, region_code: str, start: dt.date | None, end: dt
         errors["region"] = _("区划代码不存在。")
     elif not user_may_see_code(user, region.code):
         errors["region"] = _("“%(region)s”不在您的辖区内，不能生成它的报告。") % {"region": region.name}
-    elif region.level not in REPORT_LEVELS:
+    elif region.level not in levels and levels == COUNTY_LEVELS:
         errors["region"] = _("报告按县或乡镇生成，请选择县或乡镇。")
+    elif region.level not in levels:
+        errors["region"] = _("报告按省、市（州）、县或乡镇生成，请选择其中之一。")
     if start is None:
         errors["start"] = _("请填写统计期起始日。")
     if end is None:
@@ -70,17 +85,22 @@ def check_request(*, user: Any, region_code: str, start: dt.date | None, end: dt
     return region
 
 
-def request_report(*, by: Any, region_code: str, start: dt.date | None, end: dt.date | None) -> Report:
+def request_report(
+    *, by: Any, region_code: str, start: dt.date | None, end: dt.date | None, queue: bool = True
+) -> Report:
+    """The Report row of a valid request, queued for the background job once the transaction commits (queue=False:
+    not queued, the caller runs generate_report itself, as manage.py build_report does)."""
     if not is_active_user(by):
         raise PermissionDenied(_("请先登录。"))
-    region = check_request(user=by, region_code=region_code, start=start, end=end)
+    region = check_request(user=by, region_code=region_code, start=start, end=end, levels=REPORT_LEVELS)
     language = translation.get_language() or settings.LANGUAGE_CODE
     if language not in dict(settings.LANGUAGES):
         language = settings.LANGUAGE_CODE
     report = Report.objects.create(
         region=region, period_start=start, period_end=end, requested_by=by, language=language
     )
-    transaction.on_commit(lambda: _enqueue(report.pk))
+    if queue:
+        transaction.on_commit(lambda: _enqueue(report.pk))
     return report
 
 
@@ -132,14 +152,16 @@ def _write(directory: Path, name: str, content: bytes) -> dict[str, Any]:
     return {"bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
 
 
-def generate_report(*, report: Report) -> Report:
+def generate_report(*, report: Report, cluster: str | None = None) -> Report:
     """Run a queued report; a report already started or finished is left as it is. The report's lock is
-    held while it runs: the cleanup (mark_interrupted_reports) leaves a report alone while it is held."""
+    held while it runs: the cleanup (mark_interrupted_reports) leaves a report alone while it is held.
+    A province's or a prefecture's report runs one county a task on `cluster` (None: the DASK_SCHEDULER_ADDRESS
+    setting, else a LocalCluster; "local"; a scheduler's address; "none": in this process)."""
     with report_lock(report):
-        return _generate_locked(report)
+        return _generate_locked(report, cluster)
 
 
-def _generate_locked(report: Report) -> Report:
+def _generate_locked(report: Report, cluster: str | None = None) -> Report:
     started = Report.objects.filter(pk=report.pk, status=Status.QUEUED).update(
         status=Status.RUNNING, started_at=timezone.now(), progress=1, stage=gettext_noop("读取数据")
     )
@@ -148,7 +170,7 @@ def _generate_locked(report: Report) -> Report:
         return report
     directory = report_dir(report)
     try:
-        result = _generate(report, directory)
+        result = _generate(report, directory, cluster)
     except Exception as exc:
         shutil.rmtree(directory, ignore_errors=True)
         Report.objects.filter(pk=report.pk).update(
@@ -171,14 +193,50 @@ def _generate_locked(report: Report) -> Report:
     return report
 
 
-def _generate(report: Report, directory: Path) -> dict[str, Any]:
+# Above county level the counties' tasks take the report from 1% to COUNTIES_DONE%, each one's end told.
+COUNTIES_DONE = 45
+
+
+def _county_progress(report: Report, counties: list[str]) -> CountyProgress:
+    names = dict(Region.objects.filter(code__in=counties).values_list("code", "name"))
+    done: list[str] = []
+
+    def tell(county: str, state: str) -> None:
+        done.append(county)
+        parts = (COUNTY_STAGE, str(len(done)), str(len(counties)), names.get(county, county))
+        stage = COUNTY_STAGE_SEPARATOR.join(parts)
+        _progress(report, 1 + (COUNTIES_DONE - 1) * len(done) // len(counties), stage[:60])
+
+    return tell
+
+
+# A county's end is stored as its parts (the stage field keeps text), and worded when shown, in the reader's language.
+COUNTY_STAGE, COUNTY_STAGE_SEPARATOR = "county", "\x1f"
+COUNTY_DONE = gettext_noop("%(county)s 已完成（%(done)s/%(total)s）")
+
+
+def stage_label(stage: str) -> str:
+    """A stored stage in the reader's language: a stage's Chinese source string, or a county's end."""
+    parts = stage.split(COUNTY_STAGE_SEPARATOR)
+    if len(parts) == 4 and parts[0] == COUNTY_STAGE:
+        return _(COUNTY_DONE) % {"county": parts[3], "done": parts[1], "total": parts[2]}
+    return _(stage)
+
+
+def _generate(report: Report, directory: Path, cluster: str | None = None) -> dict[str, Any]:
     user = report.requested_by
     region = report.region
-    with translation.override(settings.LANGUAGE_CODE):  # content in the source language; files translate it
-        sources = read_sources(region=region, start=report.period_start, end=report.period_end, user=user)
-        _progress(report, 30, gettext_noop("计算指标"))
-        content = compute_report(sources, region_name=full_name(region))
-    data_hash = sources.data_hash()
+    counties = county_partitions(region.code)
+    computed = compute_content(
+        region=region,
+        start=report.period_start,
+        end=report.period_end,
+        user=user,
+        cluster=cluster,
+        on_county=_county_progress(report, counties),
+        on_computing=lambda: _progress(report, 30, gettext_noop("计算指标")),
+    )
+    content, data_hash = computed.report, computed.data_hash
     manifest: dict[str, Any] = {
         "report": report.pk,
         "generated_by": getattr(user, "username", "") or "system",
@@ -188,9 +246,9 @@ def _generate(report: Report, directory: Path) -> dict[str, Any]:
             "region_name": content.region_name,
             "start": report.period_start.isoformat(),
             "end": report.period_end.isoformat(),
-            "income_year": sources.year,
+            "income_year": computed.year,
         },
-        "row_counts": sources.row_counts,
+        "row_counts": computed.row_counts,
         "data_sha256": data_hash,
     }
     directory.mkdir(parents=True, exist_ok=True)
@@ -210,13 +268,44 @@ def _generate(report: Report, directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def compute_for(*, region: Region, start: dt.date, end: dt.date, user: Any) -> tuple[PerformanceReport, str]:
+def compute_content(
+    *,
+    region: Region,
+    start: dt.date,
+    end: dt.date,
+    user: Any,
+    cluster: str | None = None,
+    on_county: CountyProgress | None = None,
+    on_computing: Callable[[], None] | None = None,
+) -> ReportContent:
+    """The report's content, data hash, row counts and income year, in the source language. Above county level
+    one county a task on risk.partitions.runner_for(region, cluster) (cluster None: the DASK_SCHEDULER_ADDRESS
+    setting, else a LocalCluster; "none": in this process), on_county told as each county's part is in;
+    a county or a township in this process, on_computing told once its data is read."""
+    with translation.override(settings.LANGUAGE_CODE):  # content in the source language; files translate it
+        name = full_name(region)
+        partitioned = compute_region(
+            region=region, start=start, end=end, user=user, region_name=name, cluster=cluster, on_county=on_county
+        )
+        if partitioned is not None:
+            return partitioned
+        sources = read_sources(region=region, start=start, end=end, user=user)
+        if on_computing is not None:
+            on_computing()
+        content = compute_report(sources, region_name=name)
+    return ReportContent(
+        report=content, data_hash=sources.data_hash(), row_counts=sources.row_counts, year=sources.year
+    )
+
+
+def compute_for(
+    *, region: Region, start: dt.date, end: dt.date, user: Any, cluster: str | None = None
+) -> tuple[PerformanceReport, str]:
     """The report's content and data hash without writing files (the dashboard's background job, see
     reports.dashboards, and the tests). The content is built in the source language whatever the request's
     language: the dashboard's is stored and shared."""
-    with translation.override(settings.LANGUAGE_CODE):
-        sources = read_sources(region=region, start=start, end=end, user=user)
-        return compute_report(sources, region_name=full_name(region)), sources.data_hash()
+    computed = compute_content(region=region, start=start, end=end, user=user, cluster=cluster)
+    return computed.report, computed.data_hash
 
 
 def stored_file(report: Report, name: str) -> Path | None:

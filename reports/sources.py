@@ -130,7 +130,26 @@ def _rename(table: Table, names: dict[str, str]) -> Table:
     return Table(table.name, tuple(names.get(c, c) for c in table.columns), table.rows)
 
 
-def read_sources(*, region: Region, start: dt.date, end: dt.date, user: Any) -> Sources:
+LATEST = "latest"  # read_sources' year: the region's latest income year up to the end of the period
+
+
+def income_year_for(*, region: Region, end: dt.date, user: Any) -> int | None:
+    """The report's income year (indicators.income_year) of the region's surveys in the user's scope: a region's
+    counties read their parts with the region's year, which a county without that year's surveys would not pick."""
+    first, last = _range(region)
+    in_region = {"household__village_id__gte": first, "household__village_id__lte": last}
+    return _income_year(scope_for_user(IncomeRecord.objects.filter(**in_region, year__lte=end.year), user), end)
+
+
+def _income_year(incomes_in_scope: QuerySet, end: dt.date) -> int | None:
+    years = incomes_in_scope.values("year").annotate(n=Max("pk")).order_by().values_list("year", flat=True)
+    return income_year(pd.DataFrame({"year": list(years)}), end)
+
+
+def read_sources(
+    *, region: Region, start: dt.date, end: dt.date, user: Any, year: int | str | None = LATEST
+) -> Sources:
+    """The region's tables; `year` the income year (default the region's latest, see income_year_for)."""
     first, last = _range(region)
     households = scope_for_user(Household.objects.filter(village_id__gte=first, village_id__lte=last), user)
     in_region = {"household__village_id__gte": first, "household__village_id__lte": last}
@@ -208,8 +227,8 @@ def read_sources(*, region: Region, start: dt.date, end: dt.date, user: Any) -> 
     )
     measures.rows = [(*row[:3], row[3] or "", *row[4:]) for row in measures.rows]
     incomes_in_scope = scope_for_user(IncomeRecord.objects.filter(**in_region, year__lte=end.year), user)
-    years = incomes_in_scope.values("year").annotate(n=Max("pk")).order_by().values_list("year", flat=True)
-    year = income_year(pd.DataFrame({"year": list(years)}), end)
+    if year == LATEST:
+        year = _income_year(incomes_in_scope, end)
     incomes = _table(
         "incomes",
         ("household_id", "year", "household_size", "per_capita_net_income"),
@@ -303,22 +322,27 @@ def _local_date(value: dt.datetime | None) -> dt.date | None:
     return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
 
 
-def read_cross_checks(*, region: Region, start: dt.date, end: dt.date, user: Any) -> tuple[Table, Table]:
+def read_cross_checks(
+    *, region: Region, start: dt.date, end: dt.date, user: Any, outside: Iterable[Region] = ()
+) -> tuple[Table, Table]:
     """The eligibility cross-checks (the active ones and any with a hit read) and the hits of the region first found
-    in the period (their first run started within it), narrowed to the user's scope, in canonical order."""
+    in the period (their first run started within it), narrowed to the user's scope, in canonical order; without
+    the hits under any of the `outside` regions (a region's counties read their own)."""
     first, last = _range(region)
+    found = scope_for_user(
+        CrossCheckHit.objects.filter(
+            region_code__gte=first,
+            region_code__lte=last,
+            first_run__started_at__date__gte=start,
+            first_run__started_at__date__lte=end,
+        ),
+        user,
+    )
+    for other in outside:
+        low, high = _range(other)
+        found = found.exclude(region_code__gte=low, region_code__lte=high)
     hit_rows = list(
-        scope_for_user(
-            CrossCheckHit.objects.filter(
-                region_code__gte=first,
-                region_code__lte=last,
-                first_run__started_at__date__gte=start,
-                first_run__started_at__date__lte=end,
-            ),
-            user,
-        )
-        .order_by("pk")
-        .values_list(
+        found.order_by("pk").values_list(
             "pk",
             "cross_check__code",
             "township_code",

@@ -142,7 +142,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def report_list(request: HttpRequest) -> HttpResponse:
     user = request.user
-    form = PeriodForm(request.POST or None, user=user)
+    # A report also takes a province or a prefecture (computed one county a task); the dashboard and exports do not.
+    form = PeriodForm(request.POST or None, user=user, levels=services.REPORT_LEVELS)
     if request.method == "POST":
         region = _checked(form)
         if region is not None:
@@ -156,7 +157,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
 
 def _progress(report: Report) -> dict[str, Any]:
     # The stage is stored as its Chinese source string (reports.services) and translated here, when shown.
-    label = _(report.stage) if report.stage else str(report.get_status_display())
+    label = services.stage_label(report.stage) if report.stage else str(report.get_status_display())
     if not report.finished:
         label = _("%(stage)s（%(percent)s%%）") % {"stage": label, "percent": report.progress}
     return {

@@ -99,7 +99,7 @@ def test_a_report_that_is_generated_holds_its_lock_while_it_runs(auditor, monkey
     made = report(Report.Status.QUEUED, auditor, with_task="RUNNING", started=LONG_AGO)
     seen = []
 
-    def generate(report, directory):
+    def generate(report, directory, cluster=None):
         seen.append(services.report_lock(report).held_elsewhere() or _held_by_this_process(report))
         return {"data_sha256": "0" * 64}
 
