@@ -49,6 +49,13 @@ def ensure_django() -> None:
         django.setup()
 
 
+def dask_setup(service: Any = None) -> None:
+    """Dask's preload hook: `dask scheduler --preload povertycloud.cluster` and `dask worker tcp://… --preload
+    povertycloud.cluster` set Django up before anything runs. The scheduler needs it too: it unpickles the task
+    graph, whose functions and arguments are the project's (risk.scoring imports Django models)."""
+    ensure_django()
+
+
 def run_task(function: Callable, *args: Any, **kwargs: Any) -> Any:
     """What a Dask worker runs: the task, with Django set up and this thread's connections closed after."""
     ensure_django()

@@ -19,6 +19,13 @@ capacity; ties go to the lower household id.
 p_poor, and every household with a warning raised in the 31 days up to the date. They explain p_return for
 households not monitored on that date and p_poor for monitored ones (each model's own population); without
 a return model, p_poor for everyone.
+
+**Counties as tasks.** Above county level each county is a task (risk.partitions; on Dask, or one after the
+other in this process): ``score_county`` reads the county and computes its features and probabilities, which stay
+where they were computed; the job's process gathers the probabilities alone, ranks the whole region (levels and
+the households to explain are the region's, exactly as one frame would give), asks each county's task for the
+explanations of its chosen households (``explain_county``, where its matrices already are) and writes every
+county's rows as they arrive, in the run's one transaction. A county is one such task, in this process.
 """
 
 import datetime as dt
