@@ -880,6 +880,21 @@ def _place_name(region_code: str | None) -> str:
     return region.name if region is not None else _("该区划")
 
 
+def start_mode(result: "TrainingResult", check: YearsCheck, say: Progress) -> str:
+    """The training mode the years allow, recorded on the result and said (both ways of training use it)."""
+    result.mode = mode = choose_mode(check)
+    result.years = {"income": check.income_years, "thresholds": check.threshold_years, "usable": check.usable}
+    say(
+        _("%(mode)s；%(incomes)s，监测标准 %(thresholds)s")
+        % {
+            "mode": MODE_LABELS[mode],
+            "incomes": check.incomes(),
+            "thresholds": _years(check.threshold_years) or _("无"),
+        }
+    )
+    return mode
+
+
 def train_risk_models(
     *,
     region_code: str | None = None,
@@ -922,16 +937,7 @@ def train_risk_models(
     sources = sources or Sources.load(region_code=region_code)
     result.seconds["load"] = time.monotonic() - started
     check = check_years(sources, _place_name(region_code))
-    result.mode = mode = choose_mode(check)
-    result.years = {"income": check.income_years, "thresholds": check.threshold_years, "usable": check.usable}
-    say(
-        _("%(mode)s；%(incomes)s，监测标准 %(thresholds)s")
-        % {
-            "mode": MODE_LABELS[mode],
-            "incomes": check.incomes(),
-            "thresholds": _years(check.threshold_years) or _("无"),
-        }
-    )
+    mode = start_mode(result, check, say)
     mark = time.monotonic()
     if mode == Mode.OUT_OF_TIME:
         plans = _out_of_time_plans(sources, check, test_year, result)

@@ -51,7 +51,6 @@ from risk.training import (
     LOG_SCALE,
     LOGISTIC_C,
     MAX_NEGATIVES,
-    MODE_LABELS,
     PERCENTILE_SAMPLE,
     TARGETS,
     TEST_VILLAGE_SHARE,
@@ -73,13 +72,13 @@ from risk.training import (
     baseline_comparison,
     build_cross_sectional,
     build_datasets,
-    choose_mode,
     class_refusal,
     cross_sectional_year,
     held_out_year,
     leaf_weight_of,
     out_of_time_years,
     place_table,
+    start_mode,
     store_models,
 )
 
@@ -412,16 +411,7 @@ def _train(job: _Job, result, region_code, place_name, test_year, by, say, told,
         income_years=sorted(set().union(*(y["income_years"] for y in years))),
         threshold_years=sorted(set().union(*(y["threshold_years"] for y in years))),
     )
-    result.mode = mode = choose_mode(check)
-    result.years = {"income": check.income_years, "thresholds": check.threshold_years, "usable": check.usable}
-    say(
-        _("%(mode)s；%(incomes)s，监测标准 %(thresholds)s")
-        % {
-            "mode": MODE_LABELS[mode],
-            "incomes": check.incomes(),
-            "thresholds": _years(check.threshold_years) or _("无"),
-        }
-    )
+    mode = start_mode(result, check, say)
     mark = time.monotonic()
     if mode == Mode.OUT_OF_TIME:
         train_years, year = out_of_time_years(check, test_year)
