@@ -113,3 +113,15 @@ def test_the_features_command_writes_one_file_per_county(two_counties, tmp_path)
     files = sorted(path.name for path in tmp_path.glob("*.parquet"))
     assert files == [f"features_{COUNTY}_{today}.parquet", f"features_{OTHER_COUNTY}_{today}.parquet"]
     assert "共 2 个县，2 户" in out.getvalue()
+
+
+def test_the_model_pages_county_table_shows_only_the_users_counties(two_counties, county_staff, admin_user):
+    from types import SimpleNamespace
+
+    from risk.model_selectors import county_table
+
+    figures = {"n": 100, "positives": 7, "pr_auc": 0.5, "roc_auc": 0.8}
+    model = SimpleNamespace(metrics={"counties": {COUNTY: figures, OTHER_COUNTY: {**figures, "n": 90}}})
+    assert [row["code"] for row in county_table(model, admin_user).rows] == [COUNTY, OTHER_COUNTY]
+    assert [row["code"] for row in county_table(model, county_staff).rows] == [COUNTY]
+    assert county_table(SimpleNamespace(metrics={"pr_auc": 0.5}), admin_user) is None  # a county's own model
