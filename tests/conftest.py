@@ -9,7 +9,14 @@ from django.utils import translation
 
 from povertycloud.accounts.models import Role, User
 from povertycloud.regions.services import load_regions_csv
-from tests.factories import COUNTY, TOWNSHIP_A, TOWNSHIP_B, fill_data_dictionary, fill_warning_rules
+from tests.factories import (
+    COUNTY,
+    TOWNSHIP_A,
+    TOWNSHIP_B,
+    fill_assistance_catalogue,
+    fill_data_dictionary,
+    fill_warning_rules,
+)
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -25,9 +32,9 @@ def default_language():
 
 @pytest.fixture(autouse=True)
 def _data_dictionary(request):
-    """The code tables and warning rules that migrations fill are emptied by the flush after each transactional
-    test: refill them before every transactional test (ordinary tests run first, inside transactions, and never
-    see a flush).
+    """The code tables, warning rules and assistance catalogue that migrations fill are emptied by the flush after
+    each transactional test: refill them before every transactional test (ordinary tests run first, inside
+    transactions, and never see a flush).
 
     (Loading through load_data_dictionary() costs a second or two a test; two bulk inserts do the same.)
     """
@@ -40,6 +47,7 @@ def _data_dictionary(request):
     request.getfixturevalue("transactional_db")
     fill_data_dictionary()
     fill_warning_rules()
+    fill_assistance_catalogue()
 
 
 @pytest.fixture(autouse=True)

@@ -105,6 +105,16 @@ def fill_warning_rules() -> None:
             importlib.import_module(module).seed(apps, None)
 
 
+def fill_assistance_catalogue() -> None:
+    """The assistance categories, subtypes and expected measures as their data migration loads them, when a flush
+    has emptied them (a report built in a transactional test records measures)."""
+    from resources.catalogue import load_catalogue
+    from resources.models import AssistanceCategory
+
+    if not AssistanceCategory.objects.exists():
+        load_catalogue()
+
+
 def fill_data_dictionary() -> None:
     """The code tables as the data migration fills them, when a flush has emptied them (two bulk inserts: loading
     through load_data_dictionary() costs a second or two a test)."""
