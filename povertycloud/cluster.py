@@ -22,7 +22,7 @@ runs the same jobs).
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +37,18 @@ class ClusterUnavailable(ValueError):
 
 LOCAL = "local"  # --cluster local: a LocalCluster of this machine's cores
 IN_PROCESS = "none"  # --cluster none: no Dask, the tasks one after the other in this process
+
+
+CLUSTER_HELP = (
+    "above county level, where the counties' tasks run: a Dask scheduler's address (tcp://host:8786), 'local' (a "
+    "LocalCluster of this machine, the default unless DASK_SCHEDULER_ADDRESS is set) or 'none' (one after the other "
+    "in this process)"
+)
+
+
+def add_cluster_argument(parser: Any) -> None:
+    """The --cluster option of the commands that run a region-wide job."""
+    parser.add_argument("--cluster", help=CLUSTER_HELP)
 
 
 def ensure_django() -> None:
@@ -89,7 +101,18 @@ class Task:
         return self.value
 
 
-class InProcess:
+class _Runner:
+    def as_completed(self, tasks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def completed(self, tasks: Mapping[Any, Any]) -> Iterator[tuple[Any, Any, Any]]:
+        """(key, handle, result) of each of a job's tasks, given by key (a county), as it ends."""
+        key_of = {id(task): key for key, task in tasks.items()}
+        for task, result in self.as_completed(tasks.values()):
+            yield key_of[id(task)], task, result
+
+
+class InProcess(_Runner):
     """The tasks one after the other in this process (no Dask): a county's jobs, and the reference the cluster's
     results are compared with."""
 
@@ -114,7 +137,7 @@ class InProcess:
         return 1
 
 
-class OnDask:
+class OnDask(_Runner):
     """The tasks on a Dask cluster through its client."""
 
     def __init__(self, client: Any, name: str):

@@ -20,6 +20,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -670,34 +671,9 @@ def targeting_of_counts(counts: Mapping[str, int]) -> dict[str, float | int | No
 # --- By township and by month ---------------------------------------------------------------------------
 
 
-def by_township(
-    *,
-    households: pd.DataFrame,
-    state_end: pd.DataFrame,
-    status: pd.DataFrame,
-    eliminations: pd.DataFrame,
-    measures: pd.DataFrame,
-    incomes: pd.DataFrame,
-    thresholds: pd.DataFrame,
-    year: int | None,
-    start: dt.date,
-    end: dt.date,
-    township_names: Mapping[str, str],
-) -> pd.DataFrame:
-    rows = township_rows(
-        households=households,
-        state_end=state_end,
-        status=status,
-        eliminations=eliminations,
-        measures=measures,
-        incomes=incomes,
-        thresholds=thresholds,
-        year=year,
-        start=start,
-        end=end,
-        township_names=township_names,
-    )
-    return township_table(rows)
+def by_township(**region: Any) -> pd.DataFrame:
+    """The township table of a region: township_rows' rows (its keyword arguments), as a frame."""
+    return township_table(township_rows(**region))
 
 
 TOWNSHIP_COLUMNS = [

@@ -381,10 +381,8 @@ def compute_region(
             county: runner.submit(county_part, county, start, end, year, user_pk, key=f"report-{county}")
             for county in counties
         }
-        county_of = {id(task): county for county, task in tasks.items()}
         parts: dict[str, CountyPart] = {}
-        for task, part in runner.as_completed(tasks.values()):
-            county = county_of[id(task)]
+        for county, task, part in runner.completed(tasks):
             parts[county] = part
             runner.release([task])
             tell(county, "computed")

@@ -41,9 +41,7 @@ def write_region_features(
     written: dict[str, tuple[Path, int]] = {}
     with runner_for(region_code, cluster) as runner:
         tasks = {county: runner.submit(county_features, county, as_of, key=f"features-{county}") for county in counties}
-        by_task = {id(task): county for county, task in tasks.items()}
-        for task, frame in runner.as_completed(tasks.values()):
-            county = by_task[id(task)]
+        for county, task, frame in runner.completed(tasks):
             path = feature_file(folder, county, as_of)
             partial = path.with_suffix(".parquet.partial")
             frame.rename_axis("household_id").to_parquet(partial)

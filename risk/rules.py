@@ -446,9 +446,7 @@ def evaluate_region(
     parts: dict[str, pd.DataFrame] = {}
     with runner_for(region_code, cluster) as runner:
         tasks = {county: runner.submit(evaluate_county, county, as_of, key=f"rules-{county}") for county in counties}
-        by_task = {id(task): county for county, task in tasks.items()}
-        for task, (firings, county_skipped, county_waiting) in runner.as_completed(tasks.values()):
-            county = by_task[id(task)]
+        for county, _task, (firings, county_skipped, county_waiting) in runner.completed(tasks):
             parts[county] = firings
             skipped.update(county_skipped)
             waiting.update(county_waiting)

@@ -209,11 +209,11 @@ def score_region(
     started = time.monotonic()
     as_of = as_of or timezone.localdate()
     region_code = region_code or covering_region()
-    poor_row, return_row = _models()
-    poor_pk, return_pk = poor_row.pk, return_row.pk if return_row is not None else None
     counties = [region_code] if sources is not None else county_partitions(region_code)
     if not counties:
         raise ValueError(_("区划 %(code)s 没有户档案。") % {"code": region_code})
+    poor_row, return_row = _models()
+    poor_pk, return_pk = poor_row.pk, return_row.pk if return_row is not None else None
     with runner_for(region_code, cluster) as runner:
         say(_("读取数据"))
         parts = {
@@ -224,10 +224,8 @@ def score_region(
         }
         say(_("计算特征"))
         frames = {c: runner.submit(county_probabilities, parts[c], key=f"probabilities-{c}") for c in counties}
-        by_task = {id(task): county for county, task in frames.items()}
         gathered: dict[str, pd.DataFrame] = {}
-        for task, frame in runner.as_completed(frames.values()):
-            county = by_task[id(task)]
+        for county, _task, frame in runner.completed(frames):
             gathered[county] = frame
             tell(county, "scored")
         say(_("计算概率"))
@@ -249,7 +247,6 @@ def score_region(
             )
             for county in counties
         }
-        by_task = {id(task): county for county, task in explanations.items()}
         say(_("写入评分"))
         with transaction.atomic():
             run = ScoringRun.objects.create(
@@ -259,8 +256,7 @@ def score_region(
                 region_code=region_code,
                 started_by=by if getattr(by, "is_authenticated", False) else None,
             )
-            for task, factors in runner.as_completed(explanations.values()):
-                county = by_task[id(task)]
+            for county, task, factors in runner.completed(explanations):
                 part = scores.loc[gathered[county].index]
                 _write_scores(run, part, factors)
                 runner.release([parts[county], frames[county], task])

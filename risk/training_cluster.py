@@ -426,11 +426,10 @@ def _train(job: _Job, result, region_code, place_name, test_year, by, say, told,
     result.test_year, result.train_years = year, train_years
     datasets = job.each(county_datasets, sources, mode, cutoffs, place, name="training-datasets")
     summary_handles = job.each(dataset_summary, datasets, name="training-summary")
-    by_handle = {id(h): county for h, county in zip(summary_handles, job.counties, strict=True)}
     gathered = {}
-    for handle, summary in job.runner.as_completed(summary_handles):
-        gathered[by_handle[id(handle)]] = summary
-        told(by_handle[id(handle)], "prepared")
+    for county, _handle, summary in job.runner.completed(dict(zip(job.counties, summary_handles, strict=True))):
+        gathered[county] = summary
+        told(county, "prepared")
     summaries = [gathered[county] for county in job.counties]
     job.runner.release(sources)  # the datasets are made: the tables can go
     plans = _plans(mode, summaries, place, year, train_years, seed, result, kinds)

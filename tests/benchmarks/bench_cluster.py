@@ -39,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.benchmarks.bench_county import _admin, peak_mb, setup_django  # the same start and figures
+
 PROVINCE = "520000000000"
 # (prefecture code, name, the 6-digit codes of the generated counties in it)
 PREFECTURES = (
@@ -62,29 +64,6 @@ def regions_of(counties_max: int) -> dict[int, str]:
 
 
 OVERRIDE_REASON = "基准测试：集群评分需要启用 XGBoost 模型（未超过最佳基线，由管理员强制启用）"
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "povertycloud.settings")
-    import django
-
-    django.setup()
-
-
-def peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _admin():
-    from povertycloud.accounts.models import Role, User
-
-    user, _ = User.objects.get_or_create(
-        username="benchmark-admin", defaults={"role": Role.ADMIN, "is_superuser": True, "is_staff": True}
-    )
-    return user
 
 
 # --- Building the counties -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.utils import timezone
 from povertycloud.cluster import ClusterUnavailable, InProcess, open_runner
 from povertycloud.regions.services import load_regions_csv
 from risk.jobs import CountyTracker
-from risk.models import Job
+from risk.models import Job, ScoringRun
 from risk.partitions import above_county, county_partitions, runner_for
 from tests.factories import COUNTY, VILLAGE_A, make_household
 from tests.risk.counties import PREFECTURE, county_code, regions_file_of
@@ -125,3 +125,10 @@ def test_the_model_pages_county_table_shows_only_the_users_counties(two_counties
     assert [row["code"] for row in county_table(model, admin_user).rows] == [COUNTY, OTHER_COUNTY]
     assert [row["code"] for row in county_table(model, county_staff).rows] == [COUNTY]
     assert county_table(SimpleNamespace(metrics={"pr_auc": 0.5}), admin_user) is None  # a county's own model
+
+
+def test_scoring_a_region_without_households_is_refused_with_a_message(regions, tmp_path):
+    load_regions_csv(regions_file_of(0, tmp_path))  # the prefecture's two counties, neither with households
+    with pytest.raises(CommandError, match="区划 522600000000 没有户档案"):
+        call_command("score_risk", region=PREFECTURE, cluster="none", verbosity=0)
+    assert not ScoringRun.objects.exists()

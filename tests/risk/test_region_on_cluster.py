@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from django.db import connection, transaction
 
+from households.models import Household
 from povertycloud.cluster import IN_PROCESS, LOCAL
 from risk.feature_files import write_region_features
 from risk.features import build_features
@@ -64,6 +65,8 @@ def test_a_two_county_region_gives_the_same_results_in_one_process_and_on_a_loca
     on_cluster = _rules(LOCAL)
     assert in_process == on_cluster and len(in_process) > 0
     assert {h for _, h, _, _ in in_process}  # both counties' households can be warned
+    warned = Household.objects.filter(pk__in={h for _, h, _, _ in in_process}).values_list("village_id", flat=True)
+    assert {village[:6] for village in warned} == {code[:6] for code in counties}
     run_warning_rules(as_of=AS_OF, region_code=PREFECTURE, cluster=LOCAL)  # the scoring reads them
 
     one, one_cases = _score(IN_PROCESS, admin)

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from povertycloud.cluster import add_cluster_argument
 from reports.models import Report
 from reports.services import generate_report, report_dir, request_report
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--region", required=True, help="12-digit region code")
         parser.add_argument("--start", required=True, type=dt.date.fromisoformat, help="first day, YYYY-MM-DD")
         parser.add_argument("--end", required=True, type=dt.date.fromisoformat, help="last day, YYYY-MM-DD")
-        parser.add_argument("--cluster", help="tcp://host:8786, local or none")
+        add_cluster_argument(parser)
         parser.add_argument("--user", required=True, help="username the report is generated for (its scope)")
 
     def handle(self, *args, region, start, end, cluster, user, **options):

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from povertycloud.cluster import add_cluster_argument
 from risk.feature_files import write_region_features
 
 
@@ -20,11 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--region", required=True, help="12-digit region code (a county, prefecture or province)")
         parser.add_argument("--as-of", type=dt.date.fromisoformat, help="date of the features (default today)")
         parser.add_argument("--out", required=True, type=Path, help="folder of the Parquet files")
-        parser.add_argument(
-            "--cluster",
-            help="above county level, where the counties' tasks run: a Dask scheduler's address (tcp://host:8786), "
-            "'local' (a LocalCluster of this machine, the default unless DASK_SCHEDULER_ADDRESS is set) or 'none'",
-        )
+        add_cluster_argument(parser)
 
     def handle(self, *args, region, as_of, out, cluster, **options):
         as_of = as_of or timezone.localdate()

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from povertycloud.cluster import add_cluster_argument
 from risk.rules import run_warning_rules
 
 
@@ -17,12 +18,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--as-of", type=dt.date.fromisoformat, help="date of the run (default today)")
         parser.add_argument("--region", help="12-digit region code (default: every household)")
-        parser.add_argument(
-            "--cluster",
-            help="above county level, where the counties' tasks run: a Dask scheduler's address (tcp://host:8786), "
-            "'local' (a LocalCluster of this machine, the default unless DASK_SCHEDULER_ADDRESS is set) or 'none' "
-            "(one after the other in this process)",
-        )
+        add_cluster_argument(parser)
         parser.add_argument("--user", help="username recorded in the audit trail")
 
     def handle(self, *args, as_of, region, user, cluster, **options):

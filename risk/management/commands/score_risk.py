@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
+from povertycloud.cluster import add_cluster_argument
 from risk.scoring import NoActiveModel, models_used, score_region
 from risk.services import open_cases_from_run
 
@@ -27,12 +28,7 @@ class Command(BaseCommand):
             "--region", help="12-digit region code (default: the region covering every household)"
         )
         parser.add_argument("--user", help="username recorded as the one who started the run")
-        parser.add_argument(
-            "--cluster",
-            help="above county level, where the counties' tasks run: a Dask scheduler's address (tcp://host:8786), "
-            "'local' (a LocalCluster of this machine, the default unless DASK_SCHEDULER_ADDRESS is set) or 'none' "
-            "(one after the other in this process)",
-        )
+        add_cluster_argument(parser)
         parser.add_argument("--no-cases", action="store_true", help="score only; open no cases for review")
 
     def handle(self, *args, as_of, region, user, no_cases, cluster, **options):

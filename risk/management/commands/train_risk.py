@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
+from povertycloud.cluster import add_cluster_argument
 from risk.registry import activate_model
 from risk.training import TrainingError, train_risk_models
 
@@ -31,12 +32,7 @@ class Command(BaseCommand):
             help="cut-off year held out for testing (default: the last with an outcome)",
         )
         parser.add_argument("--region", help="12-digit region code (default: every household)")
-        parser.add_argument(
-            "--cluster",
-            help='above county level: a Dask scheduler\'s address (tcp://host:8786), "local" (a LocalCluster of this '
-            'machine, the default unless DASK_SCHEDULER_ADDRESS is set) or "none" (every county in this process); '
-            "a county always trains in this process",
-        )
+        add_cluster_argument(parser)
         parser.add_argument("--user", help="username recorded as the trainer (and activator with --activate)")
         parser.add_argument(
             "--activate",
