@@ -33,10 +33,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Field
 from django.utils.translation import gettext as _
 
@@ -264,8 +265,10 @@ class Loader:
         cursor.execute(self.sql.relink, [like])  # joins the analysed stage to the indexed id_number
         counts.relinked = cursor.rowcount
         # After every bulk change of the merge (closed, inserted, relinked versions), so the statistics
-        # describe the table the next queries read.
-        analyze(self.model, RejectedRow)
+        # describe the table the next queries read; once the load commits, because ANALYZE holds a lock that
+        # another ANALYZE waits for until this transaction ends (counties' loads of the department run side by
+        # side). Robust: statistics that could not be refreshed do not undo a committed load.
+        transaction.on_commit(partial(analyze, self.model, RejectedRow), robust=True)
         cursor.execute(self.sql.count_linked)
         counts.linked = cursor.fetchone()[0]
         counts.unlinked = self.staged - counts.linked

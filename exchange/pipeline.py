@@ -74,7 +74,9 @@ Progress = Callable[[int, int], None]
 PROGRESS_KEY = "import-progress:{}"
 PROGRESS_SECONDS = 24 * 3600
 LOCK_NAMESPACE = 4104  # PostgreSQL advisory locks: (namespace, batch id) while a batch runs
-DEPARTMENT_LOCK_NAMESPACE = 4105  # (namespace, department) for the load transaction
+DEPARTMENT_LOCK_NAMESPACE = 4105  # (namespace, department) for the load transaction: shared by county loads
+COUNTY_LOCK_NAMESPACE = 4106  # (namespace, department and county) for a county's (or a township's) load
+COUNTY_PREFIX = 6  # a county's region prefix: the first six digits of its codes
 Status = ImportBatch.Status
 REVIEW_SAMPLE = 1000  # would-close records kept for the review page (the count is exact)
 
@@ -244,7 +246,7 @@ def _run(batch: ImportBatch, progress: Progress | None) -> None:
     timings = batch.timings = {}
     clock = time.perf_counter()
     with transaction.atomic():
-        _lock_department(department)
+        _lock_department(department, batch.region_code)
         if batch.period:
             _refuse_earlier_period(batch, department)
         loader: load.Loader | None = None
@@ -569,13 +571,28 @@ def mark_interrupted_batches() -> list[int]:
     return marked
 
 
-def _lock_department(department: Department) -> None:
-    """One load at a time per department: two merges would both try to open the current versions."""
-    if connection.vendor == "postgresql":
-        key = zlib.crc32(department.slug.encode()) & 0x7FFFFFFF
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [DEPARTMENT_LOCK_NAMESPACE, key])
-    # SQLite: the transaction holds the database's write lock from its start (transaction_mode IMMEDIATE).
+def _lock_department(department: Department, region_code: str) -> None:
+    """One load at a time per department and county: two merges in one county would both try to open the same
+    current versions. Counties' loads of a department run side by side (a province's ninety monthly files of
+    one department need not queue behind each other): a county's versions, their changes and closures, lie in
+    that county, and a staged row of a person registered elsewhere is rejected before the merge. A batch above
+    county level (a prefecture's or province's file) takes the department's whole lock: it waits for the
+    counties' loads and they for it."""
+    if connection.vendor != "postgresql":
+        return  # SQLite: the transaction holds the database's write lock from its start (transaction_mode IMMEDIATE)
+    department_key = _lock_key(department.slug)
+    prefix = _prefix(region_code)
+    with connection.cursor() as cursor:
+        if len(prefix) < COUNTY_PREFIX:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [DEPARTMENT_LOCK_NAMESPACE, department_key])
+            return
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [DEPARTMENT_LOCK_NAMESPACE, department_key])
+        county_key = _lock_key(f"{department.slug}:{prefix[:COUNTY_PREFIX]}")
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [COUNTY_LOCK_NAMESPACE, county_key])
+
+
+def _lock_key(text: str) -> int:
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
 
 
 # --- Uploads and background runs -----------------------------------------------------------------------

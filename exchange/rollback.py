@@ -101,7 +101,7 @@ def rollback_batch(*, batch: ImportBatch, by: Any, reason: str, dry_run: bool = 
     department = batch_department(batch.department)  # a deactivated declared department's batches too
     model = department.model
     with transaction.atomic():
-        _lock_department(department)
+        _lock_department(department, batch.region_code)
         batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
         refuse_unless_latest_standing(
             batch, later_message=_("本部门在同一地区还有更晚导入的批次（%(later)s），请先从最新的批次起依次撤销。")
