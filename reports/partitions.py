@@ -24,7 +24,16 @@ from django.utils import translation
 from povertycloud.regions.models import Region
 from reports import cross_checks as xc
 from reports import indicators as ind
-from reports.performance import Ledger, PerformanceReport, Results, ledgers, report_of
+from reports.performance import (
+    Ledger,
+    PerformanceReport,
+    Results,
+    basis_of,
+    common_sections,
+    ledgers,
+    report_of,
+    township_arguments,
+)
 from reports.sources import Sources, canonical, frames_of, income_year_for, read_cross_checks, read_sources
 from risk.partitions import CountyProgress, county_partitions, runner_for
 
@@ -80,39 +89,22 @@ def county_part(county: str, start: dt.date, end: dt.date, year: int | None, use
 
 
 def part_of(sources: Sources) -> CountyPart:
-    f = sources.frames
-    households, status, cases, measures = f["households"], f["status"], f["cases"], f["measures"]
-    incomes, thresholds, eliminations, returns = f["incomes"], f["thresholds"], f["eliminations"], f["returns"]
+    f, b = sources.frames, basis_of(sources)
+    households, status, measures, incomes = f["households"], f["status"], f["measures"], f["incomes"]
     start, end, year = sources.start, sources.end, sources.year
-    state_end = ind.state_at(households, status, end)
-    state_start = ind.state_at(households, status, start - dt.timedelta(days=1))
-    identified_on = ind.identification_dates(status, end)
-    timely = ind.timeliness(cases, measures, start, end)
     found = ind.amounts_found(measures, households, start, end)
     assisted, pairs = ind.income_pairs(incomes, measures, start, end, year)
     return CountyPart(
         county=sources.region.code,
         data_hash=sources.data_hash(),
         row_counts=sources.row_counts,
-        by_type=ind.type_counts(state_end),
-        by_risk=ind.risk_counts(state_end),
-        flow=ind.flows(
-            state_start=state_start,
-            status=status,
-            eliminations=eliminations,
-            start=start,
-            end=end,
-            method_labels=sources.labels["method"],
-        ),
-        months=ind.month_counts(status=status, eliminations=eliminations, measures=measures, start=start, end=end),
-        days_to_decision=timely.cases["days_to_decision"],
-        days_to_assistance=timely.cases["days_to_assistance"].dropna(),
-        overdue_open=int(timely.summary["overdue_open"]),
-        decided_late=int(timely.summary["decided_late"]),
-        cover=ind.coverage(state_end, measures, identified_on, sources.labour, sources.development_categories, end),
-        expected=ind.expected_measures(
-            state_end, measures, identified_on, sources.expectations, sources.severe_disability, end
-        ),
+        by_type=ind.type_counts(b.state_end),
+        by_risk=ind.risk_counts(b.state_end),
+        months=ind.month_counts(status=status, eliminations=f["eliminations"], measures=measures, start=start, end=end),
+        days_to_decision=b.timely.cases["days_to_decision"],
+        days_to_assistance=b.timely.cases["days_to_assistance"].dropna(),
+        overdue_open=int(b.timely.summary["overdue_open"]),
+        decided_late=int(b.timely.summary["decided_late"]),
         amount_sums={column: ind.group_sums(found, column) for column in ("category", "source", "township")},
         labels=sources.labels,
         category_names=sources.category_names,
@@ -123,35 +115,12 @@ def part_of(sources: Sources) -> CountyPart:
         check_pieces=xc.summary_pieces(f["cross_checks"], start, end),
         assisted=assisted,
         income_pairs=pairs,
-        back=ind.returns_after_elimination(eliminations, returns, start, end),
-        fgt=ind.fgt_parts(incomes, households, thresholds, year),
-        aim=ind.targeting(
-            state_start=state_start,
-            cases=cases,
-            status=status,
-            incomes=incomes,
-            households=households,
-            thresholds=thresholds,
-            year=year,
-            start=start,
-            end=end,
-        ),
-        township_rows=ind.township_rows(
-            households=households,
-            state_end=state_end,
-            status=status,
-            eliminations=eliminations,
-            measures=measures,
-            incomes=incomes,
-            thresholds=thresholds,
-            year=year,
-            start=start,
-            end=end,
-            township_names=sources.township_names,
-        ),
+        fgt=ind.fgt_parts(incomes, households, f["thresholds"], year),
+        township_rows=ind.township_rows(**township_arguments(b)),
         ledgers=list(
-            zip(ledgers(sources, timely.cases, sources.labels), ledger_keys(sources, timely.cases), strict=True)
+            zip(ledgers(sources, b.timely.cases, sources.labels), ledger_keys(sources, b.timely.cases), strict=True)
         ),
+        **common_sections(b),
     )
 
 

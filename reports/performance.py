@@ -258,69 +258,104 @@ def compute_report(sources: Sources, *, region_name: str = "") -> PerformanceRep
     return report_of(results_of(sources, region_name=region_name))
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What a report's sections are computed from: the sources and the states derived from them once."""
+
+    sources: Sources
+    state_start: pd.DataFrame  # each household's monitoring state the day before the period
+    state_end: pd.DataFrame  # and at its end
+    identified_on: pd.Series
+    timely: Any  # ind.timeliness: the cases' day counts and their summary
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return self.sources.frames
+
+
+def basis_of(sources: Sources) -> Basis:
+    f, start, end = sources.frames, sources.start, sources.end
+    return Basis(
+        sources=sources,
+        state_start=ind.state_at(f["households"], f["status"], start - dt.timedelta(days=1)),
+        state_end=ind.state_at(f["households"], f["status"], end),
+        identified_on=ind.identification_dates(f["status"], end),
+        timely=ind.timeliness(f["cases"], f["measures"], start, end),
+    )
+
+
+def common_sections(b: Basis) -> dict[str, Any]:
+    """The sections that a whole region's results and a county's part (reports.partitions) compute alike: the
+    flows, coverage, expected measures, returns and targeting, by the same calls."""
+    f, s = b.frames, b.sources
+    return {
+        "flow": ind.flows(
+            state_start=b.state_start,
+            status=f["status"],
+            eliminations=f["eliminations"],
+            start=s.start,
+            end=s.end,
+            method_labels=s.labels["method"],
+        ),
+        "cover": ind.coverage(b.state_end, f["measures"], b.identified_on, s.labour, s.development_categories, s.end),
+        "expected": ind.expected_measures(
+            b.state_end, f["measures"], b.identified_on, s.expectations, s.severe_disability, s.end
+        ),
+        "back": ind.returns_after_elimination(f["eliminations"], f["returns"], s.start, s.end),
+        "aim": ind.targeting(
+            state_start=b.state_start,
+            cases=f["cases"],
+            status=f["status"],
+            incomes=f["incomes"],
+            households=f["households"],
+            thresholds=f["thresholds"],
+            year=s.year,
+            start=s.start,
+            end=s.end,
+        ),
+    }
+
+
+def township_arguments(b: Basis) -> dict[str, Any]:
+    """The arguments of the townships' table (ind.by_township) and of a county's rows of it (ind.township_rows)."""
+    f, s = b.frames, b.sources
+    return {
+        "households": f["households"],
+        "state_end": b.state_end,
+        "status": f["status"],
+        "eliminations": f["eliminations"],
+        "measures": f["measures"],
+        "incomes": f["incomes"],
+        "thresholds": f["thresholds"],
+        "year": s.year,
+        "start": s.start,
+        "end": s.end,
+        "township_names": s.township_names,
+    }
+
+
 def results_of(sources: Sources, *, region_name: str = "") -> Results:
-    f = sources.frames
-    households, status, cases, measures = f["households"], f["status"], f["cases"], f["measures"]
-    incomes, thresholds, eliminations, returns = f["incomes"], f["thresholds"], f["eliminations"], f["returns"]
-    start, end, year = sources.start, sources.end, sources.year
-    labels = sources.labels
-    state_end = ind.state_at(households, status, end)
-    state_start = ind.state_at(households, status, start - dt.timedelta(days=1))
-    identified_on = ind.identification_dates(status, end)
-    timely = ind.timeliness(cases, measures, start, end)
+    f, b = sources.frames, basis_of(sources)
+    households, status, measures, incomes = f["households"], f["status"], f["measures"], f["incomes"]
+    start, end, year, labels = sources.start, sources.end, sources.year, sources.labels
     return Results(
         region_code=sources.region.code,
         region_name=region_name or sources.region.name,
         start=start,
         end=end,
         year=year,
-        by_type=ind.monitored_by_type(state_end, labels["monitoring_type"]),
-        by_risk=ind.monitored_by_risk(state_end, labels["risk_type"]),
-        flow=ind.flows(
-            state_start=state_start,
-            status=status,
-            eliminations=eliminations,
-            start=start,
-            end=end,
-            method_labels=labels["method"],
-        ),
-        month_table=ind.monthly(status=status, eliminations=eliminations, measures=measures, start=start, end=end),
-        timely=timely.summary,
-        days_to_decision=timely.cases["days_to_decision"],
-        cover=ind.coverage(state_end, measures, identified_on, sources.labour, sources.development_categories, end),
-        expected=ind.expected_measures(
-            state_end, measures, identified_on, sources.expectations, sources.severe_disability, end
-        ),
+        by_type=ind.monitored_by_type(b.state_end, labels["monitoring_type"]),
+        by_risk=ind.monitored_by_risk(b.state_end, labels["risk_type"]),
+        month_table=ind.monthly(status=status, eliminations=f["eliminations"], measures=measures, start=start, end=end),
+        timely=b.timely.summary,
+        days_to_decision=b.timely.cases["days_to_decision"],
         money=ind.amounts(measures, households, start, end, sources.category_names, sources.township_names),
         checked=xc.summary(f["checks"], f["cross_checks"], start, end, sources.township_names),
         change=ind.income_change(incomes, measures, start, end, year),
-        back=ind.returns_after_elimination(eliminations, returns, start, end),
-        index=ind.fgt(incomes, households, thresholds, year),
-        aim=ind.targeting(
-            state_start=state_start,
-            cases=cases,
-            status=status,
-            incomes=incomes,
-            households=households,
-            thresholds=thresholds,
-            year=year,
-            start=start,
-            end=end,
-        ),
-        townships=ind.by_township(
-            households=households,
-            state_end=state_end,
-            status=status,
-            eliminations=eliminations,
-            measures=measures,
-            incomes=incomes,
-            thresholds=thresholds,
-            year=year,
-            start=start,
-            end=end,
-            township_names=sources.township_names,
-        ),
-        ledgers=ledgers(sources, timely.cases, labels),
+        index=ind.fgt(incomes, households, f["thresholds"], year),
+        townships=ind.by_township(**township_arguments(b)),
+        ledgers=ledgers(sources, b.timely.cases, labels),
+        **common_sections(b),
     )
 
 
