@@ -75,6 +75,7 @@ PARAMETER_LABELS = {
     "missing": gettext_lazy("缺失值填补"),
     "standardised": gettext_lazy("标准化"),
     "weights": gettext_lazy("规则权重"),
+    "partitions": gettext_lazy("分区方式"),
 }
 TOWNSHIP_KEYS = ("townships", "by_township", "per_township", "township")
 CODE_KEYS = ("region_code", "township_code", "code", "township")

@@ -6,7 +6,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from households.models import Household
 from povertycloud.cluster import IN_PROCESS, LOCAL
@@ -64,7 +64,6 @@ def test_a_two_county_region_gives_the_same_results_in_one_process_and_on_a_loca
     in_process = _rules(IN_PROCESS)
     on_cluster = _rules(LOCAL)
     assert in_process == on_cluster and len(in_process) > 0
-    assert {h for _, h, _, _ in in_process}  # both counties' households can be warned
     warned = Household.objects.filter(pk__in={h for _, h, _, _ in in_process}).values_list("village_id", flat=True)
     assert {village[:6] for village in warned} == {code[:6] for code in counties}
     run_warning_rules(as_of=AS_OF, region_code=PREFECTURE, cluster=LOCAL)  # the scoring reads them
@@ -79,7 +78,8 @@ def test_a_two_county_region_gives_the_same_results_in_one_process_and_on_a_loca
     np.testing.assert_allclose(p_one, p_many, rtol=1e-6, atol=1e-9)
     assert [one[h][2:4] for h in households] == [many[h][2:4] for h in households]  # levels and factors
     assert one_cases == many_cases and len(one_cases) > 0
-    assert connection.vendor in ("postgresql", "sqlite")
+    opened = Household.objects.filter(pk__in=[household for household, _, _ in one_cases])
+    assert {village[:6] for village in opened.values_list("village_id", flat=True)} <= {c[:6] for c in counties}
 
 
 def _features_on_cluster_match(tmp_path, counties: list[str]) -> None:

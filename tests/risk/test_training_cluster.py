@@ -103,6 +103,8 @@ def test_a_prefecture_trains_on_a_local_cluster_close_to_in_process_with_per_cou
     browser.force_login(admin)
     html = browser.get(reverse("risk:models")).content.decode()
     assert 'data-testid="county-table"' in html
+    # The training's record names its partitions in words, not by its raw key.
+    assert '<span data-key="partitions">分区方式</span>' in html and '<code lang="en">partitions</code>' not in html
     for code in counties:
         assert Region.objects.get(code=code).name in html
 
