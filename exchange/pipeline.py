@@ -41,6 +41,7 @@ RejectedRow (original values, reasons) and ``accepted_rows + rejected_rows == to
 """
 
 import hashlib
+import logging
 import shutil
 import tempfile
 import time
@@ -71,6 +72,7 @@ from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import user_may_see_code
 
 Progress = Callable[[int, int], None]
+logger = logging.getLogger(__name__)
 PROGRESS_KEY = "import-progress:{}"
 PROGRESS_SECONDS = 24 * 3600
 LOCK_NAMESPACE = 4104  # PostgreSQL advisory locks: (namespace, batch id) while a batch runs
@@ -204,7 +206,13 @@ def run_import(*, batch: ImportBatch, progress: Progress | None = None) -> Impor
             if "batch_file_loaded_once" in str(exc):
                 message = _("同一文件已由另一次导入完成，本次未写入任何记录。")
             else:
-                message = _("导入失败，未写入任何记录：%(error)s") % {"error": exc}
+                # The database's detail names the conflicting row (an ID number, perhaps of another region's
+                # record, when another load wrote it at the same time): kept in the log, not in the message.
+                logger.exception("Import of batch %s refused by a database constraint", batch.pk)
+                message = _(
+                    "导入失败，未写入任何记录：写入时与已有或同时写入的记录冲突（可能另一次导入正在修改同一批人员的记录）。"
+                    "请稍后重新导入；仍然失败时请联系系统管理员。"
+                )
             _fail(batch, message)
             raise FileRefused(message) from exc
         except Exception as exc:

@@ -117,6 +117,31 @@ def test_a_file_missing_a_required_column_is_refused_and_the_batch_failed(region
     assert not RejectedRow.objects.exists() and not HealthRecord.objects.exists()
 
 
+def test_a_constraint_the_load_runs_into_fails_the_batch_without_naming_the_row(regions, tmp_path, monkeypatch):
+    """A load that meets a row written at the same time (an IntegrityError from the database) fails with a worded
+    message; the database's detail, which names an ID number perhaps of another region, stays in the log."""
+    from django.db import IntegrityError
+
+    from exchange import load
+
+    other = resident_id(dt.date(1990, 1, 1), sex="1", sequence=31)
+
+    def conflict(self):
+        raise IntegrityError(
+            'duplicate key value violates unique constraint "health_one_current_per_person_county"\n'
+            f"DETAIL:  Key (id_number, left(region_code::text, 6))=({other}, 522601) already exists."
+        )
+
+    monkeypatch.setattr(load.Loader, "finish", conflict)
+    path = write_csv(tmp_path / "h.csv", HEALTH_COLUMNS, [health_row(A, "张三")])
+    with pytest.raises(FileRefused, match="冲突") as refused:
+        run(path)
+    batch = ImportBatch.objects.get()
+    assert batch.status == ImportBatch.Status.FAILED and "请稍后重新导入" in batch.error
+    assert other not in batch.error and other not in str(refused.value) and "522601" not in batch.error
+    assert not HealthRecord.objects.exists() and not RejectedRow.objects.exists()
+
+
 def test_extra_columns_and_blank_lines_are_noted_on_the_batch(regions, tmp_path):
     header = [*HEALTH_COLUMNS, "备注"]
     rows = [[*health_row(A, "张三"), "无"], [""] * len(header), [*health_row(B, "李四"), ""]]
