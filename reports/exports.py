@@ -42,6 +42,7 @@ from povertycloud.audit.services import record_event
 from povertycloud.downloads.tables import open_tables
 from povertycloud.regions.models import Region
 from povertycloud.regions.scoping import scope_for_user
+from reports.sources import hits_first_found
 from resources.catalogue import catalogue
 from resources.models import AssistanceMeasure
 from risk.models import CaseEvent, RiskCase
@@ -474,15 +475,9 @@ def cross_checks_export(
     row per hit with its evidence and its verification; ID numbers masked, and ID numbers in the officials'
     reasons, unless the user's role may reveal them and the user asked for them."""
     first, last = _range(region)
-    hits = scope_for_user(
-        CrossCheckHit.objects.filter(
-            region_code__gte=first,
-            region_code__lte=last,
-            first_run__started_at__date__gte=start,
-            first_run__started_at__date__lte=end,
-        ),
-        user,
-    ).select_related("cross_check", "evidence_batch", "decided_by", "first_run")
+    hits = hits_first_found(region=region, start=start, end=end, user=user).select_related(
+        "cross_check", "evidence_batch", "decided_by", "first_run"
+    )
     places = dict(
         Region.objects.filter(code__gte=first, code__lte=last, level__gte=Region.Level.TOWNSHIP).values_list(
             "code", "name"

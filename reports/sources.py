@@ -322,14 +322,11 @@ def _local_date(value: dt.datetime | None) -> dt.date | None:
     return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
 
 
-def read_cross_checks(
-    *, region: Region, start: dt.date, end: dt.date, user: Any, outside: Iterable[Region] = ()
-) -> tuple[Table, Table]:
-    """The eligibility cross-checks (the active ones and any with a hit read) and the hits of the region first found
-    in the period (their first run started within it), narrowed to the user's scope, in canonical order; without
-    the hits under any of the `outside` regions (a region's counties read their own)."""
+def hits_first_found(*, region: Region, start: dt.date, end: dt.date, user: Any) -> QuerySet:
+    """The cross-check hits of the region first found in the period (their first run started within it), in the
+    user's scope: what the report counts and the cross-check export lists."""
     first, last = _range(region)
-    found = scope_for_user(
+    return scope_for_user(
         CrossCheckHit.objects.filter(
             region_code__gte=first,
             region_code__lte=last,
@@ -338,6 +335,15 @@ def read_cross_checks(
         ),
         user,
     )
+
+
+def read_cross_checks(
+    *, region: Region, start: dt.date, end: dt.date, user: Any, outside: Iterable[Region] = ()
+) -> tuple[Table, Table]:
+    """The eligibility cross-checks (the active ones and any with a hit read) and the hits of the region first found
+    in the period (their first run started within it), narrowed to the user's scope, in canonical order; without
+    the hits under any of the `outside` regions (a region's counties read their own)."""
+    found = hits_first_found(region=region, start=start, end=end, user=user)
     for other in outside:
         low, high = _range(other)
         found = found.exclude(region_code__gte=low, region_code__lte=high)

@@ -135,6 +135,8 @@ class CountyScores:
     frame: pd.DataFrame  # index household id; village_id, p_poor, p_return, monitored, warned
     poor_matrix: np.ndarray
     return_matrix: np.ndarray | None
+    poor: Any  # the fitted models, loaded once by the task and kept for the county's explanations
+    returning: Any | None
 
 
 def score_county(
@@ -161,7 +163,14 @@ def score_county(
         },
         index=features.index,
     )
-    return CountyScores(county=county, frame=frame, poor_matrix=poor_matrix, return_matrix=return_matrix)
+    return CountyScores(
+        county=county,
+        frame=frame,
+        poor_matrix=poor_matrix,
+        return_matrix=return_matrix,
+        poor=poor,
+        returning=returning,
+    )
 
 
 def county_probabilities(scores: CountyScores) -> pd.DataFrame:
@@ -169,12 +178,10 @@ def county_probabilities(scores: CountyScores) -> pd.DataFrame:
     return scores.frame
 
 
-def explain_county(
-    scores: CountyScores, poor_pk: int, return_pk: int | None, explained: np.ndarray
-) -> dict[int, list[dict]]:
-    """Plain-words factors of the county's households the run chose (household id → factors)."""
-    poor = load_model(RiskModel.objects.get(pk=poor_pk))
-    returning = load_model(RiskModel.objects.get(pk=return_pk)) if return_pk is not None else None
+def explain_county(scores: CountyScores, explained: np.ndarray) -> dict[int, list[dict]]:
+    """Plain-words factors of the county's households the run chose (household id → factors), with the models and
+    matrices its scoring task kept."""
+    poor, returning = scores.poor, scores.returning
     rows = scores.frame.index.isin(explained)
     monitored = scores.frame["monitored"].to_numpy()
     if returning is not None:
@@ -242,8 +249,8 @@ def score_region(
         say(_("生成解释"))
         explanations = {
             county: runner.submit(
-                explain_county, parts[county], poor_pk, return_pk,
-                chosen[np.isin(chosen, gathered[county].index.to_numpy())], key=f"explain-{county}",
+                explain_county, parts[county], chosen[np.isin(chosen, gathered[county].index.to_numpy())],
+                key=f"explain-{county}",
             )
             for county in counties
         }

@@ -30,7 +30,6 @@ must be started with Django set up, `--preload`, see the README). Timings decide
 """
 
 import argparse
-import csv
 import datetime as dt
 import json
 import os
@@ -72,26 +71,10 @@ OVERRIDE_REASON = "基准测试：集群评分需要启用 XGBoost 模型（未�
 def regions_file(index: int, folder: Path) -> Path:
     """The demo county's code list moved to generated county `index`, under its prefecture of PREFECTURES (the
     county keeps a 6-digit county code that starts with its prefecture's 4 digits)."""
-    from django.conf import settings
+    from tests.risk.counties import regions_file_of
 
     prefix, prefecture, prefecture_name = COUNTIES[index]
-    source_path = Path(settings.BASE_DIR) / "fixtures" / "regions_leishan.csv"
-    path = folder / f"regions_{prefix}.csv"
-    with source_path.open(encoding="utf-8") as source, path.open("w", encoding="utf-8", newline="") as target:
-        rows = csv.DictReader(source)
-        writer = csv.DictWriter(target, fieldnames=rows.fieldnames)
-        writer.writeheader()
-        for row in rows:
-            level = int(row["level"])
-            if level == 2:
-                row.update(code=prefecture, name=prefecture_name, parent_code=PROVINCE)
-            elif level >= 3:
-                row["code"] = prefix + row["code"][6:]
-                row["parent_code"] = prefecture if level == 3 else prefix + row["parent_code"][6:]
-                if level == 3:
-                    row["name"] = f"{row['name']}{index + 1}"
-            writer.writerow(row)
-    return path
+    return regions_file_of(index, folder, prefix=prefix, prefecture=(prefecture, prefecture_name))
 
 
 def stage_build(args) -> dict:

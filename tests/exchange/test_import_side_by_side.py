@@ -92,3 +92,32 @@ def test_two_counties_files_of_one_department_load_at_the_same_time(other_county
         mine = HealthRecord.objects.filter(batch=batch)
         assert mine.count() == batch.accepted_rows
         assert not mine.exclude(region_code__startswith=region[:6]).exists()  # each in its own county
+
+
+def analyzed(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = %s", [table])
+        return cursor.fetchone()[0]
+
+
+def test_the_record_table_is_analysed_once_the_load_has_committed(other_county, tmp_path, monkeypatch):
+    """The planner's statistics follow a load, refreshed after its commit (not inside it, where the ANALYZE's lock
+    would keep another county's load of the department waiting for this one's commit)."""
+    table = HealthRecord._meta.db_table
+    path = tmp_path / "health.csv"
+    health_frame(200, seed=3).to_csv(path, index=False, encoding="utf-8-sig")
+    before = analyzed(table)
+    inside: list[int] = []
+    finish = load.Loader.finish
+
+    def finish_and_count(self):
+        counts = finish(self)
+        inside.append(analyzed(table))  # still inside the load's transaction
+        return counts
+
+    monkeypatch.setattr(load.Loader, "finish", finish_and_count)
+    batch = import_department_file(department="health", path=path, by=None, region_code=OTHER_COUNTY)
+    assert batch.status == ImportBatch.Status.SUCCEEDED
+    assert inside == [before]  # not analysed inside the load
+    assert analyzed(table) == before + 1  # analysed once it committed

@@ -22,21 +22,30 @@ def county_code(index: int) -> str:
     return f"{FIRST_COUNTY + index}000000"
 
 
-def regions_file_of(index: int, folder: Path) -> Path:
-    """The demo county's code list moved to county `index` of the prefecture (township and village codes kept
-    below the new county code, names marked with the index)."""
-    prefix = str(FIRST_COUNTY + index)
+def regions_file_of(
+    index: int, folder: Path, *, prefix: str | None = None, prefecture: tuple[str, str] | None = None
+) -> Path:
+    """The demo county's code list moved to county `index` (6-digit code `prefix`, by default FIRST_COUNTY + index)
+    of the demo's prefecture, or of `prefecture` (code, name) in the same province: township and village codes kept
+    below the new county code, the county's name marked with the index."""
+    prefix = prefix or str(FIRST_COUNTY + index)
     path = folder / f"regions_{prefix}.csv"
     with LEISHAN.open(encoding="utf-8") as source, path.open("w", encoding="utf-8", newline="") as target:
         rows = csv.DictReader(source)
         writer = csv.DictWriter(target, fieldnames=rows.fieldnames)
         writer.writeheader()
         for row in rows:
-            if int(row["level"]) >= 3:
+            level = int(row["level"])
+            if level == 2 and prefecture:
+                row["code"], row["name"] = prefecture
+            elif level >= 3:
                 row["code"] = prefix + row["code"][6:]
-                if int(row["level"]) > 3:  # a county's parent is the prefecture, kept
+                if level > 3:
                     row["parent_code"] = prefix + row["parent_code"][6:]
-                row["name"] = f"{row['name']}{index + 1}" if int(row["level"]) == 3 else row["name"]
+                else:
+                    row["name"] = f"{row['name']}{index + 1}"
+                    if prefecture:
+                        row["parent_code"] = prefecture[0]
             writer.writerow(row)
     return path
 
