@@ -63,7 +63,8 @@ def test_a_locked_account_is_told_when_it_opens_and_a_colleague_still_logs_in(ne
     log_in(page, official_a.username, PASSWORD)
     error = page.get_by_test_id("login-error")
     expect(error).to_contain_text("登录失败次数过多")
-    expect(error).to_contain_text(re.compile(r"请于 \d{1,2}:\d{2} 之后再试"))
+    # The time the lock ends; with its date when that is after midnight (2026年12月7日 00:07).
+    expect(error).to_contain_text(re.compile(r"请于 (\d{4}年\d{1,2}月\d{1,2}日 )?\d{1,2}:\d{2} 之后再试"))
     colleague = new_page()  # the same address (127.0.0.1), another account
     log_in(colleague, official_b.username, PASSWORD)
     expect(colleague.get_by_test_id("current-user")).to_be_visible()

@@ -156,8 +156,12 @@ def _opens_at(username: str, address: str) -> str:
 
     until = throttle.locked_until(username, address)
     assert until is not None
+    local = timezone.localtime(until)
     with translation.override(settings.LANGUAGE_CODE):  # the language the pages are in
-        return formats.time_format(timezone.localtime(until))
+        if local.date() == timezone.localdate():
+            return formats.time_format(local)
+        # A lock that ends after midnight (local time) names the day too: "2026年12月7日 00:07", not "00:07".
+        return formats.date_format(local, "DATETIME_FORMAT")
 
 
 def test_a_locked_accounts_login_page_says_when_it_opens_again(official_a):
@@ -173,6 +177,15 @@ def test_a_locked_accounts_login_page_says_when_it_opens_again(official_a):
     assert started + window <= until <= timezone.now() + window
     assert f"请于 {_opens_at('official_a', '10.8.1.1')} 之后再试" in page
     assert "分钟后" in page
+
+
+def test_a_lock_that_ends_after_midnight_names_the_day():
+    """Locked at 23:55, open at 00:10: "00:10" alone would read as a time already past."""
+    from povertycloud.accounts.views import lock_message
+
+    tomorrow = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=0, minute=7, second=0, microsecond=0)
+    message = lock_message(tomorrow)
+    assert f"请于 {tomorrow.year}年{tomorrow.month}月{tomorrow.day}日 00:07 之后再试" in message
 
 
 def test_the_failure_that_locks_the_account_already_says_until_when(official_a):
