@@ -84,7 +84,9 @@ def shared(admin_user, other_county):
 
     now = timezone.now()
     data.old = make_share(data.client, data.token, at=now - dt.timedelta(days=3), persons=[data.head])
-    data.new = make_share(data.client, data.token, at=now - dt.timedelta(hours=1),
+    # Today's share, an hour ago unless that was before local midnight (the export by period counts on it being today).
+    today = timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
+    data.new = make_share(data.client, data.token, at=max(now - dt.timedelta(hours=1), today),
                           persons=[data.head, data.wife, data.neighbour])
     data.far_share = make_share(data.other, other_token, at=now - dt.timedelta(hours=2), persons=[data.stranger])
     return data
